@@ -1,0 +1,1 @@
+"""dh-serverless core: configuration, function contract, workers, plugin host, CLI."""

@@ -1,0 +1,369 @@
+"""``function.yaml`` as attrs classes, and the one cattrs converter that structures them.
+
+Keys match ignoring case, ``_`` and ``-`` (``maxWorkers``, ``max_workers``, ``MaxWorkers``)
+so configurations of the original project load unchanged. Unlike Nuclio, an unknown key
+is an error: the message names the file, the full key path and the nearest valid key.
+Keys that Nuclio reads for the platform (replicas, build, volumes, ...) are accepted and
+ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+import cattrs
+import yaml
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    IterableValidationNote,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+from cattrs.gen import make_dict_structure_fn
+
+from dh_serverless.core.durations import parse_go_duration
+from dh_serverless.core.errors import ConfigError
+
+__all__ = (
+    "CONVERTER",
+    "Duration",
+    "EnvVar",
+    "FunctionConfig",
+    "Metadata",
+    "Spec",
+    "TriggerConfig",
+    "load_function_config",
+    "normalize_key",
+    "structure",
+)
+
+T = TypeVar("T")
+
+
+class Duration(float):
+    """Seconds, written in YAML as a Go duration (``"30s"``) or, where allowed, a number."""
+
+
+class StrictDuration(Duration):
+    """Seconds, written only as a Go duration, as Nuclio's ``eventTimeout`` requires."""
+
+
+def normalize_key(key: str) -> str:
+    """The form two keys are compared in: lower case without ``_`` and ``-``."""
+    return key.replace("_", "").replace("-", "").lower()
+
+
+def display_key(name: str) -> str:
+    """``max_workers`` -> ``maxWorkers``: field names as Nuclio's documentation spells them."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# ---------------------------------------------------------------------------
+# The function.yaml classes
+# ---------------------------------------------------------------------------
+
+#: Nuclio keys a runtime does not act on; accepted so that platform configs load unchanged.
+_PLATFORM_SPEC_KEYS = frozenset(
+    normalize_key(k)
+    for k in (
+        "replicas minReplicas maxReplicas targetCPU disableDefaultHTTPTrigger disable publish "
+        "readinessTimeoutSeconds waitReadinessTimeoutBeforeFailure build image imageHash "
+        "imagePullSecrets imagePullPolicy resources volumes platform runRegistry "
+        "runtimeAttributes loggerSinks dealerURI avatar serviceType securityContext "
+        "serviceAccount scaleToZero podPriorityClassName priorityClassName preemptionPolicy "
+        "nodeSelector nodeName affinity tolerations customScalingMetricSpecs autoScaleMetrics "
+        "dataBindings alias version sidecars initContainers"
+    ).split()
+)
+
+
+@attrs.frozen
+class EnvVar:
+    """One ``spec.env`` entry: ``{name, value}`` or ``{name, valueFrom}`` (Kubernetes EnvVar)."""
+
+    name: str
+    value: str | None = None
+    value_from: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class TriggerConfig:
+    """One ``spec.triggers.<name>`` entry; ``attributes`` is structured by the plugin."""
+
+    kind: str
+    name: str | None = None
+    num_workers: int | None = None
+    max_workers: int | None = None
+    worker_availability_timeout_milliseconds: int | None = None
+    worker_termination_timeout: Duration | None = None
+    worker_allocator_name: str | None = None
+    disabled: bool = False
+    annotations: dict[str, str] = attrs.Factory(dict)
+    batch: dict[str, Any] | None = None
+    url: str | None = None
+    attributes: dict[str, Any] = attrs.Factory(dict)
+
+    @property
+    def workers(self) -> int:
+        """``numWorkers`` when set, else ``maxWorkers`` (Nuclio's deprecated name), else 1."""
+        return self.num_workers or self.max_workers or 1
+
+    @property
+    def availability_timeout(self) -> float:
+        """Seconds an event waits for a free worker (Nuclio: absent or negative is 10 s)."""
+        value = self.worker_availability_timeout_milliseconds
+        if value is None or value < 0:
+            return 10.0
+        return value / 1000
+
+
+@attrs.frozen
+class Spec:
+    """``spec``: the handler, its environment, triggers and runtime settings."""
+
+    handler: str = ""
+    runtime: str = "python"
+    description: str = ""
+    env: list[EnvVar] = attrs.Factory(list)
+    env_from: list[Any] = attrs.Factory(list)
+    event_timeout: StrictDuration | None = None
+    triggers: dict[str, TriggerConfig] = attrs.Factory(dict)
+    #: where sync handlers run: ``auto`` (async on the loop, sync on threads),
+    #: ``thread`` or ``process`` (spawned worker processes, for CPU-bound handlers).
+    worker_kind: Literal["auto", "thread", "process"] = "auto"
+    graceful_shutdown_timeout: Duration = Duration(15.0)
+
+
+@attrs.frozen
+class Metadata:
+    """``metadata``: the function's name and labels."""
+
+    name: str = "function"
+    namespace: str = "default"
+    labels: dict[str, str] = attrs.Factory(dict)
+    annotations: dict[str, str] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class FunctionConfig:
+    """A whole ``function.yaml`` (``apiVersion: nuclio.io/v1``, ``kind: NuclioFunction``)."""
+
+    api_version: str = "nuclio.io/v1"
+    kind: Literal["NuclioFunction"] = "NuclioFunction"
+    metadata: Metadata = attrs.Factory(Metadata)
+    spec: Spec = attrs.Factory(Spec)
+    status: dict[str, Any] | None = None
+
+
+_TRIGGER_KEYS = {normalize_key(f.name): display_key(f.name) for f in attrs.fields(TriggerConfig)}
+_SPEC_KEYS = {normalize_key(f.name): display_key(f.name) for f in attrs.fields(Spec)}
+#: hints for keys written at the wrong level, per class: normalized key -> where it belongs.
+_MISPLACED: dict[type, dict[str, str]] = {
+    FunctionConfig: {k: f"it belongs under spec (spec.{v})" for k, v in _SPEC_KEYS.items()},
+    Spec: {
+        k: f"it belongs to each trigger (spec.triggers.<name>.{v})"
+        for k, v in _TRIGGER_KEYS.items()
+        if k not in _SPEC_KEYS
+    },
+}
+_IGNORED: dict[type, frozenset[str]] = {
+    Spec: _PLATFORM_SPEC_KEYS,
+    Metadata: frozenset({"resourceversion", "uid", "generation", "creationtimestamp"}),
+}
+
+
+# ---------------------------------------------------------------------------
+# The converter
+# ---------------------------------------------------------------------------
+
+
+class UnknownKeyError(Exception):
+    """A key that matches no field, with the nearest valid key or where it belongs."""
+
+    def __init__(self, key: str, hint: str) -> None:
+        self.key = key
+        super().__init__(hint)
+
+
+def _attrs_structure_factory(converter: cattrs.Converter) -> Any:
+    def factory(cls: type) -> Any:
+        inner = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
+        fields = {normalize_key(f.alias or f.name): f.alias or f.name for f in attrs.fields(cls)}
+        ignored = _IGNORED.get(cls, frozenset())
+        misplaced = _MISPLACED.get(cls, {})
+
+        def structure_attrs(data: Any, _: type) -> Any:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"expected a mapping of keys, got {_describe(data)}")
+            renamed: dict[str, Any] = {}
+            unknown: list[Exception] = []
+            for key, value in data.items():
+                norm = normalize_key(str(key))
+                if norm in fields:
+                    renamed[fields[norm]] = value
+                elif norm not in ignored:
+                    unknown.append(UnknownKeyError(str(key), _unknown_hint(norm, fields, misplaced)))
+            errors = list(unknown)
+            try:
+                result = inner(renamed, cls)
+            except ClassValidationError as exc:
+                errors.extend(exc.exceptions)
+            if errors:
+                raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
+            return result
+
+        return structure_attrs
+
+    return factory
+
+
+def _unknown_hint(norm: str, fields: dict[str, str], misplaced: dict[str, str]) -> str:
+    if norm in misplaced:
+        return f"unknown key here: {misplaced[norm]}"
+    close = difflib.get_close_matches(norm, list(fields), n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean '{display_key(fields[close[0]])}'?"
+    valid = ", ".join(sorted(display_key(v) for v in fields.values()))
+    return f"unknown key; valid keys here: {valid}"
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if value is not None else "nothing (null)"
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a whole number, got {_describe(value)}")
+    if isinstance(value, float) and not value.is_integer():
+        raise TypeError(f"expected a whole number, got {value!r}")
+    return int(value)
+
+
+def _strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {_describe(value)}")
+    return float(value)
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _lenient_str(value: Any, _: type) -> str:
+    # Nuclio turns unquoted scalars into strings where a string is expected (`l3: 100`).
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected text, got {_describe(value)}")
+
+
+def _duration(value: Any, cls: type) -> Duration:
+    if isinstance(value, str):
+        return cls(parse_go_duration(value))
+    if cls is not StrictDuration and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return cls(value)
+    raise TypeError(f"expected a Go duration such as '30s' or '500ms', got {_describe(value)}")
+
+
+def make_converter() -> cattrs.Converter:
+    """Build a converter with dh-serverless's key and type policies (the core builds one)."""
+    converter = cattrs.Converter(detailed_validation=True)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook(str, _lenient_str)
+    converter.register_structure_hook(Duration, _duration)
+    converter.register_structure_hook(StrictDuration, _duration)
+    converter.register_structure_hook_factory(attrs.has, _attrs_structure_factory(converter))
+    return converter
+
+
+#: The one converter: plugins extend it through the ``dh_register_converters`` hook.
+CONVERTER = make_converter()
+
+
+# ---------------------------------------------------------------------------
+# Structuring with readable errors
+# ---------------------------------------------------------------------------
+
+
+def structure(data: Any, cls: type[T], *, source: str, path: tuple[str, ...] = ()) -> T:
+    """Structure ``data`` into ``cls`` or raise :class:`ConfigError` naming every problem.
+
+    :param source: the file the data came from, for the message.
+    :param path: the key path of ``data`` in that file (``("spec", "triggers", "web")``).
+    """
+    try:
+        return CONVERTER.structure({} if data is None else data, cls)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable message
+        raise ConfigError(source, list(_problems(exc, list(path)))) from exc
+
+
+def _problems(exc: BaseException, path: list[str]) -> Iterator[str]:
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        with_notes, without = exc.group_exceptions()
+        for sub, note in with_notes:
+            if isinstance(note, AttributeValidationNote):
+                step = display_key(note.name)
+            elif isinstance(note, IterableValidationNote):
+                step = str(note.index)
+            else:
+                step = str(note)
+            yield from _problems(sub, [*path, step])
+        for sub in without:
+            yield from _problems(sub, path)
+        return
+    where = ".".join(path) or "(top level)"
+    if isinstance(exc, UnknownKeyError):
+        yield f"{'.'.join([*path, exc.key])}: {exc}"
+    elif isinstance(exc, KeyError):
+        yield f"{where}: required key missing"
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        yield f"{where}: unknown keys {sorted(exc.extra_fields)}"
+    elif isinstance(exc, ValueError) and "not in literal" in str(exc).lower():
+        yield f"{where}: {exc}"
+    else:
+        yield f"{where}: {exc}"
+
+
+def load_function_config(path: str | os.PathLike[str]) -> FunctionConfig:
+    """Read and validate a ``function.yaml``; raise :class:`ConfigError` on any problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, ["expected a NuclioFunction mapping at the top level"])
+    config = structure(data, FunctionConfig, source=source)
+    _check(config, source)
+    return config
+
+
+def _check(config: FunctionConfig, source: str) -> None:
+    problems = []
+    if not config.api_version.startswith("nuclio.io/"):
+        problems.append(f"apiVersion: expected 'nuclio.io/v1', got {config.api_version!r}")
+    if not config.spec.triggers:
+        problems.append("spec.triggers: no trigger configured; add one, e.g. 'http: {kind: http}'")
+    for key, trigger in config.spec.triggers.items():
+        if trigger.name not in (None, key):
+            problems.append(f"spec.triggers.{key}.name: must equal the key {key!r}")
+        if not 1 <= trigger.workers <= 100_000:
+            problems.append(f"spec.triggers.{key}.maxWorkers: must be between 1 and 100000")
+    if problems:
+        raise ConfigError(source, problems)
