@@ -1,0 +1,1 @@
+"""Helpers to test Nuclio handlers and dh-serverless plugins."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for testing Nuclio handlers and dh-serverless plugins (auto-loaded)."""
