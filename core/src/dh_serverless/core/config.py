@@ -21,9 +21,9 @@ import yaml
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
-    IterableValidationNote,
     ForbiddenExtraKeysError,
     IterableValidationError,
+    IterableValidationNote,
 )
 from cattrs.gen import make_dict_structure_fn
 
@@ -209,7 +209,9 @@ def _attrs_structure_factory(converter: cattrs.Converter) -> Any:
                 if norm in fields:
                     renamed[fields[norm]] = value
                 elif norm not in ignored:
-                    unknown.append(UnknownKeyError(str(key), _unknown_hint(norm, fields, misplaced)))
+                    unknown.append(
+                        UnknownKeyError(str(key), _unknown_hint(norm, fields, misplaced))
+                    )
             errors = list(unknown)
             try:
                 result = inner(renamed, cls)
@@ -270,7 +272,11 @@ def _lenient_str(value: Any, _: type) -> str:
 def _duration(value: Any, cls: type) -> Duration:
     if isinstance(value, str):
         return cls(parse_go_duration(value))
-    if cls is not StrictDuration and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if (
+        cls is not StrictDuration
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    ):
         return cls(value)
     raise TypeError(f"expected a Go duration such as '30s' or '500ms', got {_describe(value)}")
 

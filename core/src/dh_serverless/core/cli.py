@@ -1,0 +1,255 @@
+"""The ``dh-serverless`` command: run, validate, plugins, invoke."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from dh_serverless.core.version import __version__
+
+__all__ = ("main",)
+
+_log = logging.getLogger("dh_serverless.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dh-serverless",
+        description="Run Nuclio-style Python functions behind pluggable triggers.",
+    )
+    parser.add_argument("--version", action="version", version=f"dh-serverless {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--log-level",
+            default=os.environ.get("DH_SERVERLESS_LOG_LEVEL", "info"),
+            choices=["debug", "info", "warning", "error"],
+            help="log level (default: info)",
+        )
+        sub.add_argument(
+            "--log-format",
+            choices=["auto", "json", "text"],
+            default="auto",
+            help="JSON lines or text (default: text on a terminal, else JSON)",
+        )
+        sub.add_argument(
+            "--debug",
+            action="store_true",
+            help="show tracebacks, in errors and in 500 bodies (as Nuclio does)",
+        )
+        return sub
+
+    run = add("run", "serve a function until SIGTERM or SIGINT")
+    run.add_argument("file", help="the function.yaml")
+    run.add_argument("--handler", help="override spec.handler (module:function)")
+    run.add_argument(
+        "--health-host", default="0.0.0.0", help="health server address (default 0.0.0.0)"
+    )
+    run.add_argument(
+        "--health-port",
+        type=int,
+        default=int(os.environ.get("DH_SERVERLESS_HEALTH_PORT", 8082)),
+        help="health server port for /live /ready /metrics (default 8082; 0 picks a free one)",
+    )
+    run.add_argument("--no-health", action="store_true", help="do not start the health server")
+
+    validate = add("validate", "check a function.yaml and its plugins without starting anything")
+    validate.add_argument("file", help="the function.yaml")
+
+    add("plugins", "list installed triggers, sinks and hook plugins")
+
+    invoke = add("invoke", "call the handler once in-process and print the response")
+    invoke.add_argument("file", help="the function.yaml")
+    invoke.add_argument("--handler", help="override spec.handler (module:function)")
+    invoke.add_argument("--body", default=None, help="the event body; @path reads a file")
+    invoke.add_argument(
+        "--header", "-H", action="append", default=[], metavar="K=V", help="a header (repeatable)"
+    )
+    invoke.add_argument(
+        "--field", action="append", default=[], metavar="K=V", help="a field / query parameter"
+    )
+    invoke.add_argument("--content-type", default=None, help="the event content type")
+    invoke.add_argument("--method", default=None, help="GET without a body, else POST")
+    invoke.add_argument("--path", default="/", help="the event path (default /)")
+    invoke.add_argument(
+        "--trigger", default=None, help="which trigger's name and kind the context shows"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dh-serverless`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    from dh_serverless.core.logs import setup_logging
+
+    json_lines = None if args.log_format == "auto" else args.log_format == "json"
+    setup_logging(
+        "debug" if args.debug and args.log_level == "info" else args.log_level,
+        json_lines=json_lines,
+    )
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": _run,
+        "validate": _validate,
+        "plugins": _plugins,
+        "invoke": _invoke,
+    }
+    from dh_serverless.core.errors import UserError
+
+    try:
+        return commands[args.command](args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_async(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dh_serverless.core.config import load_function_config
+    from dh_serverless.core.runtime import Runtime
+
+    config = load_function_config(args.file)
+    runtime = Runtime(
+        config,
+        args.file,
+        handler=args.handler,
+        debug=args.debug,
+        health_host=args.health_host,
+        health_port=None if args.no_health else args.health_port,
+    )
+    return _run_async(runtime.run())
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from dh_serverless.core.config import load_function_config
+    from dh_serverless.core.plugins import PluginHost
+    from dh_serverless.core.runtime import prepare_triggers
+
+    config = load_function_config(args.file)
+    prepared = prepare_triggers(config, args.file, PluginHost())
+    triggers = ", ".join(
+        f"{p.name} ({p.config.kind}{', sink ' + p.sink_kind if p.sink_kind else ''})"
+        for p in prepared
+    )
+    print(
+        f"{args.file}: valid; function {config.metadata.name}, handler {config.spec.handler}, triggers: {triggers}"
+    )
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from dh_serverless.core.plugins import installed_plugins
+
+    rows = [("KIND", "GROUP", "DISTRIBUTION", "VERSION")]
+    rows += [(p.kind, p.group, p.distribution, p.version) for p in installed_plugins()]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    from dh_serverless.core.errors import UserError
+
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--{what} {item!r}: expected K=V")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from dh_serverless.core.config import load_function_config
+    from dh_serverless.core.function import load_handler
+    from dh_serverless.core.responses import decode_body
+    from dh_serverless.core.runtime import apply_env
+    from dh_serverless.core.workers import AsyncWorker, ThreadWorker, WorkerOptions
+    from dh_serverless.hookspecs.types import Event, TriggerInfo
+
+    config = load_function_config(args.file)
+    apply_env(config)
+    triggers = config.spec.triggers
+    name = args.trigger or next(
+        (n for n, t in triggers.items() if t.kind == "http"), next(iter(triggers), "invoke")
+    )
+    trigger = TriggerInfo(triggers[name].kind if name in triggers else "invoke", name)
+    raw = b""
+    if args.body is not None:
+        raw = Path(args.body[1:]).read_bytes() if args.body.startswith("@") else args.body.encode()
+    headers = _pairs(args.header, "header")
+    content_type = args.content_type or next(
+        (v for k, v in headers.items() if k.lower() == "content-type"), ""
+    )
+    event = Event(
+        body=decode_body(content_type, raw),
+        content_type=content_type,
+        trigger=trigger,
+        fields=_pairs(args.field, "field"),
+        headers=headers,
+        _id=str(uuid.uuid4()),
+        method=args.method or ("POST" if raw else "GET"),
+        path=args.path,
+        size=len(raw),
+        timestamp=datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0),
+        url="",
+        shard_id=-1,
+        num_shards=0,
+        _type="",
+        type_version="",
+        version="",
+        topic="",
+    )
+    loaded = load_handler(
+        args.handler or config.spec.handler, Path(args.file).resolve().parent, debug=args.debug
+    )
+    options = WorkerOptions(trigger, config.metadata.namespace, args.debug)
+    worker = (AsyncWorker if loaded.is_async else ThreadWorker)(loaded, 0, options)
+
+    async def call() -> int:
+        await worker.start()
+        try:
+            response = await worker.handle(event, config.spec.event_timeout)
+        finally:
+            await worker.terminate()
+            await worker.stop()
+        print(f"{response.status_code} {response.content_type}")
+        for key, value in response.headers.items():
+            print(f"{key}: {value}")
+        print()
+        sys.stdout.flush()
+        sys.stdout.buffer.write(response.body)
+        if response.body and not response.body.endswith(b"\n"):
+            sys.stdout.buffer.write(b"\n")
+        sys.stdout.flush()
+        return 0 if response.status_code < 400 else 1
+
+    return _run_async(call())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The dispatch chain a trigger calls per event, and the bounded queue in front of a sink.
+
+Built once per trigger at start-up: middleware from plugins (none: no extra call),
+then the core step (take a worker, run the handler under ``eventTimeout``, count the
+outcome), then, for a trigger with a sink, a hand-off of successful responses to the
+sink's queue that never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+from dh_serverless.core.metrics import EventStats, SinkStats
+from dh_serverless.core.workers import WorkerPool
+from dh_serverless.hookspecs.errors import (
+    DispatchError,
+    EventTimeoutError,
+    ShuttingDownError,
+    WorkerBusyError,
+    WorkerLostError,
+)
+from dh_serverless.hookspecs.protocols import Sink
+from dh_serverless.hookspecs.types import Dispatch, Event, Middleware, Response
+
+__all__ = ("Gate", "SinkChannel", "build_dispatch", "compose")
+
+_log = logging.getLogger("dh_serverless.dispatch")
+_OUTCOME = {
+    WorkerBusyError: "busy",
+    EventTimeoutError: "timeout",
+    WorkerLostError: "lost",
+    ShuttingDownError: "shutdown",
+}
+
+
+class Gate:
+    """Open while the runtime takes new events; closed once it drains."""
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open = True
+
+
+class SinkChannel:
+    """A bounded queue of responses in front of one sink, drained by its own task.
+
+    ``offer`` never waits: when the queue holds ``capacity`` items the oldest is
+    dropped (for frames, the newest matters) and counted in ``dh_sink_dropped``.
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        stats: SinkStats,
+        *,
+        capacity: int = 64,
+        observe: Callable[[Sink, Response, Event], bool] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.stats = stats
+        self.capacity = capacity
+        self._observe = observe
+        self._items: deque[tuple[Response, Event]] = deque()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def offer(self, response: Response, event: Event) -> None:
+        """Queue one item for the sink, dropping the oldest if full."""
+        if len(self._items) >= self.capacity:
+            self._items.popleft()
+            self.stats.dropped += 1
+        self._items.append((response, event))
+        self.stats.queued = len(self._items)
+        self._ready.set()
+
+    def start(self) -> None:
+        """Start draining the queue into the sink."""
+        self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            await self._ready.wait()
+            while self._items:
+                response, event = self._items.popleft()
+                self.stats.queued = len(self._items)
+                if self._observe is not None and not self._observe(self.sink, response, event):
+                    continue
+                try:
+                    await self.sink.emit(response, event)
+                    self.stats.emitted += 1
+                except Exception as exc:  # noqa: BLE001 - one failed item must not stop the sink
+                    self.stats.failed += 1
+                    _log.warning(
+                        "sink %s failed to emit: %s: %s", self.sink.kind, type(exc).__name__, exc
+                    )
+            self._ready.clear()
+
+    async def close(self, timeout: float) -> None:
+        """Give the sink up to ``timeout`` seconds to emit what is queued, then stop it."""
+        deadline = time.monotonic() + timeout
+        while self._items and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def build_dispatch(
+    pool: WorkerPool,
+    gate: Gate,
+    *,
+    event_timeout: float | None,
+    stats: EventStats,
+    sink: SinkChannel | None = None,
+) -> Dispatch:
+    """The core step: a worker, the handler under ``event_timeout``, and the counting."""
+    events = stats.events
+    duration = stats.duration
+    perf_counter = time.perf_counter
+
+    async def dispatch(event: Event) -> Response:
+        if not gate.open:
+            events["shutdown"] += 1
+            raise ShuttingDownError("the function is shutting down")
+        worker = pool.try_acquire()
+        try:
+            if worker is None:
+                worker = await pool.acquire()
+            start = perf_counter()
+            response = await worker.handle(event, event_timeout)
+            duration.observe(perf_counter() - start)
+        except DispatchError as exc:
+            events[_OUTCOME.get(type(exc), "error")] += 1
+            raise
+        finally:
+            if worker is not None:
+                pool.release(worker)
+        status = response.status_code
+        events["ok" if status < 500 else "error"] += 1
+        stats.bytes_in += event.size or 0
+        stats.bytes_out += len(response.body)
+        if sink is not None and status < 400:
+            sink.offer(response, event)
+        return response
+
+    return dispatch
+
+
+def compose(middleware: list[Middleware], call: Dispatch) -> Dispatch:
+    """Wrap ``call`` in ``middleware``, the first being the outermost."""
+    for outer in reversed(middleware):
+        call = _wrap(outer, call)
+    return call
+
+
+def _wrap(middleware: Middleware, call_next: Dispatch) -> Dispatch:
+    async def step(event: Event) -> Response:
+        return await middleware(event, call_next)
+
+    return step

@@ -1,0 +1,66 @@
+"""The health server: ``/live``, ``/ready`` and ``/metrics`` (Prometheus text)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+__all__ = ("HealthServer",)
+
+
+class HealthServer:
+    """Serves the process's health on its own port, apart from every trigger.
+
+    ``/live`` is 200 while the process runs; ``/ready`` is 200 only while ``is_ready()``
+    (every trigger started and every worker ran ``init_context``), 503 while starting
+    or draining; ``/metrics`` is the registry in Prometheus text format.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        is_ready: Callable[[], str | None],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._is_ready = is_ready
+        self._registry = registry
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Bind the port; raise OSError if it is taken."""
+        app = web.Application()
+        app.router.add_get("/live", self._live)
+        app.router.add_get("/ready", self._ready)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            server = site._server  # noqa: SLF001 - the only way to learn the port picked
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        """Close the port."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _live(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "live"})
+
+    async def _ready(self, _: web.Request) -> web.Response:
+        state = self._is_ready()
+        if state is None:
+            return web.json_response({"status": "ready"})
+        return web.json_response({"status": state}, status=503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = generate_latest(self._registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

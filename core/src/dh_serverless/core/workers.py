@@ -1,0 +1,331 @@
+"""Workers run the handler; a pool of them bounds how many events run at once.
+
+A worker is what Nuclio calls one: its own ``context`` (``worker_id``, ``user_data``)
+on which ``init_context`` ran once. Three kinds:
+
+- :class:`AsyncWorker`: ``async def`` handlers, awaited on the event loop;
+- :class:`ThreadWorker`: plain handlers, each worker on its own thread;
+- ``ProcessWorker`` (:mod:`dh_serverless.core.processes`): a spawned process, for
+  CPU-bound pure-Python handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import attrs
+
+from dh_serverless.core.errors import HandlerLoadError
+from dh_serverless.core.function import LoadedHandler, is_async_callable
+from dh_serverless.core.metrics import EventStats
+from dh_serverless.core.nuclio import Context, Logger, Platform
+from dh_serverless.core.responses import error_response, to_response
+from dh_serverless.hookspecs.errors import EventTimeoutError, WorkerBusyError
+from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
+
+__all__ = ("AsyncWorker", "ThreadWorker", "Worker", "WorkerOptions", "WorkerPool", "call_handler")
+
+_log = logging.getLogger("dh_serverless.workers")
+
+
+@attrs.frozen
+class WorkerOptions:
+    """What every worker of one trigger shares."""
+
+    trigger: TriggerInfo
+    namespace: str = "default"
+    debug: bool = False
+
+
+def make_context(options: WorkerOptions, worker_id: int) -> Context:
+    """The Nuclio context of one worker: ``worker_id`` is a string, as in Nuclio."""
+    wid = str(worker_id)
+    return Context(
+        logger=Logger(worker_id=wid),
+        platform=Platform(namespace=options.namespace),
+        worker_id=wid,
+        trigger=options.trigger,
+    )
+
+
+def call_handler(handler: Callable[..., Any], context: Context, event: Event, debug: bool) -> Any:
+    """Call a plain handler and convert its result; a returned coroutine is passed back."""
+    try:
+        result = handler(context, event)
+        if asyncio.iscoroutine(result):
+            return result
+        return to_response(result)
+    except Exception as exc:  # noqa: BLE001 - a handler failure is a 500, not a crash
+        return handler_failed(exc, context, debug)
+
+
+def handler_failed(exc: BaseException, context: Context, debug: bool) -> Response:
+    """Log a handler's exception with its traceback and answer 500 (or its own answer)."""
+    if getattr(exc, "status_code", None) is None:
+        _log.error(
+            "handler raised %s: %s",
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+            extra={"with": {"worker_id": context.worker_id}},
+        )
+    return error_response(exc, debug=debug)
+
+
+class Worker:
+    """One worker: a context on which ``init_context`` ran, and a place to run events."""
+
+    lost = False  #: set when the worker can no longer be used and must be replaced
+
+    def __init__(self, loaded: LoadedHandler, worker_id: int, options: WorkerOptions) -> None:
+        self.loaded = loaded
+        self.worker_id = worker_id
+        self.options = options
+        self.context = make_context(options, worker_id)
+
+    async def start(self) -> None:
+        """Run ``init_context``; raise :class:`HandlerLoadError` if it raises."""
+        init = self.loaded.init_context
+        if init is None:
+            return
+        try:
+            if is_async_callable(init):
+                await init(self.context)
+            else:
+                await self._run_sync(init, self.context)
+        except Exception as exc:
+            raise HandlerLoadError(
+                f"init_context of worker {self.worker_id} raised {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+    async def handle(self, event: Event, timeout: float | None) -> Response:
+        """Run the handler on ``event`` and return the converted response."""
+        raise NotImplementedError
+
+    async def drain(self) -> None:
+        """Run the drain callback the handler registered, if any."""
+        await self.context.platform.run_drain_callback()
+
+    async def terminate(self) -> None:
+        """Run the termination callback the handler registered, if any."""
+        await self.context.platform.run_termination_callback()
+
+    async def stop(self) -> None:
+        """Release the worker's thread or process."""
+
+
+class AsyncWorker(Worker):
+    """Runs an ``async def`` handler on the event loop."""
+
+    async def handle(self, event: Event, timeout: float | None) -> Response:
+        try:
+            if timeout is None:
+                result = await self.loaded.handler(self.context, event)
+            else:
+                async with asyncio.timeout(timeout):
+                    result = await self.loaded.handler(self.context, event)
+            return to_response(result)
+        except TimeoutError:
+            if timeout is not None:
+                raise EventTimeoutError(
+                    f"handler ran longer than eventTimeout ({timeout:g}s)"
+                ) from None
+            return handler_failed(TimeoutError("timed out"), self.context, self.options.debug)
+        except Exception as exc:  # noqa: BLE001
+            return handler_failed(exc, self.context, self.options.debug)
+
+
+class ThreadWorker(Worker):
+    """Runs a plain handler on the worker's own thread, so the loop never blocks.
+
+    A thread cannot be interrupted: after an ``eventTimeout`` the worker is marked lost,
+    its thread is left to finish on its own and the pool starts a replacement.
+    """
+
+    def __init__(self, loaded: LoadedHandler, worker_id: int, options: WorkerOptions) -> None:
+        super().__init__(loaded, worker_id, options)
+        name = f"dh-worker-{options.trigger.name}-{worker_id}"
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    async def _run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def handle(self, event: Event, timeout: float | None) -> Response:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            self._executor,
+            call_handler,
+            self.loaded.handler,
+            self.context,
+            event,
+            self.options.debug,
+        )
+        if timeout is None:
+            result = await future
+        else:
+            try:
+                result = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                self.lost = True
+                raise EventTimeoutError(
+                    f"handler ran longer than eventTimeout ({timeout:g}s)"
+                ) from None
+        if isinstance(result, Response):
+            return result
+        try:  # a plain handler returned a coroutine: Nuclio awaits it
+            return to_response(await result)
+        except Exception as exc:  # noqa: BLE001
+            return handler_failed(exc, self.context, self.options.debug)
+
+    async def stop(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+WorkerFactory = Callable[[int], Worker]
+
+
+class WorkerPool:
+    """The workers of one trigger; an event takes one, waiting at most ``wait_timeout``.
+
+    Waiters are kept in a FIFO; the queue of waiting events is bounded by ``max_waiters``
+    (beyond it, events get the busy answer at once), so a flood cannot grow memory.
+    """
+
+    def __init__(
+        self,
+        factory: WorkerFactory,
+        size: int,
+        *,
+        wait_timeout: float,
+        stats: EventStats,
+        max_waiters: int | None = None,
+    ) -> None:
+        self._factory = factory
+        self.size = size
+        self.wait_timeout = wait_timeout
+        self.stats = stats
+        self.max_waiters = max_waiters if max_waiters is not None else max(1024, 64 * size)
+        self.workers: list[Worker] = []
+        self._idle: deque[Worker] = deque()
+        self._waiters: deque[asyncio.Future[Worker]] = deque()
+        self._replacing: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def start(self) -> None:
+        """Create every worker and run their ``init_context`` concurrently."""
+        self.workers = [self._factory(i) for i in range(self.size)]
+        results = await asyncio.gather(*(w.start() for w in self.workers), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
+            raise failures[0]
+        self._idle.extend(self.workers)
+        self.stats.workers_total = self.size
+
+    def try_acquire(self) -> Worker | None:
+        """A free worker at once, or None."""
+        if self._idle:
+            self.stats.workers_busy += 1
+            return self._idle.popleft()
+        return None
+
+    async def acquire(self) -> Worker:
+        """A free worker, waiting at most ``wait_timeout``; else :class:`WorkerBusyError`."""
+        worker = self.try_acquire()
+        if worker is not None:
+            return worker
+        if self.wait_timeout <= 0 or len(self._waiters) >= self.max_waiters or self._closed:
+            raise WorkerBusyError("all workers are busy")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Worker] = loop.create_future()
+        self._waiters.append(future)
+        timer = loop.call_later(self.wait_timeout, _expire, future)
+        start = loop.time()
+        try:
+            worker = await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release(future.result())
+            raise
+        finally:
+            timer.cancel()
+        self.stats.wait.observe(loop.time() - start)
+        self.stats.workers_busy += 1
+        return worker
+
+    def release(self, worker: Worker) -> None:
+        """Give a worker back; a lost one is replaced in the background."""
+        self.stats.workers_busy -= 1
+        if worker.lost:
+            self._replace(worker)
+            return
+        self._hand_over(worker)
+
+    def _hand_over(self, worker: Worker) -> None:
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(worker)
+                return
+        self._idle.append(worker)
+
+    def _replace(self, worker: Worker) -> None:
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._respawn(worker))
+        self._replacing.add(task)
+        task.add_done_callback(self._replacing.discard)
+
+    async def _respawn(self, old: Worker, reason: str = "lost") -> None:
+        self.stats.restarts[reason] = self.stats.restarts.get(reason, 0) + 1
+        await old.stop()
+        delay = 0.1
+        while not self._closed:
+            new = self._factory(old.worker_id)
+            try:
+                await new.start()
+            except Exception as exc:  # noqa: BLE001 - keep trying: capacity must come back
+                _log.error("replacing worker %s failed: %s; retrying", old.worker_id, exc)
+                await new.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.workers[self.workers.index(old)] = new
+            _log.warning("worker %s of trigger %s replaced", old.worker_id, self.stats.trigger)
+            self._hand_over(new)
+            return
+
+    async def drain(self) -> None:
+        """Run every worker's drain callback."""
+        await asyncio.gather(*(w.drain() for w in self.workers), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Run termination callbacks, then stop every worker (their threads, processes)."""
+        self._closed = True
+        for future in self._waiters:
+            if not future.done():
+                future.set_exception(WorkerBusyError("the runtime is shutting down"))
+        for task in list(self._replacing):
+            task.cancel()
+        results = await asyncio.gather(
+            *(w.terminate() for w in self.workers), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                _log.error("termination callback raised %s: %s", type(result).__name__, result)
+        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
+
+
+def _expire(future: asyncio.Future[Worker]) -> None:
+    if not future.done():
+        future.set_exception(
+            WorkerBusyError("all workers stayed busy for workerAvailabilityTimeout")
+        )
