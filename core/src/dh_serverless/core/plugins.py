@@ -82,6 +82,7 @@ class PluginHost:
     def __init__(self) -> None:
         self.manager = pluggy.PluginManager(NAME)
         self.manager.add_hookspecs(specs)
+        self._provided: dict[tuple[str, str], type] = {}
         if os.environ.get("DH_SERVERLESS_TRACE_PLUGINS"):
             self.manager.trace.root.setwriter(sys.stderr.write)
             self.manager.enable_tracing()
@@ -118,6 +119,10 @@ class PluginHost:
             "hook plugin %r (%s) failed to load and is skipped: %s", entrypoint.name, dist, exc
         )
 
+    def provide(self, group: str, kind: str, cls: type) -> None:
+        """Use ``cls`` for ``kind`` without an installed entry point (tests, embedding)."""
+        self._provided[(group, kind)] = cls
+
     def load_kinds(self, group: str, kinds: Iterable[str]) -> dict[str, type]:
         """Import the classes of ``kinds`` from ``group``; raise :class:`PluginLoadError`.
 
@@ -125,9 +130,10 @@ class PluginHost:
         plugin that fails to import names its distribution. Plugins not asked for are
         never imported.
         """
-        wanted = sorted(set(kinds))
+        provided = {k: self._provided[(group, k)] for k in kinds if (group, k) in self._provided}
+        wanted = sorted(set(kinds) - set(provided))
         if not wanted:
-            return {}
+            return provided
         failures: list[str] = []
 
         def on_failure(manager: Any, entrypoint: Any, exc: BaseException) -> None:
@@ -145,6 +151,7 @@ class PluginHost:
             on_missing_entrypoints_callback=lambda names: None,
         )
         loaded = {ext.name: ext.plugin for ext in manager}
+        loaded.update(provided)
         missing = [
             k for k in wanted if k not in loaded and not any(f"{k!r}" in f for f in failures)
         ]

@@ -1,1 +1,187 @@
-"""Helpers to test Nuclio handlers and dh-serverless plugins."""
+"""Test Nuclio handlers the way the runtime runs them.
+
+``Platform`` offers what ``nuclio_sdk.test.Platform`` offers (``call_handler``,
+``call_handler_with_context_mutation``, ``context``) and what it lacks: async handlers
+and ``init_context`` are awaited, events are built as a trigger builds them
+(:meth:`Platform.event`), results are converted by the runtime's own rules
+(:meth:`Platform.invoke`), and drain/termination callbacks can be run::
+
+    from dh_serverless.testing import Platform
+
+    def test_hello():
+        with Platform() as platform:
+            response = platform.invoke(handler, platform.event(body="World"))
+            assert response.status_code == 200
+            assert response.body == b"Hello, World!"
+
+With pytest the ``dh_platform`` fixture hands out one that is closed after the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import sys
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from dh_serverless.core.nuclio import Context, Logger, Platform as _NuclioPlatform
+from dh_serverless.core.responses import decode_body, error_response, to_response
+from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
+
+__all__ = ("Platform", "make_event")
+
+T = TypeVar("T")
+
+
+def make_event(
+    body: Any = b"",
+    *,
+    headers: dict[str, Any] | None = None,
+    content_type: str | None = None,
+    method: str | None = None,
+    path: str = "/",
+    fields: dict[str, Any] | None = None,
+    trigger: TriggerInfo | None = None,
+) -> Event:
+    """An event as the http trigger builds it.
+
+    A ``str`` body is sent as UTF-8; a ``dict`` or ``list`` body as JSON with
+    ``application/json``. The body then follows the runtime's decoding rule.
+    """
+    import json
+
+    if isinstance(body, (dict, list)):
+        raw = json.dumps(body).encode()
+        content_type = content_type or "application/json"
+    elif isinstance(body, str):
+        raw = body.encode()
+    else:
+        raw = bytes(body or b"")
+    headers = dict(headers or {})
+    if content_type is None:
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    elif content_type:
+        headers.setdefault("Content-Type", content_type)
+    return Event(
+        body=decode_body(content_type, raw),
+        content_type=content_type,
+        trigger=trigger or TriggerInfo("http", "test"),
+        fields=dict(fields or {}),
+        headers=headers,
+        _id=str(uuid.uuid4()),
+        method=method or ("POST" if raw else "GET"),
+        path=path,
+        size=len(raw),
+        timestamp=datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0),
+        url="",
+        shard_id=-1,
+        num_shards=0,
+        _type="",
+        type_version="",
+        version="",
+        topic="",
+    )
+
+
+class Platform:
+    """Runs handlers with a real context, one per handler function, as a worker would.
+
+    :param trigger: the trigger the context reports (default ``http``/``test``).
+    :param worker_id: the context's ``worker_id`` (a string, as in the runtime).
+    """
+
+    kind = "test"
+
+    def __init__(self, trigger: TriggerInfo | None = None, worker_id: str = "0") -> None:
+        self.trigger = trigger or TriggerInfo("http", "test")
+        self.worker_id = worker_id
+        self._contexts: dict[Callable[..., Any], Context] = {}
+        self._runner = asyncio.Runner()
+
+    # -- contexts -----------------------------------------------------------
+
+    def context_for(self, handler: Callable[..., Any]) -> Context:
+        """The handler's context; created, with ``init_context`` run, on first use."""
+        context = self._contexts.get(handler)
+        if context is None:
+            context = Context(
+                logger=Logger(worker_id=self.worker_id),
+                platform=_NuclioPlatform(kind="local"),
+                worker_id=self.worker_id,
+                trigger=self.trigger,
+            )
+            module = sys.modules.get(getattr(handler, "__module__", ""), None)
+            init = getattr(module, "init_context", None)
+            if callable(init):
+                self._resolve(init(context))
+            self._contexts[handler] = context
+        return context
+
+    @property
+    def context(self) -> Context:
+        """A context not tied to a handler (as ``nuclio_sdk.test.Platform().context``)."""
+        return self.context_for(Platform)
+
+    # -- calling --------------------------------------------------------------
+
+    def call_handler(self, handler: Callable[..., Any], event: Event) -> Any:
+        """``handler(context, event)``, awaited if async, *not* converted (as Nuclio's)."""
+        return self._resolve(handler(self.context_for(handler), event))
+
+    def call_handler_with_context_mutation(
+        self, handler: Callable[..., Any], event: Event, mutator: Callable[[Context], Context]
+    ) -> Any:
+        """Call with ``mutator(context)`` as the context (the mutator returns it)."""
+        return self._resolve(handler(mutator(self.context_for(handler)), event))
+
+    def invoke(
+        self, handler: Callable[..., Any], event: Event | None = None, **event_args: Any
+    ) -> Response:
+        """Call the handler and convert its result exactly as the runtime would.
+
+        Give an ``event`` or the keyword arguments of :func:`make_event`. A handler that
+        raises gives the runtime's 500 response (or its ``ExceptionWithResponse``).
+        """
+        event = event if event is not None else make_event(**event_args)
+        try:
+            return to_response(self.call_handler(handler, event))
+        except Exception as exc:  # noqa: BLE001 - the runtime answers, so do we
+            return error_response(exc)
+
+    @staticmethod
+    def event(body: Any = b"", **kwargs: Any) -> Event:
+        """An event as the http trigger builds it (see :func:`make_event`)."""
+        return make_event(body, **kwargs)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Run every context's drain callback, as the runtime does on SIGTERM."""
+        for context in self._contexts.values():
+            self._resolve(context.platform.run_drain_callback())
+
+    def terminate(self) -> None:
+        """Run every context's termination callback."""
+        for context in self._contexts.values():
+            self._resolve(context.platform.run_termination_callback())
+
+    def close(self) -> None:
+        """Close the event loop that async handlers ran on."""
+        self._runner.close()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _resolve(self, value: Any) -> Any:
+        if asyncio.iscoroutine(value):
+            return self._runner.run(_await(value))
+        return value
+
+
+async def _await(coro: Coroutine[Any, Any, T]) -> T:
+    return await coro
