@@ -1,0 +1,82 @@
+# dh-serverless developer commands. `make help` lists them.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WHEELHOUSE ?= wheelhouse
+
+# Every folder with a pyproject.toml is a distribution; a new plugin folder is picked up as is.
+DISTS := $(patsubst %/pyproject.toml,%,$(wildcard \
+	hookspecs/pyproject.toml core/pyproject.toml \
+	plugins/*/pyproject.toml contrib/plugins/*/pyproject.toml))
+SRC_DIRS := $(wildcard $(addsuffix /src,$(DISTS)))
+empty :=
+space := $(empty) $(empty)
+
+# pytest exits 5 when it collects nothing (e.g. `-k` matched no test): not a failure here.
+PYTEST := $(BIN)/pytest
+NO_TESTS_OK := || test $$? -eq 5
+
+.PHONY: help install run test test-one bench wheels lint fmt clean
+
+help:
+	@echo "make install          create $(VENV) with every distribution (editable) and the dev tools"
+	@echo "make run              run contrib/examples/hello on http://127.0.0.1:8080/"
+	@echo "make test             run every test (ARGS='-m \"not slow\"' to skip wheel builds)"
+	@echo "make test-one P=core  run one distribution's tests (P=trigger_http, dh-trigger-cron, ...)"
+	@echo "make bench            run every benchmark in bench/"
+	@echo "make wheels           build one wheel per distribution into $(WHEELHOUSE)/"
+	@echo "make lint | fmt       ruff and mypy | ruff fix and format"
+	@echo "make clean            remove the venv, caches and build output"
+
+install: $(STAMP)
+
+# Re-runs when a distribution appears or a pyproject/requirements file changes.
+$(STAMP): requirements-dev.txt requirements-test.txt $(addsuffix /pyproject.toml,$(DISTS))
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements-dev.txt $(addprefix -e ./,$(DISTS))
+	touch $@
+
+run: install
+	@echo
+	@echo "  Try:  curl http://127.0.0.1:8080/"
+	@echo "        curl -d World http://127.0.0.1:8080/"
+	@echo "  Health and metrics on http://127.0.0.1:8082/ (/ready, /live, /metrics); Ctrl-C stops."
+	@echo
+	$(BIN)/dh-serverless run contrib/examples/hello/function.yaml
+
+test: install
+	$(PYTEST) $(ARGS) $(NO_TESTS_OK)
+
+test-one: install
+	@test -n "$(P)" || { echo "usage: make test-one P=trigger_http"; exit 2; }
+	@dir=$$(ls -d $(P)/tests plugins/$(P)/tests contrib/plugins/$(P)/tests 2>/dev/null | head -n1); \
+	test -n "$$dir" || { echo "no tests/ folder for '$(P)'"; exit 2; }; \
+	echo "$(PYTEST) $$dir $(ARGS)"; $(PYTEST) $$dir $(ARGS) $(NO_TESTS_OK)
+
+bench: install
+	@set -e; found=; for run in bench/*/run.py; do \
+		test -f "$$run" || continue; found=1; \
+		echo "== $$run"; $(BIN)/python "$$run"; \
+	done; test -n "$$found" || echo "no benchmarks yet (bench/*/run.py)"
+
+# Needs only pip: builds happen in isolated environments, so no venv is required.
+wheels:
+	rm -rf $(WHEELHOUSE)
+	$(PYTHON) -m pip wheel --no-deps --wheel-dir $(WHEELHOUSE) . $(addprefix ./,$(DISTS))
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	MYPYPATH=$(subst $(space),:,$(SRC_DIRS)) $(BIN)/mypy $(SRC_DIRS)
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .tox $(WHEELHOUSE) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +
