@@ -1,0 +1,64 @@
+"""The meta distribution and tox.ini keep up with the distribution folders."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+tomllib = pytest.importorskip("tomllib")
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.toml"))
+DISTRIBUTIONS = sorted(
+    p.parent
+    for pattern in ("hookspecs", "core", "plugins/*", "contrib/plugins/*")
+    for p in ROOT.glob(f"{pattern}/pyproject.toml")
+)
+
+
+def project(folder: Path) -> dict:
+    return tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+
+
+def test_meta_distribution_has_one_extra_per_plugin_folder() -> None:
+    meta = project(ROOT)
+    extras = {
+        name: [Requirement(r).name for r in reqs]
+        for name, reqs in meta["optional-dependencies"].items()
+        if name != "all"
+    }
+    offered = {dist for reqs in extras.values() for dist in reqs}
+    folders = {project(folder)["name"] for folder in PLUGINS}
+    assert offered == folders, (
+        "root pyproject.toml: each plugins/* distribution needs one extra "
+        f"(missing: {sorted(folders - offered)}, without a folder: {sorted(offered - folders)})"
+    )
+
+
+def test_all_extra_covers_every_extra() -> None:
+    meta = project(ROOT)
+    (everything,) = meta["optional-dependencies"]["all"]
+    assert Requirement(everything).name == meta["name"]
+    assert Requirement(everything).extras == set(meta["optional-dependencies"]) - {"all"}
+
+
+def test_meta_distribution_depends_on_core() -> None:
+    assert [Requirement(r).name for r in project(ROOT)["dependencies"]] == ["dh-serverless-core"]
+
+
+def test_tox_has_an_environment_per_distribution() -> None:
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    env_list = {e.strip() for e in tox["tox"]["env_list"].split(",")}
+    for folder in DISTRIBUTIONS:
+        env = folder.name
+        assert env in env_list, f"tox.ini: add {env} to env_list"
+        assert tox.has_section(f"testenv:{env}"), f"tox.ini: add [testenv:{env}]"
+    assert "tests" in env_list
+    root_deps = tox["testenv:tests"]["deps"]
+    for folder in [ROOT / "hookspecs", ROOT / "core", *PLUGINS]:
+        rel = folder.relative_to(ROOT).as_posix()
+        assert f"{{toxinidir}}/{rel}" in root_deps, f"tox.ini: add {rel} to [testenv:tests] deps"
