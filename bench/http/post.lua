@@ -1,0 +1,3 @@
+wrk.method = "POST"
+wrk.body   = "hello, dh-serverless"
+wrk.headers["Content-Type"] = "text/plain"

@@ -1,0 +1,31 @@
+"""The same work on every kind of worker: a ~5 ms pure-Python loop, and 10 ms of waiting."""
+
+import asyncio
+import time
+
+
+def _spin(iterations: int = 50_000) -> int:
+    # A fixed amount of work (about 5 ms here), not a wall-clock wait: under contention
+    # it takes longer, as real CPU-bound work does.
+    total = 0
+    for i in range(iterations):
+        total += i * i
+    return total
+
+
+def cpu(context, event):
+    return str(_spin())
+
+
+async def cpu_async(context, event):
+    return str(_spin())
+
+
+def io(context, event):
+    time.sleep(0.01)
+    return "done"
+
+
+async def io_async(context, event):
+    await asyncio.sleep(0.01)
+    return "done"

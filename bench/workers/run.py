@@ -1,0 +1,84 @@
+"""bench/workers: async, thread and process workers side by side, 2 workers each.
+
+CPU-bound: a 5 ms pure-Python loop per event. I/O-bound: 10 ms of waiting per event
+(``asyncio.sleep`` on the async and process workers, ``time.sleep`` on threads).
+The server may use both CPUs (that is the point of process workers); wrk runs with
+4 connections. Servers run in turns, round after round; the best round is kept.
+
+    python bench/workers/run.py [--duration 5] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import cpu_seconds, dh_serverless, free_port, function_yaml, require_wrk, stop, wait_for, wrk  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+#: (label, workload, handler, workerKind)
+CASES = [
+    ("async", "cpu", "cpu_async", "auto"),
+    ("thread", "cpu", "cpu", "thread"),
+    ("process", "cpu", "cpu", "process"),
+    ("async", "io", "io_async", "auto"),
+    ("thread", "io", "io", "thread"),
+    ("process", "io", "io_async", "process"),
+]
+
+
+def measure(case: tuple[str, str, str, str], duration: float, workdir: Path) -> dict[str, float]:
+    label, _, handler, kind = case
+    port = free_port()
+    path = workdir / f"{label}-{handler}.yaml"
+    path.write_text(function_yaml(f"handlers:{handler}", port, 2, kind))
+    proc = subprocess.Popen(dh_serverless(path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(port)
+        wrk(port, 4, 1.0, cpus=None)  # warm-up
+        before = cpu_seconds(proc.pid)
+        result = wrk(port, 4, duration, cpus=None)
+        result["cpu_ms"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1) * 1e3
+        return result
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    require_wrk()
+    best: dict[tuple[str, str, str, str], dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(HERE / "handlers.py", Path(tmp) / "handlers.py")
+        for round_ in range(args.rounds):
+            for case in CASES:
+                r = measure(case, args.duration, Path(tmp))
+                print(f"round {round_ + 1} {case[1]:<4} {case[0]:<8} {r['rps']:>8.0f} req/s", file=sys.stderr)
+                if r["errors"]:
+                    sys.exit(f"{case} answered {r['errors']} non-2xx responses")
+                if case not in best or r["rps"] > best[case]["rps"]:
+                    best[case] = r
+    print(f"\nbench/workers: 2 workers per kind; wrk -t1 -c4, {args.duration:g} s x {args.rounds} rounds "
+          f"(best round); Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+    print("| workload | worker kind | req/s | p50 ms | p99 ms | CPU ms/req | ratio vs thread |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for workload in ("cpu", "io"):
+        base = next(r["rps"] for c, r in best.items() if c[1] == workload and c[0] == "thread")
+        for case, r in best.items():
+            if case[1] == workload:
+                print(f"| {'5 ms CPU loop' if workload == 'cpu' else '10 ms wait'} | {case[0]} | "
+                      f"{r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['cpu_ms']:.2f} | "
+                      f"{r['rps'] / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
