@@ -1,0 +1,126 @@
+"""The job trigger: hand one configured event to the handler, then exit with its outcome.
+
+A one-shot run (a Kubernetes Job, a batch step): ``start()`` schedules the event and
+returns at once; when the handler has answered, the trigger prints the status and the
+body to stdout and asks the runtime to exit with 0 (any 2xx status) or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import http
+import uuid
+from typing import ClassVar
+
+from dh_serverless.core.responses import decode_body
+from dh_serverless.hookspecs import (
+    Dispatch,
+    DispatchError,
+    Event,
+    Response,
+    TriggerInfo,
+    TriggerSpec,
+)
+from dh_serverless.triggers.job.config import JobAttributes
+
+__all__ = ("JobTrigger",)
+
+#: Content types whose body is printed as text; other bodies are summarised by size.
+_TEXT_SUFFIXES = ("json", "xml", "yaml", "javascript", "x-www-form-urlencoded")
+
+
+class JobTrigger:
+    """Runs the handler once with ``attributes.event`` and requests the exit code."""
+
+    kind: ClassVar[str] = "job"
+    attributes_type: ClassVar[type] = JobAttributes
+
+    def __init__(self, spec: TriggerSpec) -> None:
+        self.name = spec.name
+        self._spec = spec
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, dispatch: Dispatch) -> None:
+        """Schedule the one event and return without waiting for the handler."""
+        self._task = asyncio.create_task(self._run(dispatch), name=f"dh-job-{self.name}")
+
+    async def stop(self, timeout: float) -> None:
+        """Let a still-running event finish for up to ``timeout`` seconds, then cancel it.
+
+        A cancelled job requests no exit code: the runtime is already shutting down.
+        """
+        task = self._task
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        await asyncio.wait({task}, timeout=max(timeout, 0.0))
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+
+    def build_event(self) -> Event:
+        """The event handed to the handler, made fresh from the configuration."""
+        config = self._spec.attributes.event
+        raw = config.body.encode("utf-8")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return Event(
+            body=decode_body(config.content_type, raw),
+            content_type=config.content_type,
+            trigger=TriggerInfo(self.kind, self.name),
+            headers=dict(config.headers),
+            _id=str(uuid.uuid4()),
+            method=config.method,
+            path=config.path,
+            size=len(raw),
+            timestamp=now.replace(tzinfo=None, microsecond=0),
+            url="",
+            shard_id=-1,
+            num_shards=0,
+            _type="",
+            type_version="",
+            version="",
+            topic="",
+        )
+
+    async def _run(self, dispatch: Dispatch) -> None:
+        code = 1
+        try:
+            response = await dispatch(self.build_event())
+        except DispatchError as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            _print(f"job {self.name!r} failed: {_status(exc.status_code)} ({detail})")
+        except Exception:
+            self._spec.logger.exception("job %r: the event could not be dispatched", self.name)
+            _print(f"job {self.name!r} failed: the event could not be dispatched")
+        else:
+            ok = 200 <= response.status_code < 300
+            outcome = "succeeded" if ok else "failed"
+            _print(f"job {self.name!r} {outcome}: {_status(response.status_code)}")
+            _print_body(response)
+            code = 0 if ok else 1
+        self._spec.request_exit(code)
+
+
+def _status(code: int) -> str:
+    try:
+        return f"{code} {http.HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+def _print_body(response: Response) -> None:
+    body = response.body
+    if not body:
+        return
+    if not isinstance(body, bytes):  # a middleware may answer with an unconverted str body
+        body = str(body).encode("utf-8")
+    media = (response.content_type or "").split(";", 1)[0].strip().lower()
+    if media.startswith("text/") or media.endswith(_TEXT_SUFFIXES):
+        text = body.decode("utf-8", errors="replace")
+        _print(text[:-1] if text.endswith("\n") else text)
+    else:
+        _print(f"<{len(body)} bytes of {media or 'unknown content type'}>")
