@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -185,11 +183,11 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 def _invoke(args: argparse.Namespace) -> int:
     from dh_serverless.core.config import load_function_config
+    from dh_serverless.core.events import new_event
     from dh_serverless.core.function import load_handler
-    from dh_serverless.core.responses import decode_body
     from dh_serverless.core.runtime import apply_env
     from dh_serverless.core.workers import AsyncWorker, ThreadWorker, WorkerOptions
-    from dh_serverless.hookspecs.types import Event, TriggerInfo
+    from dh_serverless.hookspecs.types import TriggerInfo
 
     config = load_function_config(args.file)
     apply_env(config)
@@ -205,24 +203,14 @@ def _invoke(args: argparse.Namespace) -> int:
     content_type = args.content_type or next(
         (v for k, v in headers.items() if k.lower() == "content-type"), ""
     )
-    event = Event(
-        body=decode_body(content_type, raw),
-        content_type=content_type,
+    event = new_event(
+        raw,
         trigger=trigger,
-        fields=_pairs(args.field, "field"),
+        content_type=content_type,
         headers=headers,
-        _id=str(uuid.uuid4()),
+        fields=_pairs(args.field, "field"),
         method=args.method or ("POST" if raw else "GET"),
         path=args.path,
-        size=len(raw),
-        timestamp=datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0),
-        url="",
-        shard_id=-1,
-        num_shards=0,
-        _type="",
-        type_version="",
-        version="",
-        topic="",
     )
     loaded = load_handler(
         args.handler or config.spec.handler, Path(args.file).resolve().parent, debug=args.debug

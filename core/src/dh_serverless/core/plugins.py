@@ -25,9 +25,9 @@ from dh_serverless.hookspecs.types import Event, Middleware, Response
 
 __all__ = (
     "GROUPS",
+    "HOOK_PLUGINS",
     "SINKS",
     "TRIGGERS",
-    "HOOK_PLUGINS",
     "PluginHost",
     "PluginInfo",
     "installed_plugins",
@@ -151,6 +151,8 @@ class PluginHost:
             on_missing_entrypoints_callback=lambda names: None,
         )
         loaded = {ext.name: ext.plugin for ext in manager}
+        modules = [sys.modules[ext.entry_point.module] for ext in manager]
+        modules += [sys.modules[cls.__module__] for cls in provided.values()]
         loaded.update(provided)
         missing = [
             k for k in wanted if k not in loaded and not any(f"{k!r}" in f for f in failures)
@@ -164,8 +166,9 @@ class PluginHost:
             )
         if failures:
             raise PluginLoadError("\n".join(failures))
-        for cls in loaded.values():
-            self.register(sys.modules[cls.__module__])
+        # Hook implementations live in the module the entry point names (the package).
+        for module in modules:
+            self.register(module)
         return loaded
 
     # -- hooks ----------------------------------------------------------------

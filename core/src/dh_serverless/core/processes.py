@@ -14,6 +14,7 @@ spawns a replacement, which runs ``init_context`` again.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import multiprocessing
 import os
 import pickle
@@ -27,10 +28,9 @@ import attrs
 
 from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler
+from dh_serverless.core.workers import Worker, WorkerOptions
 from dh_serverless.hookspecs.errors import EventTimeoutError, WorkerLostError
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
-
-from dh_serverless.core.workers import Worker, WorkerOptions
 
 __all__ = ("ProcessWorker",)
 
@@ -209,7 +209,7 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
         loaded = load_handler(cfg.handler, cfg.folder, debug=cfg.debug)
         if loaded.init_context is not None:
             result = loaded.init_context(context)
-            if asyncio.iscoroutine(result):
+            if inspect.iscoroutine(result):
                 loop.run_until_complete(result)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits non-zero
         conn.send_bytes(pickle.dumps(("error", f"init_context of worker {cfg.worker_id} raised "

@@ -12,6 +12,7 @@ on which ``init_context`` ran once. Three kinds:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -57,7 +58,7 @@ def call_handler(handler: Callable[..., Any], context: Context, event: Event, de
     """Call a plain handler and convert its result; a returned coroutine is passed back."""
     try:
         result = handler(context, event)
-        if asyncio.iscoroutine(result):
+        if inspect.iscoroutine(result):
             return result
         return to_response(result)
     except Exception as exc:  # noqa: BLE001 - a handler failure is a 500, not a crash

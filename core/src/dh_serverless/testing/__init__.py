@@ -20,14 +20,15 @@ With pytest the ``dh_platform`` fixture hands out one that is closed after the t
 from __future__ import annotations
 
 import asyncio
-import datetime
+import inspect
 import sys
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from dh_serverless.core.nuclio import Context, Logger, Platform as _NuclioPlatform
-from dh_serverless.core.responses import decode_body, error_response, to_response
+from dh_serverless.core.events import new_event
+from dh_serverless.core.nuclio import Context, Logger
+from dh_serverless.core.nuclio import Platform as _NuclioPlatform
+from dh_serverless.core.responses import error_response, to_response
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
 
 __all__ = ("Platform", "make_event")
@@ -64,24 +65,14 @@ def make_event(
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     elif content_type:
         headers.setdefault("Content-Type", content_type)
-    return Event(
-        body=decode_body(content_type, raw),
-        content_type=content_type,
+    return new_event(
+        raw,
         trigger=trigger or TriggerInfo("http", "test"),
-        fields=dict(fields or {}),
+        content_type=content_type,
         headers=headers,
-        _id=str(uuid.uuid4()),
+        fields=fields,
         method=method or ("POST" if raw else "GET"),
         path=path,
-        size=len(raw),
-        timestamp=datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0),
-        url="",
-        shard_id=-1,
-        num_shards=0,
-        _type="",
-        type_version="",
-        version="",
-        topic="",
     )
 
 
@@ -178,7 +169,7 @@ class Platform:
         self.close()
 
     def _resolve(self, value: Any) -> Any:
-        if asyncio.iscoroutine(value):
+        if inspect.iscoroutine(value):
             return self._runner.run(_await(value))
         return value
 

@@ -8,12 +8,10 @@ body to stdout and asks the runtime to exit with 0 (any 2xx status) or 1 (anythi
 from __future__ import annotations
 
 import asyncio
-import datetime
 import http
-import uuid
 from typing import ClassVar
 
-from dh_serverless.core.responses import decode_body
+from dh_serverless.core.events import new_event
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -62,24 +60,13 @@ class JobTrigger:
         """The event handed to the handler, made fresh from the configuration."""
         config = self._spec.attributes.event
         raw = config.body.encode("utf-8")
-        now = datetime.datetime.now(datetime.timezone.utc)
-        return Event(
-            body=decode_body(config.content_type, raw),
-            content_type=config.content_type,
+        return new_event(
+            raw,
             trigger=TriggerInfo(self.kind, self.name),
-            headers=dict(config.headers),
-            _id=str(uuid.uuid4()),
+            content_type=config.content_type,
+            headers=config.headers,
             method=config.method,
             path=config.path,
-            size=len(raw),
-            timestamp=now.replace(tzinfo=None, microsecond=0),
-            url="",
-            shard_id=-1,
-            num_shards=0,
-            _type="",
-            type_version="",
-            version="",
-            topic="",
         )
 
     async def _run(self, dispatch: Dispatch) -> None:

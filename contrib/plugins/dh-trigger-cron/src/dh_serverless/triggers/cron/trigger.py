@@ -19,11 +19,10 @@ free, timeout, worker lost, shutting down).
 from __future__ import annotations
 
 import asyncio
-import datetime
 import time
-import uuid
 from typing import ClassVar
 
+from dh_serverless.core.events import new_event
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -77,25 +76,13 @@ class CronTrigger:
 
     def build_event(self) -> Event:
         """A fresh event per tick: handlers may change what they are given."""
-        now = datetime.datetime.now(datetime.timezone.utc)
-        return Event(
-            body=self._body,
-            content_type="",  # so the body stays bytes, as in Nuclio
+        # content type "" keeps the body bytes, as in Nuclio
+        return new_event(
+            self._body,
             trigger=TriggerInfo(self.kind, self.name),
-            headers=dict(self._event.headers),
-            _id=str(uuid.uuid4()),
+            headers=self._event.headers,
             method=self._event.method,
             path=self._event.path,
-            size=len(self._body),
-            timestamp=now.replace(tzinfo=None, microsecond=0),
-            # Nuclio's values for what a cron event does not use:
-            url="",
-            shard_id=-1,
-            num_shards=0,
-            _type="",
-            type_version="",
-            version="",
-            topic="",
         )
 
     async def _tick_forever(self, dispatch: Dispatch) -> None:
