@@ -25,7 +25,7 @@ help:
 	@echo "make run              run contrib/examples/hello on http://127.0.0.1:8080/"
 	@echo "make test             run every test (ARGS='-m \"not slow\"' to skip wheel builds)"
 	@echo "make test-one P=core  run one distribution's tests (P=trigger_http, dh-trigger-cron, ...)"
-	@echo "make bench            run every benchmark in bench/"
+	@echo "make bench            run every benchmark in bench/ (ARGS passed to each run.py)"
 	@echo "make wheels           build one wheel per distribution into $(WHEELHOUSE)/"
 	@echo "make lint | fmt       ruff and mypy | ruff fix and format"
 	@echo "make clean            remove the venv, caches and build output"
@@ -59,13 +59,13 @@ test-one: install
 bench: install
 	@set -e; found=; for run in bench/*/run.py; do \
 		test -f "$$run" || continue; found=1; \
-		echo "== $$run"; $(BIN)/python "$$run"; \
+		echo "== $$run"; $(BIN)/python "$$run" $(ARGS); \
 	done; test -n "$$found" || echo "no benchmarks yet (bench/*/run.py)"
 
-# Needs only pip: builds happen in isolated environments, so no venv is required.
+# Our distributions only. Needs just pip (builds are isolated), so no venv is required.
 wheels:
 	rm -rf $(WHEELHOUSE)
-	$(PYTHON) -m pip wheel --no-deps --wheel-dir $(WHEELHOUSE) . $(addprefix ./,$(DISTS))
+	PYTHON=$(PYTHON) sh contrib/deploy/wheelhouse.sh . $(WHEELHOUSE) --no-deps
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-INSTALL_SH = ROOT / "contrib" / "deploy" / "install.sh"
+DEPLOY = ROOT / "contrib" / "deploy"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -51,24 +51,44 @@ def free_port() -> Callable[[], int]:
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One wheel per distribution, built by ``make wheels`` (ours only, no third-party)."""
+    """``make wheels``: one wheel per distribution, ours only."""
     path = tmp_path_factory.mktemp("wheelhouse")
     _run(["make", "-C", ROOT, "wheels", f"WHEELHOUSE={path}", f"PYTHON={sys.executable}"])
     return path
 
 
+@pytest.fixture(scope="session")
+def image_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Containerfile's build stage: our wheels plus every third-party dependency."""
+    path = tmp_path_factory.mktemp("image-wheelhouse")
+    env = {**os.environ, "PYTHON": sys.executable}
+    _run(["sh", DEPLOY / "wheelhouse.sh", ROOT, path], env=env)
+    return path
+
+
+def _install(venv: Path, wheelhouse: Path, extras: str, *, offline: bool) -> Path:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PYTHON"] = sys.executable
+    if offline:
+        # As in the image: nothing but the wheelhouse, not even this machine's pip config.
+        env.update(PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull)
+    _run(["sh", DEPLOY / "install.sh", venv, wheelhouse, extras], env=env)
+    return venv / "bin"
+
+
 @pytest.fixture
 def install(wheelhouse: Path) -> Callable[[Path, str], Path]:
-    """``install(venv, extras)`` runs contrib/deploy/install.sh as the Containerfile does.
+    """``install(venv, extras)``: install.sh from ``make wheels``, third-party from the index.
 
-    Returns the venv's ``bin`` folder. The wheelhouse holds our distributions only, so pip
-    takes third-party ones from the index (the image's wheelhouse has them all instead).
+    Returns the venv's ``bin`` folder.
     """
+    return lambda venv, extras: _install(venv, wheelhouse, extras, offline=False)
 
-    def install(venv: Path, extras: str) -> Path:
-        env = {**os.environ, "PYTHON": sys.executable}
-        env.pop("PIP_NO_INDEX", None)
-        _run(["sh", INSTALL_SH, venv, wheelhouse, extras], env=env)
-        return venv / "bin"
 
-    return install
+@pytest.fixture
+def image_install(image_wheelhouse: Path) -> Callable[[Path, str], Path]:
+    """``image_install(venv, extras)``: the Containerfile's runtime stage, offline.
+
+    Returns the venv's ``bin`` folder.
+    """
+    return lambda venv, extras: _install(venv, image_wheelhouse, extras, offline=True)

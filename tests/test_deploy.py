@@ -127,6 +127,7 @@ def test_job_runs_once_without_restarts() -> None:
 def test_containerfile_installs_with_install_sh_and_runs_as_non_root() -> None:
     text = (DEPLOY / "Containerfile").read_text()
     assert "ARG EXTRAS=http,job" in text
+    assert "sh contrib/deploy/wheelhouse.sh . /wheelhouse" in text
     assert 'install.sh /opt/dh-serverless /wheelhouse "$EXTRAS"' in text
     assert "PIP_NO_INDEX=1" in text
     assert "USER 10001:10001" in text
@@ -135,8 +136,9 @@ def test_containerfile_installs_with_install_sh_and_runs_as_non_root() -> None:
     assert 'ENTRYPOINT ["dh-serverless", "run", "/function/function.yaml"]' in text
 
 
-def test_install_sh_explains_its_arguments(tmp_path: Path) -> None:
-    result = subprocess.run(["sh", DEPLOY / "install.sh"], capture_output=True, text=True)
+@pytest.mark.parametrize("script", ["install.sh", "wheelhouse.sh"])
+def test_scripts_explain_their_arguments(script: str) -> None:
+    result = subprocess.run(["sh", DEPLOY / script], capture_output=True, text=True)
     assert result.returncode == 2
     assert "usage:" in result.stderr
 
@@ -148,8 +150,10 @@ def test_install_sh_explains_its_arguments(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_image_install_steps_serve_the_http_function(install, run_ok, free_port, tmp_path) -> None:
-    bin_dir = install(tmp_path / "venv", "http")
+def test_image_install_steps_serve_the_http_function(
+    image_install, run_ok, free_port, tmp_path
+) -> None:
+    bin_dir = image_install(tmp_path / "venv", "http")
     port, health = free_port(), free_port()
     configmap = manifest("http-function.yaml")["ConfigMap"]
     function = function_files(configmap, tmp_path / "function", port=port, host="127.0.0.1")
@@ -183,8 +187,10 @@ def test_image_install_steps_serve_the_http_function(install, run_ok, free_port,
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_image_install_steps_run_the_job_function(install, run_ok, free_port, tmp_path) -> None:
-    bin_dir = install(tmp_path / "venv", "job")
+def test_image_install_steps_run_the_job_function(
+    image_install, run_ok, free_port, tmp_path
+) -> None:
+    bin_dir = image_install(tmp_path / "venv", "job")
     configmap = manifest("job-function.yaml")["ConfigMap"]
     function = function_files(configmap, tmp_path / "function")
     cmd = [bin_dir / "dh-serverless", "run", function, "--health-port", str(free_port())]
