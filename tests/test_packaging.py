@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import configparser
+import tomllib
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
-
-tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.toml"))
