@@ -19,7 +19,20 @@ __all__ = ("decode_body", "encode_json", "error_response", "to_response")
 _TEXT = "text/plain"
 _JSON = "application/json"
 _json_loads = json.loads
-_encoder = json.JSONEncoder(ensure_ascii=True, allow_nan=False, default=repr)
+
+
+def _default(value: Any) -> Any:
+    # nuclio-sdk's encoder: ``__log__()``, else ``repr()``, else ``str()``.
+    try:
+        return value.__log__()
+    except Exception:  # noqa: BLE001
+        try:
+            return repr(value)
+        except Exception:  # noqa: BLE001
+            return str(value)
+
+
+_encoder = json.JSONEncoder(ensure_ascii=True, allow_nan=False, default=_default)
 
 
 def decode_body(content_type: str | None, raw: bytes) -> Any:
@@ -30,7 +43,7 @@ def decode_body(content_type: str | None, raw: bytes) -> Any:
     if content_type == _JSON and raw:
         try:
             return _json_loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested arrays raise RecursionError
             return raw
     return raw
 
@@ -109,7 +122,9 @@ def to_response(result: Any) -> Response:
             content_type = _JSON
         headers = result.headers
         if headers:
-            headers = {str(k): str(v) for k, v in headers.items() if k.lower() != "content-type"}
+            headers = {
+                str(k): str(v) for k, v in headers.items() if str(k).lower() != "content-type"
+            }
         return Response(
             headers=headers,
             body=body,
@@ -118,8 +133,12 @@ def to_response(result: Any) -> Response:
         )
     if isinstance(result, tuple) and len(result) == 2:
         status = _check_status(result[0])
-        body, is_json = _body_bytes(result[1])
-        return Response(body=body, content_type=_JSON if is_json else _TEXT, status_code=status)
+        payload = result[1]
+        if isinstance(payload, (str, bytes, bytearray, memoryview)):
+            body, _ = _body_bytes(payload)
+            return Response(body=body, content_type=_TEXT, status_code=status)
+        # As nuclio-sdk: any other body (None, numbers, objects) is written as JSON.
+        return Response(body=encode_json(payload), content_type=_JSON, status_code=status)
     body, is_json = _body_bytes(result)
     return Response(body=body, content_type=_JSON if is_json else _TEXT)
 
