@@ -13,11 +13,12 @@ import difflib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_origin
 
 import attrs
 import cattrs
 import yaml
+from cattrs.cols import list_structure_factory, mapping_structure_factory
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -269,7 +270,15 @@ def _lenient_str(value: Any, _: type) -> str:
     raise TypeError(f"expected text, got {_describe(value)}")
 
 
-def _duration(value: Any, cls: type) -> Duration:
+def _duration(value: Any, cls: type) -> Duration | None:
+    if cls is StrictDuration and isinstance(value, str):
+        # Nuclio's eventTimeout: empty means no timeout; otherwise it must be above zero.
+        if not value.strip():
+            return None
+        seconds = parse_go_duration(value)
+        if seconds <= 0:
+            raise ValueError(f"duration {value!r} must be greater than 0 (or omitted)")
+        return cls(seconds)
     if isinstance(value, str):
         return cls(parse_go_duration(value))
     if (
@@ -281,6 +290,24 @@ def _duration(value: Any, cls: type) -> Duration:
     raise TypeError(f"expected a Go duration such as '30s' or '500ms', got {_describe(value)}")
 
 
+def _collection_factory(make: Any, expected: type, empty: type, what: str) -> Any:
+    # YAML ``attributes:`` with every child commented out is null: Nuclio reads it as
+    # empty. Anything else that is not a mapping (or list) gets a readable message.
+    def factory(cl: type, converter: cattrs.Converter) -> Any:
+        inner = make(cl, converter)
+
+        def structure_collection(data: Any, t: type) -> Any:
+            if data is None:
+                data = empty()
+            elif not isinstance(data, expected) or isinstance(data, (str, bytes)):
+                raise TypeError(f"expected {what}, got {_describe(data)}")
+            return inner(data, t)
+
+        return structure_collection
+
+    return factory
+
+
 def make_converter() -> cattrs.Converter:
     """Build a converter with dh-serverless's key and type policies (the core builds one)."""
     converter = cattrs.Converter(detailed_validation=True)
@@ -290,6 +317,14 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, _lenient_str)
     converter.register_structure_hook(Duration, _duration)
     converter.register_structure_hook(StrictDuration, _duration)
+    converter.register_structure_hook_factory(
+        lambda t: get_origin(t) is dict,
+        _collection_factory(mapping_structure_factory, Mapping, dict, "a mapping of keys"),
+    )
+    converter.register_structure_hook_factory(
+        lambda t: get_origin(t) is list,
+        _collection_factory(list_structure_factory, list, list, "a list"),
+    )
     converter.register_structure_hook_factory(attrs.has, _attrs_structure_factory(converter))
     return converter
 

@@ -27,7 +27,8 @@ def parse_go_duration(text: str) -> float:
     """Return ``text`` in seconds; raise ``ValueError`` naming the accepted form."""
     body = text.strip()
     sign = -1.0 if body.startswith("-") else 1.0
-    body = body.lstrip("+-")
+    if body[:1] in ("+", "-"):  # one sign at most, as Go: "--1s" is invalid
+        body = body[1:]
     if body == "0":
         return 0.0
     pos, total = 0, 0.0
