@@ -60,7 +60,9 @@ def load_handler(spec: str, folder: str | Path, *, debug: bool = False) -> Loade
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        # Only when the handler module (or a parent package) is what is missing: a
+        # handler module ``numpy_handler`` that imports a missing ``numpy`` is not.
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise HandlerLoadError(
                 f"cannot import handler module {module_name!r}: no {module_name.replace('.', '/')}.py "
                 f"in {folder} (spec.handler is {spec!r})"
