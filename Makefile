@@ -18,7 +18,7 @@ space := $(empty) $(empty)
 PYTEST := $(BIN)/pytest
 NO_TESTS_OK := || test $$? -eq 5
 
-.PHONY: help install run test test-one bench wheels lint fmt clean
+.PHONY: help install run test test-one bench wheels lint mypy fmt clean
 
 help:
 	@echo "make install          create $(VENV) with every distribution (editable) and the dev tools"
@@ -67,9 +67,11 @@ wheels:
 	rm -rf $(WHEELHOUSE)
 	PYTHON=$(PYTHON) sh contrib/deploy/wheelhouse.sh . $(WHEELHOUSE) --no-deps
 
-lint: install
+lint: install mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+mypy: install
 	MYPYPATH=$(subst $(space),:,$(SRC_DIRS)) $(BIN)/mypy $(SRC_DIRS)
 
 fmt: install
