@@ -123,11 +123,18 @@ def test_encode_json_matches_nuclio_sdk_encoder(value):
     assert encode_json(value) == nuclio_sdk.json_encoder.Encoder().encode(value).encode()
 
 
-@pytest.mark.parametrize("status", ["201", 201.0, None, True, 42, 600])
+@pytest.mark.parametrize("status", ["201", 201.0, True, 42, 600])
 def test_invalid_status_raises_type_error(status):
     # checklist 54: the runtime answers 500 (see the Platform test below).
     with pytest.raises(TypeError, match="status code"):
         to_response((status, "x"))
+
+
+@pytest.mark.parametrize("status", [None, 0])
+def test_status_none_or_zero_leaves_200(status):
+    # Nuclio's processor: "A status_code of 0 or None leaves the HTTP status at 200".
+    assert to_response((status, "x")).status_code == 200
+    assert to_response(Response(body="x", status_code=status)).status_code == 200
 
 
 # ---------------------------------------------------------------------------

@@ -315,3 +315,22 @@ def test_make_event_follows_the_decoding_rule():
         b'{"a": 1}'
     )
     assert make_event(b"{bad", content_type="application/json").body == b"{bad"
+
+
+async def test_async_forms_work_inside_an_async_test():
+    from dh_serverless.testing import Platform as TestPlatform
+
+    calls = []
+
+    async def handler(context, event):
+        calls.append(context.worker_id)
+        return {"got": event.body}
+
+    platform = TestPlatform()
+    response = await platform.ainvoke(handler, body={"a": 1})
+    assert (response.status_code, response.body) == (200, b'{"got": {"a": 1}}')
+    assert await platform.acall_handler(handler, platform.event(b"x")) == {"got": b"x"}
+    with pytest.raises(RuntimeError, match="ainvoke"):
+        platform.invoke(handler, body="x")
+    platform.close()
+    assert calls == ["0", "0"]

@@ -95,6 +95,8 @@ def _is_response(result: Any) -> bool:
 def _check_status(status: Any) -> int:
     if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
         return status
+    if status is None or (status == 0 and not isinstance(status, bool)):
+        return 200  # Nuclio leaves the status at 200 for 0 and None
     raise TypeError(f"the handler returned status code {status!r}; expected an int from 100 to 599")
 
 

@@ -93,7 +93,7 @@ class Platform:
 
     # -- contexts -----------------------------------------------------------
 
-    def context_for(self, handler: Callable[..., Any]) -> Context:
+    async def acontext_for(self, handler: Callable[..., Any]) -> Context:
         """The handler's context; created, with ``init_context`` run, on first use."""
         context = self._contexts.get(handler)
         if context is None:
@@ -106,9 +106,13 @@ class Platform:
             module = sys.modules.get(getattr(handler, "__module__", ""), None)
             init = getattr(module, "init_context", None)
             if callable(init):
-                self._resolve(init(context))
+                await _maybe_await(init(context))
             self._contexts[handler] = context
         return context
+
+    def context_for(self, handler: Callable[..., Any]) -> Context:
+        """Sync form of :meth:`acontext_for`."""
+        return self._sync(self.acontext_for(handler))
 
     @property
     def context(self) -> Context:
@@ -117,29 +121,51 @@ class Platform:
 
     # -- calling --------------------------------------------------------------
 
+    async def acall_handler(
+        self,
+        handler: Callable[..., Any],
+        event: Event,
+        mutator: Callable[[Context], Context] | None = None,
+    ) -> Any:
+        """``handler(context, event)``, awaited if async, *not* converted (as Nuclio's).
+
+        ``mutator(context)``, if given, returns the context to call with.
+        """
+        context = await self.acontext_for(handler)
+        if mutator is not None:
+            context = mutator(context)
+        return await _maybe_await(handler(context, event))
+
     def call_handler(self, handler: Callable[..., Any], event: Event) -> Any:
-        """``handler(context, event)``, awaited if async, *not* converted (as Nuclio's)."""
-        return self._resolve(handler(self.context_for(handler), event))
+        """Sync form of :meth:`acall_handler`."""
+        return self._sync(self.acall_handler(handler, event))
 
     def call_handler_with_context_mutation(
         self, handler: Callable[..., Any], event: Event, mutator: Callable[[Context], Context]
     ) -> Any:
         """Call with ``mutator(context)`` as the context (the mutator returns it)."""
-        return self._resolve(handler(mutator(self.context_for(handler)), event))
+        return self._sync(self.acall_handler(handler, event, mutator))
 
-    def invoke(
+    async def ainvoke(
         self, handler: Callable[..., Any], event: Event | None = None, **event_args: Any
     ) -> Response:
         """Call the handler and convert its result exactly as the runtime would.
 
         Give an ``event`` or the keyword arguments of :func:`make_event`. A handler that
         raises gives the runtime's 500 response (or its ``ExceptionWithResponse``).
+        Use this form inside ``async def`` tests.
         """
         event = event if event is not None else make_event(**event_args)
         try:
-            return to_response(self.call_handler(handler, event))
+            return to_response(await self.acall_handler(handler, event))
         except Exception as exc:  # noqa: BLE001 - the runtime answers, so do we
             return error_response(exc)
+
+    def invoke(
+        self, handler: Callable[..., Any], event: Event | None = None, **event_args: Any
+    ) -> Response:
+        """Sync form of :meth:`ainvoke`."""
+        return self._sync(self.ainvoke(handler, event, **event_args))
 
     @staticmethod
     def event(body: Any = b"", **kwargs: Any) -> Event:
@@ -148,18 +174,26 @@ class Platform:
 
     # -- lifecycle ------------------------------------------------------------
 
-    def drain(self) -> None:
+    async def adrain(self) -> None:
         """Run every context's drain callback, as the runtime does on SIGTERM."""
         for context in self._contexts.values():
-            self._resolve(context.platform.run_drain_callback())
+            await context.platform.run_drain_callback()
 
-    def terminate(self) -> None:
+    async def aterminate(self) -> None:
         """Run every context's termination callback."""
         for context in self._contexts.values():
-            self._resolve(context.platform.run_termination_callback())
+            await context.platform.run_termination_callback()
+
+    def drain(self) -> None:
+        """Sync form of :meth:`adrain`."""
+        self._sync(self.adrain())
+
+    def terminate(self) -> None:
+        """Sync form of :meth:`aterminate`."""
+        self._sync(self.aterminate())
 
     def close(self) -> None:
-        """Close the event loop that async handlers ran on."""
+        """Close the event loop that the sync forms ran on."""
         self._runner.close()
 
     def __enter__(self) -> Platform:
@@ -168,11 +202,19 @@ class Platform:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _resolve(self, value: Any) -> Any:
-        if inspect.iscoroutine(value):
-            return self._runner.run(_await(value))
-        return value
+    def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._runner.run(coro)
+        coro.close()
+        raise RuntimeError(
+            "called inside a running event loop: in async tests use the a-forms "
+            "(await platform.ainvoke(...), acall_handler, acontext_for, adrain, aterminate)"
+        )
 
 
-async def _await(coro: Coroutine[Any, Any, T]) -> T:
-    return await coro
+async def _maybe_await(value: Any) -> Any:
+    if inspect.iscoroutine(value):
+        return await value
+    return value
