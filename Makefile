@@ -27,7 +27,8 @@ help:
 	@echo "make test-one P=core  run one distribution's tests (P=trigger_http, dh-trigger-cron, ...)"
 	@echo "make bench            run every benchmark in bench/ (ARGS passed to each run.py)"
 	@echo "make wheels           build one wheel per distribution into $(WHEELHOUSE)/"
-	@echo "make lint | fmt       ruff and mypy | ruff fix and format"
+	@echo "make lint | mypy      ruff and mypy | mypy alone, on every distribution's src/"
+	@echo "make fmt              ruff fix and format"
 	@echo "make clean            remove the venv, caches and build output"
 
 install: $(STAMP)

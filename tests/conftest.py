@@ -67,10 +67,11 @@ def image_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _install(venv: Path, wheelhouse: Path, extras: str, *, offline: bool) -> Path:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env["PYTHON"] = sys.executable
+    env = {**os.environ, "PYTHON": sys.executable}
+    env.pop("PIP_NO_INDEX", None)
     if offline:
-        # As in the image: nothing but the wheelhouse, not even this machine's pip config.
+        # As in the image: nothing but the wheelhouse, not even this machine's pip settings.
+        env = {k: v for k, v in env.items() if not k.startswith("PIP_")}
         env.update(PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull)
     _run(["sh", DEPLOY / "install.sh", venv, wheelhouse, extras], env=env)
     return venv / "bin"
