@@ -120,6 +120,7 @@ class ProcessWorker(Worker):
             payload = self._conn.recv_bytes()
         except (EOFError, OSError):
             self.lost = True
+            self.process.join(1)  # reap it, so that its exit code is known (not None)
             raise WorkerLostError(
                 f"worker process {self.worker_id} died while handling the event "
                 f"(exit code {self.process.exitcode})"
@@ -130,9 +131,9 @@ class ProcessWorker(Worker):
 
     async def handle(self, event: Event, timeout: float | None) -> Response:
         future = asyncio.get_running_loop().run_in_executor(self._io, self._roundtrip, event)
-        if timeout is None:
-            return await future
         try:
+            if timeout is None:
+                return await future
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             self.lost = True
@@ -140,6 +141,12 @@ class ProcessWorker(Worker):
             raise EventTimeoutError(
                 f"handler ran longer than eventTimeout ({timeout:g}s); worker process killed"
             ) from None
+        except asyncio.CancelledError:
+            # Cancelled mid-event (the grace period ran out): the process is still in the
+            # handler and its pipe mid-exchange, so it can serve nothing more.
+            self.lost = True
+            self.process.kill()
+            raise
 
     def _control(self, what: str) -> None:
         try:

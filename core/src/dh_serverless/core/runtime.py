@@ -320,11 +320,17 @@ class Runtime:
         self.state = "draining"
         self.gate.open = False
         grace = float(self.config.spec.graceful_shutdown_timeout)
-        await asyncio.gather(*(p.drain() for p in self.pools), return_exceptions=True)
+        # Drain callbacks start first, but the triggers stop meanwhile: a process worker runs
+        # its callback only after its in-flight event, which must not delay the grace period.
+        drains = asyncio.gather(*(p.drain() for p in self.pools), return_exceptions=True)
         results = await asyncio.gather(
             *(asyncio.wait_for(t.stop(grace), grace + 5) for t in reversed(self.triggers)),
             return_exceptions=True,
         )
+        try:
+            await asyncio.wait_for(drains, 5.0)
+        except TimeoutError:
+            _log.error("drain callbacks still running 5s after the triggers stopped")
         for trigger, result in zip(reversed(self.triggers), results, strict=True):
             if isinstance(result, BaseException):
                 _log.error(

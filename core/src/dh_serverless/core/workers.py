@@ -169,16 +169,16 @@ class ThreadWorker(Worker):
             event,
             self.options.debug,
         )
-        if timeout is None:
-            result = await future
-        else:
-            try:
-                result = await asyncio.wait_for(future, timeout)
-            except TimeoutError:
-                self.lost = True
-                raise EventTimeoutError(
-                    f"handler ran longer than eventTimeout ({timeout:g}s)"
-                ) from None
+        try:
+            result = await (future if timeout is None else asyncio.wait_for(future, timeout))
+        except TimeoutError:
+            self.lost = True
+            raise EventTimeoutError(
+                f"handler ran longer than eventTimeout ({timeout:g}s)"
+            ) from None
+        except asyncio.CancelledError:
+            self.lost = True  # the thread still runs the handler: nothing else can use it
+            raise
         if isinstance(result, Response):
             return result
         try:  # a plain handler returned a coroutine: Nuclio awaits it
@@ -218,6 +218,7 @@ class WorkerPool:
         self._idle: deque[Worker] = deque()
         self._waiters: deque[asyncio.Future[Worker]] = deque()
         self._replacing: set[asyncio.Task[None]] = set()
+        self._draining = False
         self._closed = False
 
     async def start(self) -> None:
@@ -279,8 +280,8 @@ class WorkerPool:
         self._idle.append(worker)
 
     def _replace(self, worker: Worker) -> None:
-        if self._closed:
-            return
+        if self._closed or self._draining:
+            return  # shutting down: close() stops it, a replacement would serve nothing
         task = asyncio.get_running_loop().create_task(self._respawn(worker))
         self._replacing.add(task)
         task.add_done_callback(self._replacing.discard)
@@ -293,6 +294,9 @@ class WorkerPool:
             new = self._factory(old.worker_id)
             try:
                 await new.start()
+            except asyncio.CancelledError:  # close() while starting: no process may outlive it
+                await asyncio.shield(new.stop())
+                raise
             except Exception as exc:  # noqa: BLE001 - keep trying: capacity must come back
                 _log.error("replacing worker %s failed: %s; retrying", old.worker_id, exc)
                 await new.stop()
@@ -305,7 +309,8 @@ class WorkerPool:
             return
 
     async def drain(self) -> None:
-        """Run every worker's drain callback."""
+        """Run every worker's drain callback; lost workers are no longer replaced."""
+        self._draining = True
         await asyncio.gather(*(w.drain() for w in self.workers), return_exceptions=True)
 
     async def close(self) -> None:
