@@ -29,3 +29,11 @@ def io(context, event):
 async def io_async(context, event):
     await asyncio.sleep(0.01)
     return "done"
+
+
+def echo(context, event):
+    return event.body
+
+
+async def echo_async(context, event):
+    return event.body

@@ -2,6 +2,7 @@
 
 CPU-bound: a 5 ms pure-Python loop per event. I/O-bound: 10 ms of waiting per event
 (``asyncio.sleep`` on the async and process workers, ``time.sleep`` on threads).
+Large bodies: a 1 MiB request echoed back, which process workers carry over a pipe.
 The server may use both CPUs (that is the point of process workers); wrk runs with
 4 connections. Servers run in turns, round after round; the best round is kept.
 
@@ -30,7 +31,11 @@ CASES = [
     ("async", "io", "io_async", "auto"),
     ("thread", "io", "io", "thread"),
     ("process", "io", "io_async", "process"),
+    ("async", "echo", "echo_async", "auto"),
+    ("thread", "echo", "echo", "thread"),
+    ("process", "echo", "echo", "process"),
 ]
+LABELS = {"cpu": "5 ms CPU loop", "io": "10 ms wait", "echo": "1 MiB body echo"}
 
 
 def measure(case: tuple[str, str, str, str], duration: float, workdir: Path) -> dict[str, float]:
@@ -41,9 +46,10 @@ def measure(case: tuple[str, str, str, str], duration: float, workdir: Path) -> 
     proc = subprocess.Popen(dh_serverless(path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(port)
-        wrk(port, 4, 1.0, cpus=None)  # warm-up
+        script = HERE / "big.lua" if case[1] == "echo" else None
+        wrk(port, 4, 1.0, script, cpus=None)  # warm-up
         before = cpu_seconds(proc.pid)
-        result = wrk(port, 4, duration, cpus=None)
+        result = wrk(port, 4, duration, script, cpus=None)
         result["cpu_ms"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1) * 1e3
         return result
     finally:
@@ -71,11 +77,11 @@ def main() -> None:
           f"(best round); Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     print("| workload | worker kind | req/s | p50 ms | p99 ms | CPU ms/req | ratio vs thread |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for workload in ("cpu", "io"):
+    for workload in LABELS:
         base = next(r["rps"] for c, r in best.items() if c[1] == workload and c[0] == "thread")
         for case, r in best.items():
             if case[1] == workload:
-                print(f"| {'5 ms CPU loop' if workload == 'cpu' else '10 ms wait'} | {case[0]} | "
+                print(f"| {LABELS[workload]} | {case[0]} | "
                       f"{r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['cpu_ms']:.2f} | "
                       f"{r['rps'] / base:.2f}x |")
 
