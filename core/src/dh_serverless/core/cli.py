@@ -177,9 +177,8 @@ def _validate(args: argparse.Namespace) -> int:
         f"{p.name} ({p.config.kind}{', sink ' + p.sink_kind if p.sink_kind else ''})"
         for p in prepared
     )
-    print(
-        f"{args.file}: valid; function {config.metadata.name}, handler {config.spec.handler}, triggers: {triggers}"
-    )
+    function = f"function {config.metadata.name}, handler {config.spec.handler}"
+    print(f"{args.file}: valid; {function}, triggers: {triggers}")
     return 0
 
 

@@ -73,16 +73,52 @@ def display_key(name: str) -> str:
 #: Nuclio keys a runtime does not act on; accepted so that platform configs load unchanged.
 _PLATFORM_SPEC_KEYS = frozenset(
     normalize_key(k)
-    for k in (
-        "replicas minReplicas maxReplicas targetCPU disableDefaultHTTPTrigger disable publish "
-        "readinessTimeoutSeconds waitReadinessTimeoutBeforeFailure build image imageHash "
-        "imagePullSecrets imagePullPolicy resources volumes platform runRegistry "
-        "runtimeAttributes loggerSinks dealerURI avatar serviceType securityContext "
-        "serviceAccount scaleToZero podPriorityClassName priorityClassName preemptionPolicy "
-        "nodeSelector nodeName affinity tolerations customScalingMetricSpecs autoScaleMetrics "
-        "dataBindings alias version sidecars initContainers"
-    ).split()
+    for k in [
+        "replicas",
+        "minReplicas",
+        "maxReplicas",
+        "targetCPU",
+        "disableDefaultHTTPTrigger",
+        "disable",
+        "publish",
+        "readinessTimeoutSeconds",
+        "waitReadinessTimeoutBeforeFailure",
+        "build",
+        "image",
+        "imageHash",
+        "imagePullSecrets",
+        "imagePullPolicy",
+        "resources",
+        "volumes",
+        "platform",
+        "runRegistry",
+        "runtimeAttributes",
+        "loggerSinks",
+        "dealerURI",
+        "avatar",
+        "serviceType",
+        "securityContext",
+        "serviceAccount",
+        "scaleToZero",
+        "podPriorityClassName",
+        "priorityClassName",
+        "preemptionPolicy",
+        "nodeSelector",
+        "nodeName",
+        "affinity",
+        "tolerations",
+        "customScalingMetricSpecs",
+        "autoScaleMetrics",
+        "dataBindings",
+        "alias",
+        "version",
+        "sidecars",
+        "initContainers",
+    ]
 )
+
+
+_FIFTEEN_SECONDS = Duration(15.0)
 
 
 @attrs.frozen
@@ -139,7 +175,7 @@ class Spec:
     #: where sync handlers run: ``auto`` (async on the loop, sync on threads),
     #: ``thread`` or ``process`` (spawned worker processes, for CPU-bound handlers).
     worker_kind: Literal["auto", "thread", "process"] = "auto"
-    graceful_shutdown_timeout: Duration = Duration(15.0)
+    graceful_shutdown_timeout: Duration = _FIFTEEN_SECONDS
 
 
 @attrs.frozen
@@ -346,7 +382,7 @@ def structure(data: Any, cls: type[T], *, source: str, path: tuple[str, ...] = (
     """
     try:
         return CONVERTER.structure({} if data is None else data, cls)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable message
+    except Exception as exc:
         raise ConfigError(source, list(_problems(exc, list(path)))) from exc
 
 

@@ -9,6 +9,7 @@ sink's queue that never waits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -68,6 +69,7 @@ class SinkChannel:
         self._items: deque[tuple[Response, Event]] = deque()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._flushed: asyncio.Event | None = None
 
     def offer(self, response: Response, event: Event) -> None:
         """Queue one item for the sink, dropping the oldest if full."""
@@ -99,12 +101,15 @@ class SinkChannel:
                         "sink %s failed to emit: %s: %s", self.sink.kind, type(exc).__name__, exc
                     )
             self._ready.clear()
+            if self._flushed is not None:
+                self._flushed.set()
 
     async def close(self, timeout: float) -> None:
         """Give the sink up to ``timeout`` seconds to emit what is queued, then stop it."""
-        deadline = time.monotonic() + timeout
-        while self._items and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        if self._items:
+            self._flushed = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flushed.wait(), timeout)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

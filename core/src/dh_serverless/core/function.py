@@ -63,12 +63,13 @@ def load_handler(spec: str, folder: str | Path, *, debug: bool = False) -> Loade
         # Only when the handler module (or a parent package) is what is missing: a
         # handler module ``numpy_handler`` that imports a missing ``numpy`` is not.
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            missing = module_name.replace(".", "/") + ".py"
             raise HandlerLoadError(
-                f"cannot import handler module {module_name!r}: no {module_name.replace('.', '/')}.py "
+                f"cannot import handler module {module_name!r}: no {missing} "
                 f"in {folder} (spec.handler is {spec!r})"
             ) from exc
         raise HandlerLoadError(_import_failure(module_name, exc, debug)) from exc
-    except BaseException as exc:  # noqa: BLE001 - any import failure is the user's to fix
+    except BaseException as exc:
         raise HandlerLoadError(_import_failure(module_name, exc, debug)) from exc
     handler = getattr(module, function_name, None)
     if not callable(handler):

@@ -162,7 +162,8 @@ class PluginHost:
             noun = "sink" if group == SINKS else "trigger"
             failures.append(
                 f"unknown {noun} kind {kind!r}; installed {noun} kinds: "
-                f"{', '.join(installed) or 'none'}; to add it install {_distribution_hint(group, kind)}"
+                f"{', '.join(installed) or 'none'}; "
+                f"to add it install {_distribution_hint(group, kind)}"
             )
         if failures:
             raise PluginLoadError("\n".join(failures))

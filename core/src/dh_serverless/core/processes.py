@@ -14,6 +14,7 @@ spawns a replacement, which runs ``init_context`` again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import multiprocessing
 import os
@@ -167,10 +168,8 @@ class ProcessWorker(Worker):
         """Ask the process to exit, kill it if it does not within 2 s, and reap it."""
         if self.process.pid is not None and self.process.is_alive():
             if not self.lost:
-                try:
+                with contextlib.suppress(OSError):
                     self._conn.send_bytes(pickle.dumps(("stop",)))
-                except OSError:
-                    pass
             await asyncio.get_running_loop().run_in_executor(None, self.process.join, 2)
             if self.process.is_alive():
                 self.process.kill()
@@ -188,10 +187,8 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         import ctypes
 
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # PR_SET_PDEATHSIG: die with the parent
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def _child_main(conn: Connection, cfg: _ChildConfig) -> None:

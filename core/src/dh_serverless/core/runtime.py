@@ -86,7 +86,8 @@ def prepare_triggers(
             extra = sorted(set(sink) - {"kind", "attributes"})
             if extra:
                 problems.append(
-                    f"spec.triggers.{name}.attributes.sink.{extra[0]}: unknown key; use kind and attributes"
+                    f"spec.triggers.{name}.attributes.sink.{extra[0]}: unknown key; "
+                    "a sink has kind and attributes"
                 )
             try:
                 sink_attributes = cfg.structure(
@@ -137,7 +138,8 @@ def apply_env(config: cfg.FunctionConfig) -> None:
             os.environ[var.name] = var.value
         elif var.name not in os.environ:
             _log.warning(
-                "spec.env %s uses valueFrom, which the platform resolves; set %s in the environment",
+                "spec.env %s uses valueFrom, which the platform resolves; "
+                "set %s in the environment",
                 var.name,
                 var.name,
             )
@@ -156,7 +158,7 @@ class Runtime:
         *,
         handler: str | None = None,
         debug: bool = False,
-        health_host: str = "0.0.0.0",  # noqa: S104 - probes come from outside the pod
+        health_host: str = "0.0.0.0",
         health_port: int | None = 8082,
         host: PluginHost | None = None,
     ) -> None:

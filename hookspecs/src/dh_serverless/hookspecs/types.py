@@ -52,6 +52,7 @@ class Event:
     """
 
     __slots__ = (
+        "__dict__",
         "body",
         "content_type",
         "fields",
@@ -71,7 +72,6 @@ class Event:
         "type_version",
         "url",
         "version",
-        "__dict__",
     )
 
     def __init__(
@@ -164,7 +164,7 @@ class Response:
     ``status_code`` is an ``int``.
     """
 
-    __slots__ = ("body", "content_type", "event_id", "headers", "status_code", "__dict__")
+    __slots__ = ("__dict__", "body", "content_type", "event_id", "headers", "status_code")
 
     def __init__(
         self,
