@@ -55,17 +55,29 @@ spec:
 
 
 def dh_serverless(function: Path, cpus: str | None = None) -> list[str]:
-    cmd = [str(BIN / "dh-serverless"), "run", str(function), "--no-health", "--log-level", "warning"]
+    cmd = [
+        str(BIN / "dh-serverless"),
+        "run",
+        str(function),
+        "--no-health",
+        "--log-level",
+        "warning",
+    ]
     return pinned(cpus, cmd)
 
 
-def wrk(port: int, connections: int, duration: float, script: Path | None = None, cpus: str | None = "1") -> dict[str, float]:
+def wrk(
+    port: int, connections: int, duration: float, script: Path | None = None, cpus: str | None = "1"
+) -> dict[str, float]:
     """Run wrk; return req/s, p50 and p99 in ms, requests and non-2xx count."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run(
-        pinned(cpus, [*cmd, f"http://127.0.0.1:{port}/"]), capture_output=True, text=True, check=True
+        pinned(cpus, [*cmd, f"http://127.0.0.1:{port}/"]),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 
@@ -107,3 +119,24 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def require_wrk() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
+
+
+def load(
+    proc: subprocess.Popen[bytes],
+    port: int,
+    connections: int,
+    duration: float,
+    script: Path | None = None,
+    cpus: str | None = "1",
+) -> dict[str, float]:
+    """Warm up, then measure a started server with wrk; adds ``cpu_per_request`` (seconds,
+    the server and its worker processes); stops the server whatever happens."""
+    try:
+        wait_for(port)
+        wrk(port, connections, 1.0, script, cpus)  # warm-up
+        before = cpu_seconds(proc.pid)
+        result = wrk(port, connections, duration, script, cpus)
+        result["cpu_per_request"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1)
+        return result
+    finally:
+        stop(proc)

@@ -12,4 +12,11 @@ async def echo(request: web.Request) -> web.Response:
 
 app = web.Application()
 app.router.add_route("*", "/{tail:.*}", echo)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, loop=uvloop.new_event_loop())
+web.run_app(
+    app,
+    host="127.0.0.1",
+    port=int(sys.argv[1]),
+    access_log=None,
+    print=None,
+    loop=uvloop.new_event_loop(),
+)

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import cpu_seconds, dh_serverless, free_port, function_yaml, pinned, require_wrk, stop, wait_for, wrk  # noqa: E402
+from common import dh_serverless, free_port, function_yaml, load, pinned, require_wrk, wait_for
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,15 +42,7 @@ def start(name: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
 def measure(name: str, connections: int, duration: float, workdir: Path) -> dict[str, float]:
     port = free_port()
     proc = start(name, port, workdir)
-    script = HERE / "post.lua"
-    try:
-        wrk(port, connections, 1.0, script)  # warm-up
-        before = cpu_seconds(proc.pid)
-        result = wrk(port, connections, duration, script)
-        result["cpu_us"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1) * 1e6
-        return result
-    finally:
-        stop(proc)
+    return load(proc, port, connections, duration, HERE / "post.lua")
 
 
 def main() -> None:
@@ -68,22 +60,30 @@ def main() -> None:
             for c in levels:
                 for name in servers:
                     r = measure(name, c, args.duration, Path(tmp))
-                    print(f"round {round_ + 1} c={c:<3} {name:<30} {r['rps']:>9.0f} req/s", file=sys.stderr)
+                    print(
+                        f"round {round_ + 1} c={c:<3} {name:<30} {r['rps']:>9.0f} req/s",
+                        file=sys.stderr,
+                    )
                     if r["errors"]:
                         sys.exit(f"{name} answered {r['errors']} non-2xx responses")
                     if (name, c) not in best or r["rps"] > best[(name, c)]["rps"]:
                         best[(name, c)] = r
-    print(f"\nbench/http: POST echo of 20 bytes; wrk -t1, {args.duration:g} s x {args.rounds} rounds "
-          f"(best round); server on CPU 0, wrk on CPU 1; uvloop on both; "
-          f"async maxWorkers=32, sync maxWorkers=8; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+    print(
+        f"\nbench/http: POST echo of 20 bytes; wrk -t1, {args.duration:g} s x {args.rounds} rounds "
+        "(best round); server on CPU 0, wrk on CPU 1; uvloop on both; "
+        "async maxWorkers=32, sync maxWorkers=8; "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
+    )
     print("| server | conns | req/s | p50 ms | p99 ms | server CPU µs/req | ratio vs bare |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for c in levels:
         base = best[("bare aiohttp", c)]["rps"]
         for name in servers:
             r = best[(name, c)]
-            print(f"| {name} | {c} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
-                  f"{r['cpu_us']:.0f} | {r['rps'] / base:.2f}x |")
+            print(
+                f"| {name} | {c} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
+                f"{r['cpu_per_request'] * 1e6:.0f} | {r['rps'] / base:.2f}x |"
+            )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import cpu_seconds, dh_serverless, free_port, function_yaml, require_wrk, stop, wait_for, wrk  # noqa: E402
+from common import dh_serverless, free_port, function_yaml, load, require_wrk
 
 HERE = Path(__file__).resolve().parent
 #: (label, workload, handler, workerKind)
@@ -43,17 +43,11 @@ def measure(case: tuple[str, str, str, str], duration: float, workdir: Path) -> 
     port = free_port()
     path = workdir / f"{label}-{handler}.yaml"
     path.write_text(function_yaml(f"handlers:{handler}", port, 2, kind))
-    proc = subprocess.Popen(dh_serverless(path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(port)
-        script = HERE / "big.lua" if case[1] == "echo" else None
-        wrk(port, 4, 1.0, script, cpus=None)  # warm-up
-        before = cpu_seconds(proc.pid)
-        result = wrk(port, 4, duration, script, cpus=None)
-        result["cpu_ms"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1) * 1e3
-        return result
-    finally:
-        stop(proc)
+    proc = subprocess.Popen(
+        dh_serverless(path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    script = HERE / "big.lua" if case[1] == "echo" else None
+    return load(proc, port, 4, duration, script, cpus=None)
 
 
 def main() -> None:
@@ -68,22 +62,30 @@ def main() -> None:
         for round_ in range(args.rounds):
             for case in CASES:
                 r = measure(case, args.duration, Path(tmp))
-                print(f"round {round_ + 1} {case[1]:<4} {case[0]:<8} {r['rps']:>8.0f} req/s", file=sys.stderr)
+                print(
+                    f"round {round_ + 1} {case[1]:<4} {case[0]:<8} {r['rps']:>8.0f} req/s",
+                    file=sys.stderr,
+                )
                 if r["errors"]:
                     sys.exit(f"{case} answered {r['errors']} non-2xx responses")
                 if case not in best or r["rps"] > best[case]["rps"]:
                     best[case] = r
-    print(f"\nbench/workers: 2 workers per kind; wrk -t1 -c4, {args.duration:g} s x {args.rounds} rounds "
-          f"(best round); Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+    print(
+        "\nbench/workers: 2 workers per kind; "
+        f"wrk -t1 -c4, {args.duration:g} s x {args.rounds} rounds "
+        f"(best round); Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
+    )
     print("| workload | worker kind | req/s | p50 ms | p99 ms | CPU ms/req | ratio vs thread |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for workload in LABELS:
         base = next(r["rps"] for c, r in best.items() if c[1] == workload and c[0] == "thread")
         for case, r in best.items():
             if case[1] == workload:
-                print(f"| {LABELS[workload]} | {case[0]} | "
-                      f"{r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['cpu_ms']:.2f} | "
-                      f"{r['rps'] / base:.2f}x |")
+                cpu_ms = r["cpu_per_request"] * 1e3
+                print(
+                    f"| {LABELS[workload]} | {case[0]} | {r['rps']:.0f} | {r['p50']:.1f} | "
+                    f"{r['p99']:.1f} | {cpu_ms:.2f} | {r['rps'] / base:.2f}x |"
+                )
 
 
 if __name__ == "__main__":
