@@ -2,9 +2,9 @@
 
 Each worker is a *spawned* interpreter (never forked: no inherited locks, threads or
 sockets) that imports the handler and runs ``init_context`` with its own
-``worker_id``. The parent talks to it over a pipe from one I/O thread per worker, so
-the event loop never blocks. Bodies cross as raw byte messages next to a small pickled
-header: a 1 MiB body is written once into the pipe and read once out of it.
+``worker_id``. The parent talks to it over a socket pair, on the event loop itself (no
+thread hop per event). Bodies cross as raw byte messages next to a small pickled
+header: a 1 MiB body is written once into the socket and read once out of it.
 
 A worker whose process dies (crash, ``kill -9``, OOM) or overruns ``eventTimeout``
 (it is killed) is marked lost; the event it held gets an error answer and the pool
@@ -20,8 +20,9 @@ import multiprocessing
 import os
 import pickle
 import signal
+import socket
+import struct
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -36,6 +37,8 @@ from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
 __all__ = ("ProcessWorker",)
 
 _SPAWN = multiprocessing.get_context("spawn")
+_LEN = struct.Struct("!i")
+_LEN64 = struct.Struct("!Q")
 _EVENT_FIELDS = (
     "content_type", "fields", "headers", "id", "method", "path", "size", "timestamp", "url",
     "shard_id", "num_shards", "type", "type_version", "version", "last_in_batch", "offset", "topic",
@@ -70,27 +73,46 @@ class ProcessWorker(Worker):
             loaded.spec, str(loaded.folder), worker_id, options.trigger.kind, options.trigger.name,
             options.namespace, options.debug, root.level, json_lines,
         )  # fmt: skip
-        self._conn, child_conn = _SPAWN.Pipe(duplex=True)
-        self._child_conn = child_conn
+        parent_sock, child_sock = socket.socketpair()
+        self._sock = parent_sock
+        self._child_conn = Connection(child_sock.detach())
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
         self.process = _SPAWN.Process(
-            target=_child_main, args=(child_conn, child), daemon=True,
+            target=_child_main, args=(self._child_conn, child), daemon=True,
             name=f"dh-worker-{options.trigger.name}-{worker_id}",
         )  # fmt: skip
-        self._io = ThreadPoolExecutor(
-            1, thread_name_prefix=f"dh-pipe-{options.trigger.name}-{worker_id}"
-        )
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+    # The parent speaks multiprocessing.Connection's framing (a 4-byte big-endian length,
+    # or -1 and an 8-byte length) on the event loop itself: no thread hop per event.
+
+    def _send(self, *messages: bytes) -> None:
+        assert self._writer is not None
+        for data in messages:
+            size = len(data)
+            header = _LEN.pack(size) if size <= 0x7FFFFFFF else _LEN.pack(-1) + _LEN64.pack(size)
+            self._writer.write(header)
+            self._writer.write(data)
+
+    async def _receive_bytes(self) -> bytes:
+        assert self._reader is not None
+        (size,) = _LEN.unpack(await self._reader.readexactly(4))
+        if size == -1:
+            (size,) = _LEN64.unpack(await self._reader.readexactly(8))
+        return await self._reader.readexactly(size)
+
+    async def _receive(self) -> Any:
+        return pickle.loads(await self._receive_bytes())
 
     async def start(self) -> None:
         """Spawn the process and wait until its ``init_context`` finished."""
         self.process.start()
         self._child_conn.close()
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=self._sock)
         try:
-            reply = await self._call(self._receive)
-        except (EOFError, OSError):
-            await self._call(self.process.join, 5)
+            reply = await self._receive()
+        except (EOFError, OSError, asyncio.IncompleteReadError):
+            await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5)
             raise HandlerLoadError(
                 f"worker process {self.worker_id} exited while starting "
                 f"(exit code {self.process.exitcode})"
@@ -98,10 +120,7 @@ class ProcessWorker(Worker):
         if reply[0] != "ready":
             raise HandlerLoadError(reply[1])
 
-    def _receive(self) -> Any:
-        return pickle.loads(self._conn.recv_bytes())
-
-    def _roundtrip(self, event: Event) -> Response:
+    async def _roundtrip(self, event: Event) -> Response:
         body = event.body
         raw = isinstance(body, bytes)
         header = [getattr(event, name) for name in _EVENT_FIELDS]
@@ -114,14 +133,19 @@ class ProcessWorker(Worker):
             header,
         )
         try:
-            self._conn.send_bytes(pickle.dumps(message, protocol=5))
+            encoded = pickle.dumps(message, protocol=5)
             if raw:
-                self._conn.send_bytes(body)
-            status, headers, content_type = pickle.loads(self._conn.recv_bytes())
-            payload = self._conn.recv_bytes()
-        except (EOFError, OSError):
+                self._send(encoded, body)
+            else:
+                self._send(encoded)
+            assert self._writer is not None
+            await self._writer.drain()
+            status, headers, content_type = await self._receive()
+            payload = await self._receive_bytes()
+        except (EOFError, OSError, asyncio.IncompleteReadError):
             self.lost = True
-            self.process.join(1)  # reap it, so that its exit code is known (not None)
+            # reap it, so that its exit code is known (not None)
+            await asyncio.get_running_loop().run_in_executor(None, self.process.join, 1)
             raise WorkerLostError(
                 f"worker process {self.worker_id} died while handling the event "
                 f"(exit code {self.process.exitcode})"
@@ -131,11 +155,10 @@ class ProcessWorker(Worker):
         )
 
     async def handle(self, event: Event, timeout: float | None) -> Response:
-        future = asyncio.get_running_loop().run_in_executor(self._io, self._roundtrip, event)
         try:
             if timeout is None:
-                return await future
-            return await asyncio.wait_for(future, timeout)
+                return await self._roundtrip(event)
+            return await asyncio.wait_for(self._roundtrip(event), timeout)
         except TimeoutError:
             self.lost = True
             self.process.kill()
@@ -149,33 +172,35 @@ class ProcessWorker(Worker):
             self.process.kill()
             raise
 
-    def _control(self, what: str) -> None:
+    async def _control(self, what: str) -> None:
         try:
-            self._conn.send_bytes(pickle.dumps((what,)))
-            self._receive()
-        except (EOFError, OSError):
+            self._send(pickle.dumps((what,)))
+            await self._receive()
+        except (EOFError, OSError, asyncio.IncompleteReadError):
             pass
 
     async def drain(self) -> None:
-        if not self.lost and self.process.is_alive():
-            await self._call(self._control, "drain")
+        if not self.lost and self.process.is_alive() and self._writer is not None:
+            await self._control("drain")
 
     async def terminate(self) -> None:
-        if not self.lost and self.process.is_alive():
-            await self._call(self._control, "terminate")
+        if not self.lost and self.process.is_alive() and self._writer is not None:
+            await self._control("terminate")
 
     async def stop(self) -> None:
         """Ask the process to exit, kill it if it does not within 2 s, and reap it."""
         if self.process.pid is not None and self.process.is_alive():
-            if not self.lost:
-                with contextlib.suppress(OSError):
-                    self._conn.send_bytes(pickle.dumps(("stop",)))
+            if not self.lost and self._writer is not None:
+                with contextlib.suppress(OSError, RuntimeError):
+                    self._send(pickle.dumps(("stop",)))
             await asyncio.get_running_loop().run_in_executor(None, self.process.join, 2)
             if self.process.is_alive():
                 self.process.kill()
                 await asyncio.get_running_loop().run_in_executor(None, self.process.join, 2)
-        self._conn.close()
-        self._io.shutdown(wait=False, cancel_futures=True)
+        if self._writer is not None:
+            self._writer.close()
+        else:
+            self._sock.close()
 
 
 # ---------------------------------------------------------------------------
