@@ -231,7 +231,7 @@ class UnknownKeyError(Exception):
 
 def _attrs_structure_factory(converter: cattrs.Converter) -> Any:
     def factory(cls: type) -> Any:
-        inner = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
+        inner: Any = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
         fields = {normalize_key(f.alias or f.name): f.alias or f.name for f in attrs.fields(cls)}
         ignored = _IGNORED.get(cls, frozenset())
         misplaced = _MISPLACED.get(cls, {})
@@ -306,7 +306,7 @@ def _lenient_str(value: Any, _: type) -> str:
     raise TypeError(f"expected text, got {_describe(value)}")
 
 
-def _duration(value: Any, cls: type) -> Duration | None:
+def _duration(value: Any, cls: type[Duration]) -> Duration | None:
     if cls is StrictDuration and isinstance(value, str):
         # Nuclio's eventTimeout: empty means no timeout; otherwise it must be above zero.
         if not value.strip():
@@ -354,11 +354,11 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(Duration, _duration)
     converter.register_structure_hook(StrictDuration, _duration)
     converter.register_structure_hook_factory(
-        lambda t: get_origin(t) is dict,
+        lambda t: get_origin(t) is dict,  # type: ignore[comparison-overlap]
         _collection_factory(mapping_structure_factory, Mapping, dict, "a mapping of keys"),
     )
     converter.register_structure_hook_factory(
-        lambda t: get_origin(t) is list,
+        lambda t: get_origin(t) is list,  # type: ignore[comparison-overlap]
         _collection_factory(list_structure_factory, list, list, "a list"),
     )
     converter.register_structure_hook_factory(attrs.has, _attrs_structure_factory(converter))
@@ -394,8 +394,8 @@ def _problems(exc: BaseException, path: list[str]) -> Iterator[str]:
                 step = display_key(note.name)
             elif isinstance(note, IterableValidationNote):
                 step = str(note.index)
-            else:
-                step = str(note)
+            else:  # a note kind cattrs may add in the future
+                step = str(note)  # type: ignore[unreachable]
             yield from _problems(sub, [*path, step])
         for sub in without:
             yield from _problems(sub, path)

@@ -92,7 +92,7 @@ def prepare_triggers(
             try:
                 sink_attributes = cfg.structure(
                     sink.get("attributes") or {},
-                    sink_cls.attributes_type,
+                    sink_cls.attributes_type,  # type: ignore[attr-defined]
                     source=source,
                     path=(*path, "sink", "attributes"),
                 )
