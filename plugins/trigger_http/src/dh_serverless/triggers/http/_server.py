@@ -1,0 +1,76 @@
+"""The aiohttp low-level server the trigger runs, with Nuclio's answers to malformed requests.
+
+aiohttp answers every parse error with 400 and logs it with a traceback. Here a request
+line or header over ``readBufferSize`` (or too many headers) gets 431, as Nuclio's
+``Too big request header``, and malformed requests are logged at debug level only: on a
+public port they are noise, not errors of the function.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+
+__all__ = ("TriggerServer",)
+
+
+class _RequestHandler(web.RequestHandler):
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            # Part of the answer is on the wire: the connection can only be dropped.
+            raise ConnectionError("response already started; cannot send an error answer")
+        if isinstance(exc, LineTooLong) or (
+            isinstance(exc, BadHttpMessage) and "too many headers" in str(exc).lower()
+        ):
+            status, text = 431, f"Too big request header (limit: {self.max_field_size} bytes)\n"
+            self.logger.debug("431 for a request from %s: %s", request.remote, exc)
+        elif isinstance(exc, ConnectionError):
+            self.logger.debug("client %s went away: %s", request.remote, exc)
+            text = "Connection lost\n"
+        elif status == 500:
+            self.logger.error("error handling a request from %s", request.remote, exc_info=exc)
+            text = "500 Internal Server Error\n"
+        else:
+            # aiohttp's parser message (400), or 504 for a stray asyncio.TimeoutError.
+            detail = getattr(exc, "message", None) or message or ""
+            self.logger.debug("%d for a request from %s: %s", status, request.remote, detail)
+            text = f"Error when parsing request: {detail}\n" if status == 400 else f"{status}\n"
+        response = web.Response(status=status, text=text)
+        response.force_close()
+        return response
+
+
+class TriggerServer(web.Server):
+    """``aiohttp.web.Server`` whose connections use :class:`_RequestHandler`."""
+
+    def __call__(self) -> web.RequestHandler:
+        kwargs: dict[str, Any] = self._kwargs
+        return _RequestHandler(self, loop=self._loop, **kwargs)
+
+
+def server_kwargs(*, read_buffer_size: int, logger: logging.Logger, debug: bool) -> dict[str, Any]:
+    """Options for each connection's ``RequestHandler``."""
+    return {
+        # fasthttp's ReadBufferSize bounds the whole header block; aiohttp bounds each
+        # line, and the number of lines separately.
+        "max_line_size": read_buffer_size,
+        "max_field_size": read_buffer_size,
+        "max_headers": max(128, read_buffer_size // 64),
+        # The handler sees the body as sent (Nuclio does not inflate gzip bodies), and
+        # maxRequestBodySize limits the bytes on the wire.
+        "auto_decompress": False,
+        "logger": logger,
+        "access_log": logger.getChild("access") if debug else None,
+        "debug": debug,
+    }

@@ -1,0 +1,361 @@
+"""The http trigger: an aiohttp server that turns each request into a Nuclio event.
+
+One request goes: ``/__internal/health`` is answered 200 at once; with CORS enabled a
+preflight is answered by the trigger; the body is read up to ``maxRequestBodySize``
+(413 beyond it); the event is built as Nuclio's http trigger builds it and awaited
+through ``dispatch``; the converted :class:`Response` (or the ``status_code`` of a
+:class:`DispatchError`) becomes the HTTP answer.
+
+The per-request path runs no hooks, logs nothing above debug level and reuses what it
+can (the trigger info, canonical header names, the timestamp of the current second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import random
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, ClassVar
+
+import cattrs
+from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
+from multidict import CIMultiDict
+
+from dh_serverless.core.responses import decode_body
+from dh_serverless.hookspecs import (
+    Dispatch,
+    DispatchError,
+    Event,
+    EventTimeoutError,
+    ShuttingDownError,
+    TriggerInfo,
+    TriggerSpec,
+    WorkerBusyError,
+    WorkerLostError,
+    impl,
+)
+from dh_serverless.triggers.http._cors import Cors
+from dh_serverless.triggers.http._server import TriggerServer, server_kwargs
+from dh_serverless.triggers.http.config import HttpAttributes, register_converters
+
+__all__ = ("HttpTrigger", "canonical_header_name", "dh_register_converters")
+
+HEALTH_PATH = "/__internal/health"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_DEFAULT_MESSAGES: dict[type[DispatchError], str] = {
+    WorkerBusyError: "no worker available",
+    EventTimeoutError: "handler timed out",
+    ShuttingDownError: "shutting down",
+    WorkerLostError: "worker lost while handling the event",
+}
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_CANONICAL: dict[str, str] = {}
+_CANONICAL_MAX = 1024
+
+
+@impl
+def dh_register_converters(converter: cattrs.Converter) -> None:
+    """Register the http trigger's attribute types on the core's converter."""
+    register_converters(converter)
+
+
+def canonical_header_name(name: str) -> str:
+    """``x-my-header`` -> ``X-My-Header``, as Go's ``textproto.CanonicalMIMEHeaderKey``.
+
+    A name with a byte that is not an HTTP token character is returned unchanged.
+    """
+    if not name or not _TOKEN.issuperset(name):
+        return str(name)
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def _canonical_cached(name: str) -> str:
+    canonical = canonical_header_name(name)
+    if len(_CANONICAL) >= _CANONICAL_MAX:
+        _CANONICAL.clear()  # bounded: random names cannot grow it past the limit
+    _CANONICAL[name] = canonical
+    return canonical
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    body = json.dumps({"error": message}).encode()
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
+
+
+def _dispatch_error(err: DispatchError) -> web.Response:
+    status = err.status_code if isinstance(err.status_code, int) else 500
+    if not 400 <= status <= 599:
+        status = 500
+    message = str(err) or next(
+        (_DEFAULT_MESSAGES[c] for c in type(err).__mro__ if c in _DEFAULT_MESSAGES),
+        "dispatch failed",
+    )
+    return _json_error(status, message)
+
+
+def _response_headers(headers: Mapping[str, str], content_type: str) -> CIMultiDict[str]:
+    merged: CIMultiDict[str] = CIMultiDict(headers)
+    for name, value in merged.items():
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            raise ValueError(f"invalid response header {name!r}: {value!r}")
+    # The server frames the body itself; Nuclio's content type beats a header of that name.
+    merged.popall("Content-Length", None)
+    merged.popall("Transfer-Encoding", None)
+    merged["Content-Type"] = content_type
+    return merged
+
+
+class HttpTrigger:
+    """Nuclio's ``http`` trigger on aiohttp. See the package README for the behaviour."""
+
+    kind: ClassVar[str] = "http"
+    attributes_type: ClassVar[type] = HttpAttributes
+
+    def __init__(self, spec: TriggerSpec) -> None:
+        self.name = spec.name
+        self.spec = spec
+        attributes = spec.attributes
+        self.attributes: HttpAttributes = (
+            attributes if isinstance(attributes, HttpAttributes) else HttpAttributes()
+        )
+        self._logger = spec.logger
+        self._listener: asyncio.AbstractServer | None = None
+        self._web: TriggerServer | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._drained: asyncio.Event | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port listened on: the configured one, or the one picked for ``port: 0``."""
+        return self._port if self._port is not None else self.attributes.port
+
+    async def start(self, dispatch: Dispatch) -> None:
+        """Listen on ``host:port`` and hand each request to ``dispatch``; return once bound."""
+        if self._listener is not None:
+            raise RuntimeError(f"http trigger {self.name!r} already started")
+        a = self.attributes
+        loop = asyncio.get_running_loop()
+        self._drained = asyncio.Event()
+        self._stopping = False
+        self._web = TriggerServer(
+            self._make_handler(dispatch),
+            **server_kwargs(
+                read_buffer_size=a.read_buffer_size, logger=self._logger, debug=self.spec.debug
+            ),
+        )
+        try:
+            self._listener = await loop.create_server(self._web, a.host, a.port, backlog=1024)
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"cannot listen on {a.host}:{a.port}: {exc.strerror or exc}"
+            ) from exc
+        sockets = self._listener.sockets
+        self._port = sockets[0].getsockname()[1] if sockets else a.port
+        self._logger.info(
+            "http trigger %s listening on %s:%d "
+            "(maxRequestBodySize=%d, readBufferSize=%d, cors=%s)",
+            self.name, a.host, self._port, a.max_request_body_size, a.read_buffer_size,
+            "on" if a.cors.enabled else "off",
+        )  # fmt: skip
+
+    async def stop(self, timeout: float) -> None:
+        """Close the listener and idle connections, let in-flight requests finish for up
+        to ``timeout`` seconds, then cancel them and close every connection."""
+        listener, web_server, drained = self._listener, self._web, self._drained
+        if listener is None or web_server is None or drained is None:
+            return
+        self._listener = None
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        listener.close()
+        await asyncio.sleep(0)  # let requests already read off the sockets start
+        web_server.pre_shutdown()  # idle keep-alive connections close now
+        inflight = self._inflight
+        if inflight:
+            try:
+                await asyncio.wait_for(drained.wait(), max(timeout, 0.0))
+            except TimeoutError:
+                left = list(inflight)
+                self._logger.warning(
+                    "http trigger %s: cancelling %d request(s) still running after %.1fs",
+                    self.name, len(left), timeout,
+                )  # fmt: skip
+                for task in left:
+                    task.cancel()
+                await asyncio.wait(left, timeout=1.0)
+        # Answers still being written get what is left of the budget; then every
+        # connection (idle, lingering over an unread body, or slow) is closed.
+        await web_server.shutdown(max(deadline - loop.time(), 0.1))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(listener.wait_closed(), 1.0)
+        self._logger.info("http trigger %s stopped", self.name)
+
+    # ------------------------------------------------------------------
+    # The request path
+    # ------------------------------------------------------------------
+
+    def _make_handler(
+        self, dispatch: Dispatch
+    ) -> Callable[[web.BaseRequest], Coroutine[Any, Any, web.StreamResponse]]:
+        """Build the per-request coroutine with everything it needs bound as locals."""
+        a = self.attributes
+        limit = a.max_request_body_size
+        cors = Cors(a.cors) if a.cors.enabled else None
+        info = TriggerInfo("http", self.name)
+        canonical = _CANONICAL
+        inflight = self._inflight
+        current_task = asyncio.current_task
+        logger = self._logger
+        wall_clock = time.time
+        utc = datetime.UTC
+        rng = random.Random()
+        random_bits = rng.getrandbits
+        too_large = (
+            f"request body is larger than maxRequestBodySize ({limit} bytes); "
+            "raise attributes.maxRequestBodySize to accept it"
+        )
+        second = 0
+        stamp = datetime.datetime(1970, 1, 1)  # naive UTC, as Nuclio
+        trigger = self
+
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            nonlocal second, stamp
+            path = request.path
+            if path.startswith(HEALTH_PATH):
+                return web.Response()
+            headers = {}
+            for name, value in request.headers.items():
+                key = canonical.get(name)
+                headers[key if key is not None else _canonical_cached(name)] = value
+            origin = None
+            if cors is not None:
+                origin = headers.get("Origin")
+                if request.method == "OPTIONS" and headers.get("Access-Control-Request-Method"):
+                    return cors.preflight(headers)
+
+            payload = request.content
+            body: bytes | None
+            if payload.at_eof():
+                body = b""
+            else:
+                length = request.content_length
+                if length is not None and length > limit:
+                    if "Expect" in headers:
+                        payload.feed_eof()  # the client waits for 100: nothing to drain
+                    return _finish(_json_error(413, too_large), cors, origin, closing=True)
+                if "Expect" in headers:
+                    if headers["Expect"].lower() != "100-continue":
+                        return _finish(_json_error(417, "unsupported Expect"), cors, origin)
+                    if request.version >= (1, 1):
+                        await request.writer.write(_CONTINUE)
+                        request.writer.output_size = 0
+                try:
+                    body = await _read_body(payload, limit)
+                except RequestPayloadError as exc:
+                    return _finish(_json_error(400, f"malformed body: {exc}"), cors, origin, True)
+                if body is None:
+                    return _finish(_json_error(413, too_large), cors, origin, closing=True)
+
+            now = wall_clock()
+            if now - second >= 1.0:
+                second = int(now)
+                stamp = datetime.datetime.fromtimestamp(second, utc).replace(tzinfo=None)
+            query = request.query_string
+            content_type = headers.get("Content-Type", "")
+            h = "%032x" % (random_bits(128) & _UUID_MASK | _UUID_BITS)
+            event = Event(
+                decode_body(content_type, body),
+                content_type,
+                info,
+                {k: v for k, v in request.query.items()} if query else None,
+                headers,
+                f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
+                request.method,
+                path,
+                len(body),
+                stamp,
+                "",
+                -1,
+                0,
+                "",
+                "",
+                "",
+                False,
+                0,
+                "",
+            )
+            task = current_task()
+            inflight.add(task)  # type: ignore[arg-type]
+            try:
+                response = await dispatch(event)
+                status = response.status_code
+                if not 100 <= status <= 999:
+                    raise ValueError(f"invalid status code {status!r}")
+                if response.headers:
+                    resp = web.Response(
+                        body=response.body,
+                        status=status,
+                        headers=_response_headers(response.headers, response.content_type),
+                    )
+                else:
+                    resp = web.Response(
+                        body=response.body,
+                        status=status,
+                        headers={"Content-Type": response.content_type},
+                    )
+            except DispatchError as err:
+                resp = _dispatch_error(err)
+            except Exception as exc:  # a broken response still gets an answer
+                logger.error(
+                    "http trigger %s: cannot answer %s %s: %s", trigger.name, request.method,
+                    path, exc, exc_info=trigger.spec.debug,
+                )  # fmt: skip
+                resp = _json_error(500, f"internal error: {type(exc).__name__}: {exc}")
+            finally:
+                inflight.discard(task)
+                if trigger._stopping and not inflight:
+                    trigger._drained.set()  # type: ignore[union-attr]
+            if cors is not None or trigger._stopping:
+                return _finish(resp, cors, origin, trigger._stopping)
+            return resp
+
+        return handle
+
+
+#: uuid4: version nibble 4 and variant bits 10 set on 128 random bits.
+_UUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID_BITS = (0x4 << 76) | (0x2 << 62)
+
+
+def _finish(
+    response: web.Response, cors: Cors | None, origin: str | None, closing: bool = False
+) -> web.Response:
+    if cors is not None:
+        cors.decorate(response.headers, origin)
+    if closing:
+        response.force_close()
+    return response
+
+
+async def _read_body(payload: Any, limit: int) -> bytes | None:
+    """The whole body, or ``None`` as soon as it grows past ``limit`` bytes."""
+    body: bytes = await payload.readany()
+    size = len(body)
+    if payload.at_eof() or not body:
+        return body if size <= limit else None
+    parts = [body]
+    while size <= limit:
+        chunk = await payload.readany()
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+    return None
