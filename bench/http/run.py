@@ -29,9 +29,8 @@ def start(name: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
         cmd = pinned("0", [sys.executable, str(HERE / "bare_aiohttp.py"), str(port)])
     else:
         handler = "handler" if "async" in name else "sync_handler"
-        workers = 32 if "async" in name else 8
         path = workdir / f"{handler}.yaml"
-        path.write_text(function_yaml(f"echo:{handler}", port, workers))
+        path.write_text(function_yaml(f"echo:{handler}", port, 32))
         shutil.copy(HERE / "echo.py", workdir / "echo.py")
         cmd = dh_serverless(path, "0")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -71,7 +70,7 @@ def main() -> None:
     print(
         f"\nbench/http: POST echo of 20 bytes; wrk -t1, {args.duration:g} s x {args.rounds} rounds "
         "(best round); server on CPU 0, wrk on CPU 1; uvloop on both; "
-        "async maxWorkers=32, sync maxWorkers=8; "
+        "maxWorkers=32; "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
     )
     print("| server | conns | req/s | p50 ms | p99 ms | server CPU µs/req | ratio vs bare |")

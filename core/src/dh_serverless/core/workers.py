@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -147,27 +148,46 @@ class AsyncWorker(Worker):
 class ThreadWorker(Worker):
     """Runs a plain handler on the worker's own thread, so the loop never blocks.
 
-    A thread cannot be interrupted: after an ``eventTimeout`` the worker is marked lost,
-    its thread is left to finish on its own and the pool starts a replacement.
+    The thread takes calls from a queue and hands each result back to the loop with
+    ``call_soon_threadsafe``: one wake-up each way, about half the cost of
+    ``run_in_executor``. A thread cannot be interrupted: after an ``eventTimeout`` the
+    worker is marked lost, its (daemon) thread is left to finish on its own and the
+    pool starts a replacement.
     """
 
     def __init__(self, loaded: LoadedHandler, worker_id: int, options: WorkerOptions) -> None:
         super().__init__(loaded, worker_id, options)
-        name = f"dh-worker-{options.trigger.name}-{worker_id}"
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._inbox: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._serve, name=f"dh-worker-{options.trigger.name}-{worker_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _serve(self) -> None:
+        inbox = self._inbox
+        while (call := inbox.get()) is not None:
+            fn, args, future, loop = call
+            try:
+                outcome, failed = fn(*args), False
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+                outcome, failed = exc, True
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome, failed)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                return
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._inbox.put((fn, args, future, loop))
+        return future
 
     async def _run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._submit(fn, *args)
 
     async def handle(self, event: Event, timeout: float | None) -> Response:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            self._executor,
-            call_handler,
-            self.loaded.handler,
-            self.context,
-            event,
-            self.options.debug,
+        future = self._submit(
+            call_handler, self.loaded.handler, self.context, event, self.options.debug
         )
         try:
             result = await (future if timeout is None else asyncio.wait_for(future, timeout))
@@ -187,7 +207,19 @@ class ThreadWorker(Worker):
             return handler_failed(exc, self.context, self.options.debug)
 
     async def stop(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._inbox.put(None)
+
+
+_Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+    if future.done():  # cancelled or timed out meanwhile
+        return
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 WorkerFactory = Callable[[int], Worker]
