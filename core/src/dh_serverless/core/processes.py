@@ -23,6 +23,7 @@ import signal
 import socket
 import struct
 import sys
+from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = ("ProcessWorker",)
 _SPAWN = multiprocessing.get_context("spawn")
 _LEN = struct.Struct("!i")
 _LEN64 = struct.Struct("!Q")
+_SOCKET_BUFFER = 4 * 1024 * 1024
 _EVENT_FIELDS = (
     "content_type", "fields", "headers", "id", "method", "path", "size", "timestamp", "url",
     "shard_id", "num_shards", "type", "type_version", "version", "last_in_batch", "offset", "topic",
@@ -74,44 +76,31 @@ class ProcessWorker(Worker):
             options.namespace, options.debug, root.level, json_lines,
         )  # fmt: skip
         parent_sock, child_sock = socket.socketpair()
+        for sock in (parent_sock, child_sock):  # fewer system calls per large body
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
         self._sock = parent_sock
         self._child_conn = Connection(child_sock.detach())
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._channel: _Channel | None = None
         self.process = _SPAWN.Process(
             target=_child_main, args=(self._child_conn, child), daemon=True,
             name=f"dh-worker-{options.trigger.name}-{worker_id}",
         )  # fmt: skip
 
-    # The parent speaks multiprocessing.Connection's framing (a 4-byte big-endian length,
-    # or -1 and an 8-byte length) on the event loop itself: no thread hop per event.
-
-    def _send(self, *messages: bytes) -> None:
-        assert self._writer is not None
-        for data in messages:
-            size = len(data)
-            header = _LEN.pack(size) if size <= 0x7FFFFFFF else _LEN.pack(-1) + _LEN64.pack(size)
-            self._writer.write(header)
-            self._writer.write(data)
-
-    async def _receive_bytes(self) -> bytes:
-        assert self._reader is not None
-        (size,) = _LEN.unpack(await self._reader.readexactly(4))
-        if size == -1:
-            (size,) = _LEN64.unpack(await self._reader.readexactly(8))
-        return await self._reader.readexactly(size)
-
     async def _receive(self) -> Any:
-        return pickle.loads(await self._receive_bytes())
+        assert self._channel is not None
+        return pickle.loads(await self._channel.receive())
 
     async def start(self) -> None:
         """Spawn the process and wait until its ``init_context`` finished."""
         self.process.start()
         self._child_conn.close()
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=self._sock)
+        _, self._channel = await asyncio.get_running_loop().create_unix_connection(
+            _Channel, sock=self._sock
+        )
         try:
             reply = await self._receive()
-        except (EOFError, OSError, asyncio.IncompleteReadError):
+        except (EOFError, OSError):
             await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5)
             raise HandlerLoadError(
                 f"worker process {self.worker_id} exited while starting "
@@ -133,16 +122,17 @@ class ProcessWorker(Worker):
             header,
         )
         try:
+            channel = self._channel
+            assert channel is not None
             encoded = pickle.dumps(message, protocol=5)
             if raw:
-                self._send(encoded, body)
+                channel.send(encoded, body)
             else:
-                self._send(encoded)
-            assert self._writer is not None
-            await self._writer.drain()
-            status, headers, content_type = await self._receive()
-            payload = await self._receive_bytes()
-        except (EOFError, OSError, asyncio.IncompleteReadError):
+                channel.send(encoded)
+            await channel.drain()
+            status, headers, content_type = pickle.loads(await channel.receive())
+            payload = await channel.receive()
+        except (EOFError, OSError):
             self.lost = True
             # reap it, so that its exit code is known (not None)
             await asyncio.get_running_loop().run_in_executor(None, self.process.join, 1)
@@ -174,33 +164,129 @@ class ProcessWorker(Worker):
 
     async def _control(self, what: str) -> None:
         try:
-            self._send(pickle.dumps((what,)))
+            assert self._channel is not None
+            self._channel.send(pickle.dumps((what,)))
             await self._receive()
-        except (EOFError, OSError, asyncio.IncompleteReadError):
+        except (EOFError, OSError):
             pass
 
     async def drain(self) -> None:
-        if not self.lost and self.process.is_alive() and self._writer is not None:
+        if not self.lost and self.process.is_alive() and self._channel is not None:
             await self._control("drain")
 
     async def terminate(self) -> None:
-        if not self.lost and self.process.is_alive() and self._writer is not None:
+        if not self.lost and self.process.is_alive() and self._channel is not None:
             await self._control("terminate")
 
     async def stop(self) -> None:
         """Ask the process to exit, kill it if it does not within 2 s, and reap it."""
         if self.process.pid is not None and self.process.is_alive():
-            if not self.lost and self._writer is not None:
+            if not self.lost and self._channel is not None:
                 with contextlib.suppress(OSError, RuntimeError):
-                    self._send(pickle.dumps(("stop",)))
+                    self._channel.send(pickle.dumps(("stop",)))
             await asyncio.get_running_loop().run_in_executor(None, self.process.join, 2)
             if self.process.is_alive():
                 self.process.kill()
                 await asyncio.get_running_loop().run_in_executor(None, self.process.join, 2)
-        if self._writer is not None:
-            self._writer.close()
+        if self._channel is not None:
+            self._channel.close()
         else:
             self._sock.close()
+
+
+class _Channel(asyncio.BufferedProtocol):
+    """The parent's end of the socket pair, in ``multiprocessing.Connection``'s framing
+    (a 4-byte big-endian length, or -1 and an 8-byte length, then the bytes).
+
+    Each message is read straight into a buffer of its own size: a large body costs one
+    copy out of the kernel and one into ``bytes``, whatever its size. Written by hand
+    because asyncio's streams copy a large message several times on its way through.
+    """
+
+    def __init__(self) -> None:
+        self._head = bytearray(12)
+        self._buffer = self._head
+        self._filled = 0
+        self._wanted = 4
+        self._ready: deque[bytes] = deque()
+        self._waiter: asyncio.Future[bytes] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self._closed = False
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return memoryview(self._buffer)[self._filled : self._wanted]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._filled += nbytes
+        if self._filled < self._wanted:
+            return
+        if self._buffer is not self._head:
+            self._deliver(bytes(self._buffer))
+            return
+        (size,) = _LEN.unpack_from(self._head)
+        if size == -1:
+            if self._wanted == 4:
+                self._wanted = 12
+                return
+            (size,) = _LEN64.unpack_from(self._head, 4)
+        if size == 0:
+            self._deliver(b"")
+        else:
+            self._buffer, self._filled, self._wanted = bytearray(size), 0, size
+
+    def _deliver(self, message: bytes) -> None:
+        self._buffer, self._filled, self._wanted = self._head, 0, 4
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+        else:
+            self._ready.append(message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        for future in (self._waiter, self._writable):
+            if future is not None and not future.done():
+                future.set_exception(EOFError("worker process closed its end"))
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    def send(self, *messages: bytes) -> None:
+        """Frame and write each message (no copy while the socket takes them)."""
+        if self._closed or self._transport is None:
+            raise EOFError("worker process closed its end")
+        for data in messages:
+            size = len(data)
+            head = _LEN.pack(size) if size <= 0x7FFFFFFF else _LEN.pack(-1) + _LEN64.pack(size)
+            self._transport.write(head)
+            self._transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the socket took what was written (flow control)."""
+        if self._writable is not None:
+            await self._writable
+
+    async def receive(self) -> bytes:
+        """The next whole message; ``EOFError`` once the process is gone."""
+        if self._ready:
+            return self._ready.popleft()
+        if self._closed:
+            raise EOFError("worker process closed its end")
+        self._waiter = asyncio.get_running_loop().create_future()
+        return await self._waiter
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
 
 # ---------------------------------------------------------------------------
