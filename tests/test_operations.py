@@ -405,8 +405,7 @@ def test_hung_handler_gets_504_and_capacity_comes_back(dh_run: Start, kind: str)
     # The hung handler (a thread still sleeping, for thread workers) must not hold up exit.
     stop_cleanly(server, within=5)
     if kind == "thread":
-        exiting = "exiting without waiting for 1 thread(s) still running a handler"
-        assert any(m.startswith(exiting) for m in server.messages())
+        assert any("still running a handler" in m for m in server.messages())
 
 
 # ---------------------------------------------------------------------------
@@ -604,10 +603,7 @@ def test_grace_period_cancels_what_is_still_running(dh_run: Start, kind: str) ->
     messages = server.messages()
     assert "http trigger http: cancelling 1 request(s) still running after 1.0s" in messages
     if kind == "thread":  # a thread cannot be cancelled: the process exits without it
-        assert (
-            "exiting without waiting for 1 thread(s) still running a handler: dh-worker-http-0_0"
-            in messages
-        )
+        assert "not waiting for thread dh-worker-http-0: it is still running a handler" in messages
 
 
 def _answer_or_error(url: str) -> tuple[int, bytes] | str:

@@ -136,34 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         health_host=args.health_host,
         health_port=None if args.no_health else args.health_port,
     )
-    code = _run_async(runtime.run())
-    _exit_if_threads_remain(code)
-    return code
-
-
-def _exit_if_threads_remain(code: int) -> None:
-    """Exit now if a thread still runs a handler (hung past ``eventTimeout``, or cancelled
-    at the end of the grace period): a thread cannot be interrupted, and the interpreter
-    would otherwise wait for it at exit, long after the shutdown finished."""
-    import threading
-    import time
-
-    deadline = time.monotonic() + 1.0  # idle worker threads are exiting: give them a moment
-    stuck = []
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                stuck.append(thread.name)
-    if stuck:
-        _log.warning(
-            "exiting without waiting for %d thread(s) still running a handler: %s",
-            len(stuck),
-            ", ".join(stuck),
-        )
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(code)
+    return _run_async(runtime.run())
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -158,6 +158,7 @@ class ThreadWorker(Worker):
     def __init__(self, loaded: LoadedHandler, worker_id: int, options: WorkerOptions) -> None:
         super().__init__(loaded, worker_id, options)
         self._inbox: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._busy = False
         self._thread = threading.Thread(
             target=self._serve, name=f"dh-worker-{options.trigger.name}-{worker_id}", daemon=True
         )
@@ -167,10 +168,12 @@ class ThreadWorker(Worker):
         inbox = self._inbox
         while (call := inbox.get()) is not None:
             fn, args, future, loop = call
+            self._busy = True
             try:
                 outcome, failed = fn(*args), False
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
                 outcome, failed = exc, True
+            self._busy = False
             try:
                 loop.call_soon_threadsafe(_settle, future, outcome, failed)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
@@ -207,6 +210,10 @@ class ThreadWorker(Worker):
             return handler_failed(exc, self.context, self.options.debug)
 
     async def stop(self) -> None:
+        if self._busy:  # a daemon thread: it cannot hold up the exit
+            _log.warning(
+                "not waiting for thread %s: it is still running a handler", self._thread.name
+            )
         self._inbox.put(None)
 
 
