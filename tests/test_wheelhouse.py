@@ -39,3 +39,62 @@ def test_extras_choose_the_installed_plugins(install, run_ok, tmp_path: Path) ->
     plugins = installed_plugins(bin_dir, run_ok)
     assert plugins.get("http") == "dh-trigger-http"
     assert plugins.get("job") == "dh-trigger-job"
+
+
+CRON_HANDLER = """
+import pathlib
+
+def handler(context, event):
+    with open(pathlib.Path(__file__).parent / "ticks", "a") as f:
+        f.write(f"{context.trigger.kind} {event.body.decode()}\\n")
+"""
+
+CRON_FUNCTION = """
+apiVersion: nuclio.io/v1
+kind: NuclioFunction
+metadata: {name: ticker}
+spec:
+  handler: ticker:handler
+  triggers:
+    every-100ms:
+      kind: cron
+      attributes:
+        interval: 100ms
+        event: {body: tick}
+"""
+
+
+def test_third_party_plugin_installs_from_its_folder(install, run_ok, tmp_path: Path) -> None:
+    """The plugin-author walkthrough: pip install the folder, then use its kind."""
+    import subprocess
+    import time
+
+    from conftest import ROOT
+
+    bin_dir = install(tmp_path / "venv", "http")
+    run_ok(
+        [bin_dir / "python", "-m", "pip", "install", "-q", ROOT / "contrib/plugins/dh-trigger-cron"]
+    )
+    assert installed_plugins(bin_dir, run_ok).get("cron") == "dh-trigger-cron"
+
+    (tmp_path / "ticker.py").write_text(CRON_HANDLER)
+    (tmp_path / "function.yaml").write_text(CRON_FUNCTION)
+    proc = subprocess.Popen(
+        [bin_dir / "dh-serverless", "run", tmp_path / "function.yaml", "--no-health"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        ticks = tmp_path / "ticks"
+        while (
+            time.monotonic() < deadline
+            and len(ticks.read_text().splitlines() if ticks.exists() else []) < 3
+        ):
+            time.sleep(0.1)
+        assert ticks.read_text().splitlines()[:3] == ["cron tick"] * 3
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, output

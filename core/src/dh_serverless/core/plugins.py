@@ -69,6 +69,15 @@ def installed_plugins() -> list[PluginInfo]:
     return sorted(found, key=lambda p: (GROUPS.index(p.group), p.kind))
 
 
+def _distribution_of(group: str, name: str) -> str:
+    """The distribution that declares entry point ``name`` in ``group`` (stevedore's cached
+    entry points do not carry it)."""
+    for ep in importlib.metadata.entry_points(group=group, name=name):
+        if ep.dist is not None:
+            return ep.dist.name
+    return "an unknown distribution"
+
+
 def _distribution_hint(group: str, kind: str) -> str:
     if group == SINKS:
         extra = "mjpeg-sink" if kind == "mjpeg" else kind
@@ -114,7 +123,7 @@ class PluginHost:
 
     @staticmethod
     def _report_hook_failure(manager: Any, entrypoint: Any, exc: BaseException) -> None:
-        dist = getattr(getattr(entrypoint, "dist", None), "name", "?")
+        dist = _distribution_of(HOOK_PLUGINS, entrypoint.name)
         _log.error(
             "hook plugin %r (%s) failed to load and is skipped: %s", entrypoint.name, dist, exc
         )
@@ -137,7 +146,7 @@ class PluginHost:
         failures: list[str] = []
 
         def on_failure(manager: Any, entrypoint: Any, exc: BaseException) -> None:
-            dist = getattr(getattr(entrypoint, "dist", None), "name", "?")
+            dist = _distribution_of(group, entrypoint.name)
             failures.append(
                 f"{group.rsplit('.', 1)[1][:-1]} kind {entrypoint.name!r} from {dist} failed to "
                 f"import: {type(exc).__name__}: {exc}"
