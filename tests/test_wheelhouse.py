@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GROUPS = {"dh_serverless.triggers", "dh_serverless.sinks", "dh_serverless.plugins"}
 
@@ -66,11 +70,6 @@ spec:
 
 def test_third_party_plugin_installs_from_its_folder(install, run_ok, tmp_path: Path) -> None:
     """The plugin-author walkthrough: pip install the folder, then use its kind."""
-    import subprocess
-    import time
-
-    from conftest import ROOT
-
     bin_dir = install(tmp_path / "venv", "http")
     run_ok(
         [bin_dir / "python", "-m", "pip", "install", "-q", ROOT / "contrib/plugins/dh-trigger-cron"]
