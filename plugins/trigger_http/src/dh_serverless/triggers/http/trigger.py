@@ -212,7 +212,6 @@ class HttpTrigger:
         info = TriggerInfo("http", self.name)
         canonical = _CANONICAL
         inflight = self._inflight
-        current_task = asyncio.current_task
         logger = self._logger
         wall_clock = time.time
         utc = datetime.UTC
@@ -292,7 +291,7 @@ class HttpTrigger:
                 0,
                 "",
             )
-            task = current_task()
+            task = request.task  # the task aiohttp runs this request on
             inflight.add(task)  # type: ignore[arg-type]
             try:
                 response = await dispatch(event)
