@@ -1,11 +1,11 @@
-"""The same work on every kind of worker: a ~5 ms pure-Python loop, and 10 ms of waiting."""
+"""The same work on every kind of worker: a pure-Python loop, 10 ms of waiting, an echo."""
 
 import asyncio
 import time
 
 
 def _spin(iterations: int = 50_000) -> int:
-    # A fixed amount of work (about 5 ms here), not a wall-clock wait: under contention
+    # A fixed amount of work (2 to 5 ms, by machine), not a wall-clock wait: under contention
     # it takes longer, as real CPU-bound work does.
     total = 0
     for i in range(iterations):
