@@ -1,8 +1,9 @@
 """bench/workers: async, thread and process workers side by side, 2 workers each.
 
-CPU-bound: a pure-Python loop of 50,000 iterations per event (2 to 5 ms, by machine). I/O-bound: 10 ms of waiting per event
+CPU-bound: a pure-Python loop of 50,000 iterations per event (2 to 5 ms, by machine).
+I/O-bound: 10 ms of waiting per event
 (``asyncio.sleep`` on the async and process workers, ``time.sleep`` on threads).
-Large bodies: a 1 MiB request echoed back, which process workers carry over a pipe.
+Large bodies: a 1 MiB request echoed back, which process workers carry over a socket.
 The server may use both CPUs (that is the point of process workers); wrk runs with
 4 connections. Servers run in turns, round after round; the best round is kept.
 

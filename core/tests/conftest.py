@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -26,7 +26,7 @@ class DirectTrigger:
 
     attributes_type = DirectAttributes
     kind = "direct"
-    started: list[DirectTrigger] = []
+    started: ClassVar[list[DirectTrigger]] = []
 
     def __init__(self, spec: TriggerSpec) -> None:
         self.spec = spec
@@ -40,7 +40,9 @@ class DirectTrigger:
 
     async def send(self, body: Any = b"", **kwargs: Any) -> Response:
         assert self.dispatch is not None
-        return await self.dispatch(Event(body=body, size=len(body) if isinstance(body, bytes) else 0, **kwargs))
+        return await self.dispatch(
+            Event(body=body, size=len(body) if isinstance(body, bytes) else 0, **kwargs)
+        )
 
     async def stop(self, timeout: float) -> None:
         self.stopped_with = timeout
@@ -56,7 +58,7 @@ class ListSink:
 
     attributes_type = ListAttributes
     kind = "list"
-    instances: list[ListSink] = []
+    instances: ClassVar[list[ListSink]] = []
 
     def __init__(self, spec: SinkSpec) -> None:
         self.spec = spec

@@ -133,7 +133,8 @@ async def test_sync_handler_runs_on_its_worker_thread(function_dir, runtime_for)
 
     results = await asyncio.gather(trigger.send(), trigger.send(), tick())
     names = {r.body.decode() for r in results[:2]}
-    assert len(names) == 2 and all(n.startswith("dh-worker-t1-") for n in names)
+    assert len(names) == 2
+    assert all(n.startswith("dh-worker-t1-") for n in names)
     assert loop_thread not in names
     assert ticks == 5
 
@@ -209,15 +210,22 @@ async def test_thread_timeout_replaces_the_lost_worker(function_dir, runtime_for
 
 async def test_init_context_failure_stops_the_start(function_dir, runtime_for):
     path = function_dir(
-        "def init_context(context):\n    raise RuntimeError('no db')\ndef handler(c, e):\n    pass\n",
+        "def init_context(context):\n    raise RuntimeError('no db')\n"
+        "def handler(c, e):\n    pass\n",
         spec(),
     )
-    with pytest.raises(HandlerLoadError, match="init_context of worker 0 raised RuntimeError: no db"):
+    with pytest.raises(
+        HandlerLoadError, match="init_context of worker 0 raised RuntimeError: no db"
+    ):
         await runtime_for(path)
 
 
-async def test_unknown_trigger_kind_names_installed_kinds_and_distribution(function_dir, runtime_for):
-    path = function_dir("def handler(c, e):\n    pass\n", spec().replace("kind: direct", "kind: nope"))
+async def test_unknown_trigger_kind_names_installed_kinds_and_distribution(
+    function_dir, runtime_for
+):
+    path = function_dir(
+        "def handler(c, e):\n    pass\n", spec().replace("kind: direct", "kind: nope")
+    )
     with pytest.raises(PluginLoadError) as info:
         await runtime_for(path)
     assert "unknown trigger kind 'nope'" in str(info.value)
@@ -225,7 +233,9 @@ async def test_unknown_trigger_kind_names_installed_kinds_and_distribution(funct
 
 
 async def test_trigger_level_key_in_attributes_says_where_it_belongs(function_dir, runtime_for):
-    path = function_dir("def handler(c, e):\n    pass\n", spec(attributes="{max_workers: 3, labl: x}"))
+    path = function_dir(
+        "def handler(c, e):\n    pass\n", spec(attributes="{max_workers: 3, labl: x}")
+    )
     with pytest.raises(ConfigError) as info:
         await runtime_for(path)
     text = str(info.value)
@@ -301,8 +311,11 @@ async def test_hook_dh_dispatch_middleware(function_dir, runtime_for, host):
     allowed = await trigger.send(headers={"X-Key": "secret"})
     assert allowed.body == b"handled"
     assert seen == [
-        ("outer-before", "test"), ("outer-after", 401),
-        ("outer-before", "test"), "auth-ok", ("outer-after", 200),
+        ("outer-before", "test"),
+        ("outer-after", 401),
+        ("outer-before", "test"),
+        "auth-ok",
+        ("outer-after", 200),
     ]
 
 
@@ -381,7 +394,8 @@ async def test_hook_dh_sink_emit(function_dir, runtime_for, host):
         await trigger.send(body)
     await asyncio.sleep(0.05)
     sink = ListSink.instances[0]
-    assert sink.running and sink.spec.attributes.capacity == 5
+    assert sink.running
+    assert sink.spec.attributes.capacity == 5
     assert [item[1] for item in sink.items] == [b"0", b"4"]  # 1, 3 filtered; the 500 never sent
     assert runtime.collector.sinks[0].emitted == 2
 
@@ -405,7 +419,9 @@ async def test_sink_queue_is_bounded_and_drops_oldest(function_dir, runtime_for)
     channel._items.clear()  # nothing left to flush: shutdown need not wait for the slow sink
 
 
-async def test_shutdown_refuses_new_events_and_runs_callbacks_once(function_dir, runtime_for, tmp_path):
+async def test_shutdown_refuses_new_events_and_runs_callbacks_once(
+    function_dir, runtime_for, tmp_path
+):
     log = tmp_path / "callbacks"
     path = function_dir(
         f"""
@@ -432,5 +448,8 @@ async def test_shutdown_refuses_new_events_and_runs_callbacks_once(function_dir,
     with pytest.raises(ShuttingDownError):
         await trigger.send()
     assert sorted(log.read_text().split("\n")[:-1]) == [
-        "drain 0", "drain 1", "terminate 0", "terminate 1"
+        "drain 0",
+        "drain 1",
+        "terminate 0",
+        "terminate 1",
     ]

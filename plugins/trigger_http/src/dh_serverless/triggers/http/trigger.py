@@ -292,7 +292,7 @@ class HttpTrigger:
                 "",
             )
             task = request.task  # the task aiohttp runs this request on
-            inflight.add(task)  # type: ignore[arg-type]
+            inflight.add(task)
             try:
                 response = await dispatch(event)
                 status = response.status_code
