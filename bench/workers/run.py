@@ -7,7 +7,7 @@ Large bodies: a 1 MiB request echoed back, which process workers carry over a so
 The server may use both CPUs (that is the point of process workers); wrk runs with
 4 connections. Servers run in turns, round after round; the best round is kept.
 
-    python bench/workers/run.py [--duration 5] [--rounds 3]
+    python bench/workers/run.py [--duration 5] [--rounds 3] [--workloads cpu,io,echo]
 """
 
 from __future__ import annotations
@@ -55,13 +55,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workloads", default=",".join(LABELS), help="cpu,io,echo")
     args = parser.parse_args()
+    workloads = args.workloads.split(",")
     require_wrk()
     best: dict[tuple[str, str, str, str], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(HERE / "handlers.py", Path(tmp) / "handlers.py")
         for round_ in range(args.rounds):
-            for case in CASES:
+            for case in (c for c in CASES if c[1] in workloads):
                 r = measure(case, args.duration, Path(tmp))
                 print(
                     f"round {round_ + 1} {case[1]:<4} {case[0]:<8} {r['rps']:>8.0f} req/s",
@@ -78,7 +80,7 @@ def main() -> None:
     )
     print("| workload | worker kind | req/s | p50 ms | p99 ms | CPU ms/req | ratio vs thread |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for workload in LABELS:
+    for workload in workloads:
         base = next(r["rps"] for c, r in best.items() if c[1] == workload and c[0] == "thread")
         for case, r in best.items():
             if case[1] == workload:
