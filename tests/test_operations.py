@@ -719,3 +719,43 @@ def test_a_handler_that_cannot_start_exits_with_one_clear_line(dh_run: Start, ca
     assert errors[0].startswith(expected), log
     assert "Traceback" not in log
     assert server.survivors() == []
+
+
+# ---------------------------------------------------------------------------
+# 7. spec.env secrets never reach the log, even at debug level
+# ---------------------------------------------------------------------------
+
+SECRET_CODE = """
+import os
+
+def init_context(context):
+    context.logger.info_with("configured", has_password=bool(os.environ["DB_PASSWORD"]))
+
+def handler(context, event):
+    if event.path == "/fail":
+        raise RuntimeError("database refused the login")
+    return "password length %d" % len(os.environ["DB_PASSWORD"])
+"""
+
+
+def test_spec_env_secrets_are_never_logged(dh_run: Start) -> None:
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    server = dh_run(
+        SECRET_CODE,
+        spec={
+            "env": [
+                {"name": "DB_PASSWORD", "value": secret},
+                {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            ]
+        },
+        args=("--log-level", "debug"),
+    )
+    status, _, body = http(server.url("/"))
+    assert (status, body) == (200, f"password length {len(secret)}".encode())
+    status, _, body = http(server.url("/fail"))
+    assert status == 500
+    assert secret.encode() not in body
+    stop_cleanly(server, within=5)
+    log = server.log()
+    assert secret not in log
+    assert "spec.env API_TOKEN uses valueFrom" in log  # named, never shown
