@@ -773,3 +773,16 @@ def test_structure_returns_or_raises_config_error(data):
         return
     assert error.problems
     assert str(error).startswith("fuzz.yaml: invalid configuration")
+
+
+@attrs.frozen
+class _Collections:
+    origins: tuple[str, ...] = ()
+    methods: frozenset[str] = frozenset()
+
+
+@pytest.mark.parametrize("key", ["origins", "methods"])
+def test_a_lone_string_is_not_a_collection_of_characters(key):
+    with pytest.raises(ConfigError, match=rf"{key}: expected a list, got str 'GET'"):
+        structure({key: "GET"}, _Collections, source="f.yaml")
+    assert structure({key: ["GET", "PUT"]}, _Collections, source="f.yaml")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections import abc
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -344,6 +345,26 @@ def _collection_factory(make: Any, expected: type, empty: type, what: str) -> An
     return factory
 
 
+def _is_tuple_or_set(t: Any) -> bool:
+    origin = get_origin(t)
+    if origin in (set, frozenset, abc.Set):
+        return True
+    args = get_args(t)
+    return origin is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _tuple_or_set_factory(t: Any, converter: cattrs.Converter) -> Any:
+    # Through list[T], so that a lone string is an error and not a tuple of characters.
+    origin = get_origin(t)
+    as_list: Any = list[get_args(t)[0]]  # type: ignore[misc]
+    build = tuple if origin is tuple else (frozenset if origin is frozenset else set)
+
+    def structure_tuple_or_set(data: Any, _: type) -> Any:
+        return build(converter.structure(data, as_list))
+
+    return structure_tuple_or_set
+
+
 def make_converter() -> cattrs.Converter:
     """Build a converter with dh-serverless's key and type policies (the core builds one)."""
     converter = cattrs.Converter(detailed_validation=True)
@@ -361,6 +382,7 @@ def make_converter() -> cattrs.Converter:
         lambda t: get_origin(t) is list,  # type: ignore[comparison-overlap]
         _collection_factory(list_structure_factory, list, list, "a list"),
     )
+    converter.register_structure_hook_factory(_is_tuple_or_set, _tuple_or_set_factory)
     converter.register_structure_hook_factory(attrs.has, _attrs_structure_factory(converter))
     return converter
 
