@@ -493,7 +493,7 @@ def init_context(context):
     context.platform.set_termination_callback(lambda: note("terminate " + context.worker_id))
 
 async def handler(context, event):
-    await asyncio.sleep(1)
+    await asyncio.sleep(3)
     return "finished"
 """
 
@@ -527,8 +527,8 @@ def test_sigterm_lets_in_flight_requests_finish(dh_run: Start) -> None:
             status, body = server.health("/ready")
             return status == 503 and body == {"status": "draining"}
 
-        wait_for(draining, 0.5, "/ready 503 draining")
-        assert time.monotonic() - sent < 0.9  # the requests are still in flight
+        wait_for(draining, 2, "/ready 503 draining")
+        assert time.monotonic() - sent < 2.5  # the requests (3 s each) are still in flight
 
         # A new connection is refused, or answered 503.
         assert _new_request(server.url("/")) in (

@@ -11,7 +11,7 @@ import aiohttp
 import pluggy
 import pytest
 
-from dh_serverless.core.config import make_converter
+from dh_serverless.core.converter import make_converter
 from dh_serverless.hookspecs import Response, Trigger, specs
 from dh_serverless.triggers.http import HttpAttributes, HttpTrigger
 from dh_serverless.triggers.http import trigger as trigger_module

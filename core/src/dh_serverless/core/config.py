@@ -1,35 +1,30 @@
-"""``function.yaml`` as attrs classes, and the one cattrs converter that structures them.
+"""``function.yaml`` as attrs classes, loaded with the core's one converter.
 
-Keys match ignoring case, ``_`` and ``-`` (``maxWorkers``, ``max_workers``, ``MaxWorkers``)
-so configurations of the original project load unchanged. Unlike Nuclio, an unknown key
-is an error: the message names the file, the full key path and the nearest valid key.
-Keys that Nuclio reads for the platform (replicas, build, volumes, ...) are accepted and
-ignored.
+Configurations of Nuclio and of the original project load unchanged: keys match ignoring
+case and underscores, and the keys Nuclio reads for the platform (replicas, build,
+volumes, ...) are accepted and ignored. Unlike Nuclio, an unknown key is an error that
+names the file, the full key path and the nearest valid key (:mod:`.converter`).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-from collections import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal
 
 import attrs
-import cattrs
 import yaml
-from cattrs.cols import list_structure_factory, mapping_structure_factory
-from cattrs.errors import (
-    AttributeValidationNote,
-    ClassValidationError,
-    ForbiddenExtraKeysError,
-    IterableValidationError,
-    IterableValidationNote,
-)
-from cattrs.gen import make_dict_structure_fn
 
-from dh_serverless.core.durations import parse_go_duration
+from dh_serverless.core.converter import (
+    CONVERTER,
+    Duration,
+    StrictDuration,
+    display_key,
+    key_policy,
+    normalize_key,
+    structure,
+)
 from dh_serverless.core.errors import ConfigError
 
 __all__ = (
@@ -40,36 +35,12 @@ __all__ = (
     "Metadata",
     "Spec",
     "TriggerConfig",
+    "display_key",
     "load_function_config",
     "normalize_key",
     "structure",
 )
 
-T = TypeVar("T")
-
-
-class Duration(float):
-    """Seconds, written in YAML as a Go duration (``"30s"``) or, where allowed, a number."""
-
-
-class StrictDuration(Duration):
-    """Seconds, written only as a Go duration, as Nuclio's ``eventTimeout`` requires."""
-
-
-def normalize_key(key: str) -> str:
-    """The form two keys are compared in: lower case without ``_`` and ``-``."""
-    return key.replace("_", "").replace("-", "").lower()
-
-
-def display_key(name: str) -> str:
-    """``max_workers`` -> ``maxWorkers``: field names as Nuclio's documentation spells them."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-# ---------------------------------------------------------------------------
-# The function.yaml classes
-# ---------------------------------------------------------------------------
 
 #: Nuclio keys a runtime does not act on; accepted so that platform configs load unchanged.
 _PLATFORM_SPEC_KEYS = frozenset(
@@ -202,237 +173,22 @@ class FunctionConfig:
 
 _TRIGGER_KEYS = {normalize_key(f.name): display_key(f.name) for f in attrs.fields(TriggerConfig)}
 _SPEC_KEYS = {normalize_key(f.name): display_key(f.name) for f in attrs.fields(Spec)}
-#: hints for keys written at the wrong level, per class: normalized key -> where it belongs.
-_MISPLACED: dict[type, dict[str, str]] = {
-    FunctionConfig: {k: f"it belongs under spec (spec.{v})" for k, v in _SPEC_KEYS.items()},
-    Spec: {
+key_policy(
+    FunctionConfig,
+    misplaced={k: f"it belongs under spec (spec.{v})" for k, v in _SPEC_KEYS.items()},
+)
+key_policy(
+    Spec,
+    ignored=_PLATFORM_SPEC_KEYS,
+    misplaced={
         k: f"it belongs to each trigger (spec.triggers.<name>.{v})"
         for k, v in _TRIGGER_KEYS.items()
         if k not in _SPEC_KEYS
     },
-}
-_IGNORED: dict[type, frozenset[str]] = {
-    Spec: _PLATFORM_SPEC_KEYS,
-    Metadata: frozenset({"resourceversion", "uid", "generation", "creationtimestamp"}),
-}
-
-
-# ---------------------------------------------------------------------------
-# The converter
-# ---------------------------------------------------------------------------
-
-
-class UnknownKeyError(Exception):
-    """A key that matches no field, with the nearest valid key or where it belongs."""
-
-    def __init__(self, key: str, hint: str) -> None:
-        self.key = key
-        super().__init__(hint)
-
-
-def _attrs_structure_factory(converter: cattrs.Converter) -> Any:
-    def factory(cls: type) -> Any:
-        inner: Any = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
-        fields = {normalize_key(f.alias or f.name): f.alias or f.name for f in attrs.fields(cls)}
-        ignored = _IGNORED.get(cls, frozenset())
-        misplaced = _MISPLACED.get(cls, {})
-
-        def structure_attrs(data: Any, _: type) -> Any:
-            if not isinstance(data, Mapping):
-                raise TypeError(f"expected a mapping of keys, got {_describe(data)}")
-            renamed: dict[str, Any] = {}
-            unknown: list[Exception] = []
-            for key, value in data.items():
-                norm = normalize_key(str(key))
-                if norm in fields:
-                    renamed[fields[norm]] = value
-                elif norm not in ignored:
-                    unknown.append(
-                        UnknownKeyError(str(key), _unknown_hint(norm, fields, misplaced))
-                    )
-            errors = list(unknown)
-            try:
-                result = inner(renamed, cls)
-            except ClassValidationError as exc:
-                errors.extend(exc.exceptions)
-            if errors:
-                raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
-            return result
-
-        return structure_attrs
-
-    return factory
-
-
-def _unknown_hint(norm: str, fields: dict[str, str], misplaced: dict[str, str]) -> str:
-    if norm in misplaced:
-        return f"unknown key here: {misplaced[norm]}"
-    close = difflib.get_close_matches(norm, list(fields), n=1, cutoff=0.6)
-    if close:
-        return f"unknown key; did you mean '{display_key(fields[close[0]])}'?"
-    valid = ", ".join(sorted(display_key(v) for v in fields.values()))
-    return f"unknown key; valid keys here: {valid}"
-
-
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}" if value is not None else "nothing (null)"
-
-
-def _strict_int(value: Any, _: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a whole number, got {_describe(value)}")
-    if isinstance(value, float) and not value.is_integer():
-        raise TypeError(f"expected a whole number, got {value!r}")
-    return int(value)
-
-
-def _strict_float(value: Any, _: type) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {_describe(value)}")
-    return float(value)
-
-
-def _strict_bool(value: Any, _: type) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {_describe(value)}")
-    return value
-
-
-def _lenient_str(value: Any, _: type) -> str:
-    # Nuclio turns unquoted scalars into strings where a string is expected (`l3: 100`).
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise TypeError(f"expected text, got {_describe(value)}")
-
-
-def _duration(value: Any, cls: type[Duration]) -> Duration | None:
-    if cls is StrictDuration and isinstance(value, str):
-        # Nuclio's eventTimeout: empty means no timeout; otherwise it must be above zero.
-        if not value.strip():
-            return None
-        seconds = parse_go_duration(value)
-        if seconds <= 0:
-            raise ValueError(f"duration {value!r} must be greater than 0 (or omitted)")
-        return cls(seconds)
-    if isinstance(value, str):
-        return cls(parse_go_duration(value))
-    if (
-        cls is not StrictDuration
-        and isinstance(value, (int, float))
-        and not isinstance(value, bool)
-    ):
-        return cls(value)
-    raise TypeError(f"expected a Go duration such as '30s' or '500ms', got {_describe(value)}")
-
-
-def _collection_factory(make: Any, expected: type, empty: type, what: str) -> Any:
-    # YAML ``attributes:`` with every child commented out is null: Nuclio reads it as
-    # empty. Anything else that is not a mapping (or list) gets a readable message.
-    def factory(cl: type, converter: cattrs.Converter) -> Any:
-        inner = make(cl, converter)
-
-        def structure_collection(data: Any, t: type) -> Any:
-            if data is None:
-                data = empty()
-            elif not isinstance(data, expected) or isinstance(data, (str, bytes)):
-                raise TypeError(f"expected {what}, got {_describe(data)}")
-            return inner(data, t)
-
-        return structure_collection
-
-    return factory
-
-
-def _is_tuple_or_set(t: Any) -> bool:
-    origin = get_origin(t)
-    if origin in (set, frozenset, abc.Set):
-        return True
-    args = get_args(t)
-    return origin is tuple and len(args) == 2 and args[1] is Ellipsis
-
-
-def _tuple_or_set_factory(t: Any, converter: cattrs.Converter) -> Any:
-    # Through list[T], so that a lone string is an error and not a tuple of characters.
-    origin = get_origin(t)
-    as_list: Any = list[get_args(t)[0]]  # type: ignore[misc]
-    build = tuple if origin is tuple else (frozenset if origin is frozenset else set)
-
-    def structure_tuple_or_set(data: Any, _: type) -> Any:
-        return build(converter.structure(data, as_list))
-
-    return structure_tuple_or_set
-
-
-def make_converter() -> cattrs.Converter:
-    """Build a converter with dh-serverless's key and type policies (the core builds one)."""
-    converter = cattrs.Converter(detailed_validation=True)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(float, _strict_float)
-    converter.register_structure_hook(bool, _strict_bool)
-    converter.register_structure_hook(str, _lenient_str)
-    converter.register_structure_hook(Duration, _duration)
-    converter.register_structure_hook(StrictDuration, _duration)
-    converter.register_structure_hook_factory(
-        lambda t: get_origin(t) is dict,  # type: ignore[comparison-overlap]
-        _collection_factory(mapping_structure_factory, Mapping, dict, "a mapping of keys"),
-    )
-    converter.register_structure_hook_factory(
-        lambda t: get_origin(t) is list,  # type: ignore[comparison-overlap]
-        _collection_factory(list_structure_factory, list, list, "a list"),
-    )
-    converter.register_structure_hook_factory(_is_tuple_or_set, _tuple_or_set_factory)
-    converter.register_structure_hook_factory(attrs.has, _attrs_structure_factory(converter))
-    return converter
-
-
-#: The one converter: plugins extend it through the ``dh_register_converters`` hook.
-CONVERTER = make_converter()
-
-
-# ---------------------------------------------------------------------------
-# Structuring with readable errors
-# ---------------------------------------------------------------------------
-
-
-def structure(data: Any, cls: type[T], *, source: str, path: tuple[str, ...] = ()) -> T:
-    """Structure ``data`` into ``cls`` or raise :class:`ConfigError` naming every problem.
-
-    :param source: the file the data came from, for the message.
-    :param path: the key path of ``data`` in that file (``("spec", "triggers", "web")``).
-    """
-    try:
-        return CONVERTER.structure({} if data is None else data, cls)
-    except Exception as exc:
-        raise ConfigError(source, list(_problems(exc, list(path)))) from exc
-
-
-def _problems(exc: BaseException, path: list[str]) -> Iterator[str]:
-    if isinstance(exc, (ClassValidationError, IterableValidationError)):
-        with_notes, without = exc.group_exceptions()
-        for sub, note in with_notes:
-            if isinstance(note, AttributeValidationNote):
-                step = display_key(note.name)
-            elif isinstance(note, IterableValidationNote):
-                step = str(note.index)
-            else:  # a note kind cattrs may add in the future
-                step = str(note)  # type: ignore[unreachable]
-            yield from _problems(sub, [*path, step])
-        for sub in without:
-            yield from _problems(sub, path)
-        return
-    where = ".".join(path) or "(top level)"
-    if isinstance(exc, UnknownKeyError):
-        yield f"{'.'.join([*path, exc.key])}: {exc}"
-    elif isinstance(exc, KeyError):
-        yield f"{where}: required key missing"
-    elif isinstance(exc, ForbiddenExtraKeysError):
-        yield f"{where}: unknown keys {sorted(exc.extra_fields)}"
-    elif isinstance(exc, ValueError) and "not in literal" in str(exc).lower():
-        yield f"{where}: {exc}"
-    else:
-        yield f"{where}: {exc}"
+)
+key_policy(
+    Metadata, ignored=frozenset({"resourceversion", "uid", "generation", "creationtimestamp"})
+)
 
 
 def load_function_config(path: str | os.PathLike[str]) -> FunctionConfig:
