@@ -23,7 +23,7 @@ from dh_serverless.core.config import (
 from dh_serverless.core.durations import parse_go_duration
 from dh_serverless.core.errors import ConfigError
 from dh_serverless.core.plugins import TRIGGERS, PluginHost
-from dh_serverless.core.runtime import prepare_triggers
+from dh_serverless.core.prepare import prepare_triggers
 
 CLI = str(Path(sys.executable).with_name("dh-serverless"))
 INSTALLED_TRIGGERS = {ep.name for ep in importlib.metadata.entry_points(group=TRIGGERS)}

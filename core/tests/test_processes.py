@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dh_serverless.core.processes import _Channel
+from dh_serverless.core.channel import Channel as _Channel
 from dh_serverless.hookspecs import EventTimeoutError, WorkerLostError
 
 from .conftest import DirectTrigger

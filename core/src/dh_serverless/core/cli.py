@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from dh_serverless.core.config import load_function_config
     from dh_serverless.core.plugins import PluginHost
-    from dh_serverless.core.runtime import prepare_triggers
+    from dh_serverless.core.prepare import prepare_triggers
 
     config = load_function_config(args.file)
     prepared = prepare_triggers(config, args.file, PluginHost())
@@ -184,7 +184,7 @@ def _invoke(args: argparse.Namespace) -> int:
     from dh_serverless.core.config import load_function_config
     from dh_serverless.core.events import new_event
     from dh_serverless.core.function import load_handler
-    from dh_serverless.core.runtime import apply_env
+    from dh_serverless.core.prepare import apply_env
     from dh_serverless.core.workers import AsyncWorker, ThreadWorker, WorkerOptions
     from dh_serverless.hookspecs.types import TriggerInfo
 

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from dh_serverless.core.metrics import EventStats, SinkStats
-from dh_serverless.core.workers import WorkerPool
+from dh_serverless.core.pool import WorkerPool
 from dh_serverless.hookspecs.errors import (
     DispatchError,
     EventTimeoutError,

@@ -21,14 +21,13 @@ import os
 import pickle
 import signal
 import socket
-import struct
 import sys
-from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
 import attrs
 
+from dh_serverless.core.channel import Channel
 from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler
 from dh_serverless.core.workers import Worker, WorkerOptions
@@ -38,8 +37,6 @@ from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
 __all__ = ("ProcessWorker",)
 
 _SPAWN = multiprocessing.get_context("spawn")
-_LEN = struct.Struct("!i")
-_LEN64 = struct.Struct("!Q")
 _SOCKET_BUFFER = 4 * 1024 * 1024
 _EVENT_FIELDS = (
     "content_type", "fields", "headers", "id", "method", "path", "size", "timestamp", "url",
@@ -81,7 +78,7 @@ class ProcessWorker(Worker):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
         self._sock = parent_sock
         self._child_conn = Connection(child_sock.detach())
-        self._channel: _Channel | None = None
+        self._channel: Channel | None = None
         self.process = _SPAWN.Process(
             target=_child_main, args=(self._child_conn, child), daemon=True,
             name=f"dh-worker-{options.trigger.name}-{worker_id}",
@@ -96,7 +93,7 @@ class ProcessWorker(Worker):
         self.process.start()
         self._child_conn.close()
         _, self._channel = await asyncio.get_running_loop().create_unix_connection(
-            _Channel, sock=self._sock
+            Channel, sock=self._sock
         )
         try:
             reply = await self._receive()
@@ -192,101 +189,6 @@ class ProcessWorker(Worker):
             self._channel.close()
         else:
             self._sock.close()
-
-
-class _Channel(asyncio.BufferedProtocol):
-    """The parent's end of the socket pair, in ``multiprocessing.Connection``'s framing
-    (a 4-byte big-endian length, or -1 and an 8-byte length, then the bytes).
-
-    Each message is read straight into a buffer of its own size: a large body costs one
-    copy out of the kernel and one into ``bytes``, whatever its size. Written by hand
-    because asyncio's streams copy a large message several times on its way through.
-    """
-
-    def __init__(self) -> None:
-        self._head = bytearray(12)
-        self._buffer = self._head
-        self._filled = 0
-        self._wanted = 4
-        self._ready: deque[bytes] = deque()
-        self._waiter: asyncio.Future[bytes] | None = None
-        self._writable: asyncio.Future[None] | None = None
-        self._closed = False
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return memoryview(self._buffer)[self._filled : self._wanted]
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self._filled += nbytes
-        if self._filled < self._wanted:
-            return
-        if self._buffer is not self._head:
-            self._deliver(bytes(self._buffer))
-            return
-        (size,) = _LEN.unpack_from(self._head)
-        if size == -1:
-            if self._wanted == 4:
-                self._wanted = 12
-                return
-            (size,) = _LEN64.unpack_from(self._head, 4)
-        if size == 0:
-            self._deliver(b"")
-        else:
-            self._buffer, self._filled, self._wanted = bytearray(size), 0, size
-
-    def _deliver(self, message: bytes) -> None:
-        self._buffer, self._filled, self._wanted = self._head, 0, 4
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(message)
-        else:
-            self._ready.append(message)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        for future in (self._waiter, self._writable):
-            if future is not None and not future.done():
-                future.set_exception(EOFError("worker process closed its end"))
-
-    def pause_writing(self) -> None:
-        self._writable = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-        self._writable = None
-
-    def send(self, *messages: bytes) -> None:
-        """Frame and write each message (no copy while the socket takes them)."""
-        if self._closed or self._transport is None:
-            raise EOFError("worker process closed its end")
-        for data in messages:
-            size = len(data)
-            head = _LEN.pack(size) if size <= 0x7FFFFFFF else _LEN.pack(-1) + _LEN64.pack(size)
-            self._transport.write(head)
-            self._transport.write(data)
-
-    async def drain(self) -> None:
-        """Wait until the socket took what was written (flow control)."""
-        if self._writable is not None:
-            await self._writable
-
-    async def receive(self) -> bytes:
-        """The next whole message; ``EOFError`` once the process is gone."""
-        if self._ready:
-            return self._ready.popleft()
-        if self._closed:
-            raise EOFError("worker process closed its end")
-        self._waiter = asyncio.get_running_loop().create_future()
-        return await self._waiter
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
 
 
 # ---------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import inspect
 import logging
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -24,13 +23,12 @@ import attrs
 
 from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler, is_async_callable
-from dh_serverless.core.metrics import EventStats
 from dh_serverless.core.nuclio import Context, Logger, Platform
 from dh_serverless.core.responses import error_response, to_response
-from dh_serverless.hookspecs.errors import EventTimeoutError, WorkerBusyError
+from dh_serverless.hookspecs.errors import EventTimeoutError
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
 
-__all__ = ("AsyncWorker", "ThreadWorker", "Worker", "WorkerOptions", "WorkerPool", "call_handler")
+__all__ = ("AsyncWorker", "ThreadWorker", "Worker", "WorkerOptions", "call_handler")
 
 _log = logging.getLogger("dh_serverless.workers")
 
@@ -227,150 +225,3 @@ def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
         future.set_exception(outcome)
     else:
         future.set_result(outcome)
-
-
-WorkerFactory = Callable[[int], Worker]
-
-
-class WorkerPool:
-    """The workers of one trigger; an event takes one, waiting at most ``wait_timeout``.
-
-    Waiters are kept in a FIFO; the queue of waiting events is bounded by ``max_waiters``
-    (beyond it, events get the busy answer at once), so a flood cannot grow memory.
-    """
-
-    def __init__(
-        self,
-        factory: WorkerFactory,
-        size: int,
-        *,
-        wait_timeout: float,
-        stats: EventStats,
-        max_waiters: int | None = None,
-    ) -> None:
-        self._factory = factory
-        self.size = size
-        self.wait_timeout = wait_timeout
-        self.stats = stats
-        self.max_waiters = max_waiters if max_waiters is not None else max(1024, 64 * size)
-        self.workers: list[Worker] = []
-        self._idle: deque[Worker] = deque()
-        self._waiters: deque[asyncio.Future[Worker]] = deque()
-        self._replacing: set[asyncio.Task[None]] = set()
-        self._draining = False
-        self._closed = False
-
-    async def start(self) -> None:
-        """Create every worker and run their ``init_context`` concurrently."""
-        self.workers = [self._factory(i) for i in range(self.size)]
-        results = await asyncio.gather(*(w.start() for w in self.workers), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
-            raise failures[0]
-        self._idle.extend(self.workers)
-        self.stats.workers_total = self.size
-
-    def try_acquire(self) -> Worker | None:
-        """A free worker at once, or None."""
-        if self._idle:
-            self.stats.workers_busy += 1
-            return self._idle.popleft()
-        return None
-
-    async def acquire(self) -> Worker:
-        """A free worker, waiting at most ``wait_timeout``; else :class:`WorkerBusyError`."""
-        worker = self.try_acquire()
-        if worker is not None:
-            return worker
-        if self.wait_timeout <= 0 or len(self._waiters) >= self.max_waiters or self._closed:
-            raise WorkerBusyError("all workers are busy")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Worker] = loop.create_future()
-        self._waiters.append(future)
-        timer = loop.call_later(self.wait_timeout, _expire, future)
-        start = loop.time()
-        try:
-            worker = await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.release(future.result())
-            raise
-        finally:
-            timer.cancel()
-        self.stats.wait.observe(loop.time() - start)
-        self.stats.workers_busy += 1
-        return worker
-
-    def release(self, worker: Worker) -> None:
-        """Give a worker back; a lost one is replaced in the background."""
-        self.stats.workers_busy -= 1
-        if worker.lost:
-            self._replace(worker)
-            return
-        self._hand_over(worker)
-
-    def _hand_over(self, worker: Worker) -> None:
-        while self._waiters:
-            future = self._waiters.popleft()
-            if not future.done():
-                future.set_result(worker)
-                return
-        self._idle.append(worker)
-
-    def _replace(self, worker: Worker) -> None:
-        if self._closed or self._draining:
-            return  # shutting down: close() stops it, a replacement would serve nothing
-        task = asyncio.get_running_loop().create_task(self._respawn(worker))
-        self._replacing.add(task)
-        task.add_done_callback(self._replacing.discard)
-
-    async def _respawn(self, old: Worker, reason: str = "lost") -> None:
-        self.stats.restarts[reason] = self.stats.restarts.get(reason, 0) + 1
-        await old.stop()
-        delay = 0.1
-        while not self._closed:
-            new = self._factory(old.worker_id)
-            try:
-                await new.start()
-            except asyncio.CancelledError:  # close() while starting: no process may outlive it
-                await asyncio.shield(new.stop())
-                raise
-            except Exception as exc:  # noqa: BLE001 - keep trying: capacity must come back
-                _log.error("replacing worker %s failed: %s; retrying", old.worker_id, exc)
-                await new.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self.workers[self.workers.index(old)] = new
-            _log.warning("worker %s of trigger %s replaced", old.worker_id, self.stats.trigger)
-            self._hand_over(new)
-            return
-
-    async def drain(self) -> None:
-        """Run every worker's drain callback; lost workers are no longer replaced."""
-        self._draining = True
-        await asyncio.gather(*(w.drain() for w in self.workers), return_exceptions=True)
-
-    async def close(self) -> None:
-        """Run termination callbacks, then stop every worker (their threads, processes)."""
-        self._closed = True
-        for future in self._waiters:
-            if not future.done():
-                future.set_exception(WorkerBusyError("the runtime is shutting down"))
-        for task in list(self._replacing):
-            task.cancel()
-        results = await asyncio.gather(
-            *(w.terminate() for w in self.workers), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, Exception):
-                _log.error("termination callback raised %s: %s", type(result).__name__, result)
-        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
-
-
-def _expire(future: asyncio.Future[Worker]) -> None:
-    if not future.done():
-        future.set_exception(
-            WorkerBusyError("all workers stayed busy for workerAvailabilityTimeout")
-        )
