@@ -1,5 +1,10 @@
 """CORS as Nuclio's http trigger answers it, except that requests without an allowed
-``Origin`` still reach the handler (they only lack the ``Access-Control-*`` headers)."""
+``Origin`` still reach the handler (they only lack the ``Access-Control-*`` headers).
+
+Written by hand: aiohttp-cors works per route of a ``web.Application`` (this trigger runs
+aiohttp's low-level server) and answers differently from Nuclio (preflight status, the
+default lists, ``Vary``); the rules here are a few precomputed headers.
+"""
 
 from __future__ import annotations
 
