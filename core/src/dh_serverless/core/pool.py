@@ -69,7 +69,10 @@ class WorkerPool:
         worker = self.try_acquire()
         if worker is not None:
             return worker
-        if self.wait_timeout <= 0 or len(self._waiters) >= self.max_waiters or self._closed:
+        waiters = self._waiters
+        while waiters and waiters[0].done():  # expired or cancelled: no longer waiting
+            waiters.popleft()
+        if self.wait_timeout <= 0 or len(waiters) >= self.max_waiters or self._closed:
             raise WorkerBusyError("all workers are busy")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Worker] = loop.create_future()
