@@ -453,3 +453,31 @@ async def test_shutdown_refuses_new_events_and_runs_callbacks_once(
         "terminate 0",
         "terminate 1",
     ]
+
+
+async def test_a_slow_sync_init_context_does_not_block_the_loop(function_dir, runtime_for):
+    path = function_dir(
+        """
+        import time
+
+        def init_context(context):
+            time.sleep(0.3)  # loading a model, say
+
+        async def handler(context, event):
+            return "ok"
+        """,
+        spec(),
+    )
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    await runtime_for(path)
+    assert ticks == 10  # the loop kept running (health answers) while init_context slept
+    await ticker
+    assert (await DirectTrigger.started[0].send()).body == b"ok"

@@ -104,7 +104,8 @@ class Worker:
             ) from exc
 
     async def _run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return fn(*args)
+        # Off the loop: a slow sync init_context (loading a model) must not stall /live.
+        return await asyncio.to_thread(fn, *args)
 
     async def handle(self, event: Event, timeout: float | None) -> Response:
         """Run the handler on ``event`` and return the converted response."""
