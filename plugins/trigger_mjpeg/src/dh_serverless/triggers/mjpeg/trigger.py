@@ -12,6 +12,7 @@ trigger never stops on its own.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import time
 from typing import ClassVar
@@ -154,7 +155,10 @@ class MjpegTrigger:
         a = self.attributes
         session = self._session
         assert session is not None
-        auth = aiohttp.BasicAuth(a.username, a.password or "") if a.username is not None else None
+        headers = dict(a.headers)
+        if a.username is not None:
+            token = base64.b64encode(f"{a.username}:{a.password or ''}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         timeout = aiohttp.ClientTimeout(
             total=None,
             connect=float(a.connect_timeout),
@@ -162,7 +166,7 @@ class MjpegTrigger:
             sock_read=float(a.read_timeout),
         )
         async with session.get(
-            self.url, headers=a.headers, auth=auth, timeout=timeout, allow_redirects=True
+            self.url, headers=headers, timeout=timeout, allow_redirects=True
         ) as resp:
             if resp.status != 200:
                 raise _SourceError(f"HTTP {resp.status} {resp.reason or ''}".strip())
