@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,6 +37,14 @@ def frame(i: int, width: int = 320, height: int = 240) -> bytes:
 
 
 FRAMES = [frame(i) for i in range(30)]
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
 
 
 def event(n: int) -> Event:
@@ -87,8 +94,18 @@ async def test_ffmpeg_counts_the_restreamed_frames():
     async with running_sink(path="/processed") as sink:
         url = f"http://127.0.0.1:{sink.port}/processed"
         ff = asyncio.ensure_future(
-            run_tool("ffmpeg", "-hide_banner", "-i", url, "-frames:v", "60", "-f", "null", "-",
-                     timeout=20)  # fmt: skip
+            run_tool(
+                "ffmpeg",
+                "-hide_banner",
+                "-i",
+                url,
+                "-frames:v",
+                "60",
+                "-f",
+                "null",
+                "-",
+                timeout=20,
+            )
         )
         probe = asyncio.ensure_future(
             run_tool("ffprobe", "-hide_banner", "-show_streams", "-of", "json", url, timeout=20)
@@ -97,7 +114,11 @@ async def test_ffmpeg_counts_the_restreamed_frames():
             await publish(sink, 0.5)
         code, out = ff.result()
         assert code == 0, out
-        frames = [int(line.split("frame=")[1].split()[0]) for line in out.replace("\r", "\n").splitlines() if "frame=" in line]
+        frames = [
+            int(line.split("frame=")[1].split()[0])
+            for line in out.replace("\r", "\n").splitlines()
+            if "frame=" in line
+        ]
         assert frames[-1] == 60
         code, out = probe.result()
         streams = json.loads(out[out.index("{") :])["streams"]
@@ -143,9 +164,10 @@ async def test_a_slow_viewer_loses_frames_and_never_slows_a_fast_one():
         slow.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         slow.setblocking(False)
         stop = asyncio.Event()
-        fast = asyncio.ensure_future(read_parts(f"http://127.0.0.1:{sink.port}/stream", 10**6, stop))
-        while sink.viewers < 2:
-            await asyncio.sleep(0.01)
+        fast = asyncio.ensure_future(
+            read_parts(f"http://127.0.0.1:{sink.port}/stream", 10**6, stop)
+        )
+        await until(lambda: sink.viewers >= 2)
         loop = asyncio.get_running_loop()
         slow_bytes = emitted = 0
         end = loop.time() + 3
@@ -177,7 +199,7 @@ async def test_the_viewer_page_shows_a_live_image_in_chromium():
                 shots = []
                 for name in ("a.png", "b.png"):
                     out = Path(tmp) / name
-                    code, log = await run_tool(
+                    _code, log = await run_tool(
                         CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
                         "--disable-background-networking", "--disable-dev-shm-usage",
                         "--no-first-run", f"--user-data-dir={tmp}/profile-{name}",

@@ -37,7 +37,12 @@ def free_port() -> int:
 
 
 def ffmpeg_source_args(
-    port: int, *, size: str = "320x240", rate: int = 30, content_type: bool = True, seconds: int = 60
+    port: int,
+    *,
+    size: str = "320x240",
+    rate: int = 30,
+    content_type: bool = True,
+    seconds: int = 60,
 ) -> list[str]:
     """``ffmpeg -f lavfi -i testsrc ... -f mpjpeg -listen 1``: serves one client, once."""
     args = [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi"]
@@ -192,7 +197,13 @@ def dh_run(function_yaml: Path, health_port: int, log: Path) -> Iterator[subproc
     with (
         log.open("wb") as out,
         process(
-            [str(BIN / "dh-serverless"), "run", str(function_yaml), "--health-port", str(health_port)],
+            [
+                str(BIN / "dh-serverless"),
+                "run",
+                str(function_yaml),
+                "--health-port",
+                str(health_port),
+            ],
             cwd=function_yaml.parent,
             stdout=out,
             stderr=subprocess.STDOUT,

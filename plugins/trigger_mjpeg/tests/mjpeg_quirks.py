@@ -133,7 +133,9 @@ def build_variant(name: str, frames: list[bytes]) -> tuple[str, bytes, list[byte
     if name == "non-jpeg-parts":  # 14
         return MP, _multipart(frames, non_jpeg_every=2), expected
     if name == "jpg-subtype":  # 15
-        body = _multipart(frames, type_header=b"content-TYPE: image/jpg", length_name=b"CONTENT-length")
+        body = _multipart(
+            frames, type_header=b"content-TYPE: image/jpg", length_name=b"CONTENT-length"
+        )
         return MP, body, expected
     if name == "raw-jpegs":  # 16
         return "image/jpeg", b"".join(frames), expected
@@ -150,7 +152,9 @@ def build_variant(name: str, frames: list[bytes]) -> tuple[str, bytes, list[byte
         return MP, _multipart(frames, crlf_after_delimiter=False), expected
     if name == "ffmpeg":  # what `ffmpeg -f mpjpeg` writes
         body = b"--ffmpeg\r\n" + b"".join(
-            b"Content-type: image/jpeg\r\nContent-length: %d\r\n\r\n" % len(f) + f + b"\r\n--ffmpeg\r\n"
+            b"Content-type: image/jpeg\r\nContent-length: %d\r\n\r\n" % len(f)
+            + f
+            + b"\r\n--ffmpeg\r\n"
             for f in frames
         )
         return "multipart/x-mixed-replace;boundary=ffmpeg", body, expected

@@ -104,7 +104,7 @@ def test_endless_garbage_never_grows_the_buffer():
     # a header block that never ends
     parser.feed(b"--b\r\n" + b"X-Long: " + b"a" * 5000)
     assert parser.buffered <= 4096 + 256 + 5100
-    ctype, body, expected = build_variant("plain", FRAMES)
+    _ctype, body, expected = build_variant("plain", FRAMES)
     assert run(parser, b"\r\n" + body.replace(b"myboundary", b"b"), [100])[-5:] == expected[-5:]
 
 

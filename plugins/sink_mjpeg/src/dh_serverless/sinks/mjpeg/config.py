@@ -40,9 +40,7 @@ def _check_path(_: Any, __: attrs.Attribute[str], value: str) -> None:
 
 def _check_boundary(_: Any, __: attrs.Attribute[str], value: str) -> None:
     if not 1 <= len(value) <= 70 or not all(c.isalnum() or c in "'()+_,-./:=?" for c in value):
-        raise ValueError(
-            f"boundary must be 1 to 70 letters, digits or '()+_,-./:=?, got {value!r}"
-        )
+        raise ValueError(f"boundary must be 1 to 70 letters, digits or '()+_,-./:=?, got {value!r}")
 
 
 def _positive(key: str) -> Any:

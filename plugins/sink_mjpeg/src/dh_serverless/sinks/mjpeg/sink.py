@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from dh_serverless.hookspecs import Event, Response, SinkSpec
-from dh_serverless.sinks.mjpeg._compat import registry_of
 from dh_serverless.sinks.mjpeg.config import MjpegSinkAttributes
 from dh_serverless.sinks.mjpeg.page import viewer_page
 
@@ -74,7 +73,7 @@ class MjpegSink:
         self._port: int | None = None
         self._times: list[float] = []
         self._not_jpeg_seen = 0
-        m = registry_of(spec)
+        m = spec.metrics
         labels = ("trigger",)
         t = spec.trigger
         self._sent = m.counter(

@@ -18,7 +18,9 @@ Frame age at the sink (arrival to emission) is the core's ``dh_sink_age_seconds`
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+
+from dh_serverless.hookspecs import Metrics
 
 __all__ = ("DROP_REASONS", "FpsMeter", "TriggerMetrics")
 
@@ -54,7 +56,9 @@ class FpsMeter:
 class TriggerMetrics:
     """Cells of one trigger, created once at start-up from ``spec.metrics``."""
 
-    def __init__(self, registry: Any, trigger: str, fps: FpsMeter, connected: Any) -> None:
+    def __init__(
+        self, registry: Metrics, trigger: str, fps: FpsMeter, connected: Callable[[], float]
+    ) -> None:
         received = registry.counter(
             "dh_mjpeg_frames_received", "Frames cut from the MJPEG stream", ("trigger",)
         )

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from dh_serverless.hookspecs import Dispatch, Event, TriggerInfo, TriggerSpec
-from dh_serverless.triggers.mjpeg._compat import registry_of
 from dh_serverless.triggers.mjpeg.config import MjpegAttributes
 from dh_serverless.triggers.mjpeg.metrics import FpsMeter, TriggerMetrics
 from dh_serverless.triggers.mjpeg.parser import (
@@ -73,7 +72,7 @@ class MjpegTrigger:
         self._logger = spec.logger
         self._fps = FpsMeter()
         self._connected = 0
-        self.metrics = TriggerMetrics(registry_of(spec), self.name, self._fps, self._is_connected)
+        self.metrics = TriggerMetrics(spec.metrics, self.name, self._fps, self._is_connected)
         self.frame_num = 0
         self._info = TriggerInfo("mjpeg", self.name)
         self._reader: asyncio.Task[None] | None = None
@@ -188,7 +187,9 @@ class MjpegTrigger:
                 if stats.corrupt != corrupt or stats.oversize != oversize:
                     corrupt, oversize = self._count_parser_drops(stats, corrupt, oversize)
 
-    def _count_parser_drops(self, stats: ParserStats, corrupt: int, oversize: int) -> tuple[int, int]:
+    def _count_parser_drops(
+        self, stats: ParserStats, corrupt: int, oversize: int
+    ) -> tuple[int, int]:
         self.metrics.corrupt.inc(stats.corrupt - corrupt)
         self.metrics.oversize.inc(stats.oversize - oversize)
         return stats.corrupt, stats.oversize
@@ -221,4 +222,3 @@ class MjpegTrigger:
         )
         assert self._scheduler is not None
         self._scheduler.offer(event)
-
