@@ -238,3 +238,61 @@ def metric(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     raise KeyError(f"{name}{labels} not in /metrics")
+
+
+async def read_parts(url: str, seconds: float, connect_timeout: float = 10.0) -> list[bytes]:
+    """A viewer of an mjpeg sink: the JPEG parts it receives in ``seconds``."""
+    parts: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + connect_timeout
+    while True:
+        try:
+            session = aiohttp.ClientSession()
+            resp = await session.get(url)
+            break
+        except aiohttp.ClientConnectionError:
+            await session.close()
+            assert loop.time() < deadline, f"{url} never answered"
+            await asyncio.sleep(0.1)
+    try:
+        assert resp.status == 200
+        end = loop.time() + seconds
+        reader = resp.content
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while loop.time() < end:
+                    line = await reader.readline()
+                    if not line.startswith(b"--"):
+                        continue
+                    length = 0
+                    while (line := (await reader.readline()).strip()) != b"":
+                        name, _, value = line.decode().partition(":")
+                        if name.lower() == "content-length":
+                            length = int(value)
+                    parts.append(await reader.readexactly(length))
+    finally:
+        resp.close()
+        await session.close()
+    return parts
+
+
+def write_function(folder: Path, yaml_text: str, handler: str) -> Path:
+    (folder / "handler.py").write_text(handler)
+    path = folder / "function.yaml"
+    path.write_text(yaml_text)
+    return path
+
+
+async def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Until the function's ``/ready`` answers 200 (the process must stay alive)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as s:
+        while True:
+            assert proc.poll() is None, "dh-serverless exited"
+            with contextlib.suppress(aiohttp.ClientError):
+                async with s.get(f"http://127.0.0.1:{port}/ready") as r:
+                    if r.status == 200:
+                        return
+            assert loop.time() < deadline, "the function never became ready"
+            await asyncio.sleep(0.1)
