@@ -20,7 +20,8 @@ async def test_the_edges_example_restreams_edge_images(tmp_path):
     for name in ("edges.py", "README.md"):
         shutil.copy(EXAMPLE / name, tmp_path / name)
     config = (EXAMPLE / "function.yaml").read_text()
-    assert "url: http://127.0.0.1:8081/" in config and "port: 8090" in config
+    assert "url: http://127.0.0.1:8081/" in config
+    assert "port: 8090" in config
     config = config.replace("127.0.0.1:8081", f"127.0.0.1:{source}").replace(
         "port: 8090", f"port: {sink}"
     )

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import textwrap
+from pathlib import Path
 
 import psutil
 import pytest
@@ -27,27 +28,7 @@ from mjpeg_peers import (
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 #: the handler of the seed README's "Handler Function" section, verbatim
-SEED_HANDLER = '''
-def handler(context, event):
-    # Get the JPEG frame data
-    frame_data = event.body
-    
-    # Get frame metadata
-    frame_num = event.get_field("frame_num")
-    url = event.get_field("url")
-    
-    context.logger.info(f"Processing frame {frame_num} from {url}")
-    context.logger.info(f"Frame size: {len(frame_data)} bytes")
-    
-    # Process the frame (e.g., save, analyze with CV library)
-    # ...
-    
-    return context.Response(
-        body=frame_data,  # Return processed frame
-        content_type="image/jpeg",
-        status_code=200
-    )
-'''
+SEED_HANDLER = (Path(__file__).parent / "seed_handler.txt").read_text()
 
 #: the seed README's trigger block, with a local camera and the mjpeg sink for rtsp
 SEED_YAML = """\
@@ -101,7 +82,7 @@ async def test_the_seed_readme_example_end_to_end(tmp_path):
     assert re.search(r"Frame size: \d+ bytes", lines)
 
 
-SLOW_HANDLER = '''
+SLOW_HANDLER = """
 import random
 import struct
 import time
@@ -114,7 +95,7 @@ def handler(context, event):
     body = event.body
     comment = b"\\xff\\xfe" + struct.pack(">H", len(tag) + 2) + tag
     return context.Response(body=body[:2] + comment + body[2:], content_type="image/jpeg")
-'''
+"""
 
 SLOW_YAML = """\
 apiVersion: nuclio.io/v1
@@ -146,7 +127,10 @@ def frame_number(jpeg: bytes) -> int:
 async def test_a_slow_handler_on_four_workers_keeps_order_and_memory_flat(tmp_path):
     source, sink, health = free_port(), free_port(), free_port()
     function = write_function(tmp_path, SLOW_YAML.format(source=source, sink=sink), SLOW_HANDLER)
-    with ffmpeg_source(source, size="1280x720", rate=60), dh_run(function, health, tmp_path / "log") as proc:
+    with (
+        ffmpeg_source(source, size="1280x720", rate=60),
+        dh_run(function, health, tmp_path / "log") as proc,
+    ):
         await wait_ready(health, proc)
         viewer = asyncio.ensure_future(read_parts(f"http://127.0.0.1:{sink}/stream", 9.0))
         ps = psutil.Process(proc.pid)
