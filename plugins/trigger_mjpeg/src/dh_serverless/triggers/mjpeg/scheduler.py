@@ -56,6 +56,15 @@ class LatestWins:
             self._metrics.superseded.inc()
         self._pending = event
 
+    async def settle(self, rounds: int = 8) -> None:
+        """Between frames that came in one read: give a frame already handed over a few
+        loop iterations to finish (a fast handler does) before a newer one supersedes it.
+        Never waits for a slow handler: the newest frame still wins."""
+        for _ in range(rounds):
+            if self._pending is None:
+                return
+            await asyncio.sleep(0)
+
     def _start(self, event: Event) -> None:
         task = asyncio.get_running_loop().create_task(self._run(event))
         self._tasks.add(task)

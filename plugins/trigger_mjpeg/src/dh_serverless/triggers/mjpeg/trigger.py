@@ -181,9 +181,15 @@ class MjpegTrigger:
             stats = parser.stats
             corrupt = oversize = 0
             on_frame = self._on_frame
+            scheduler = self._scheduler
+            assert scheduler is not None
             async for chunk in resp.content.iter_any():
-                for frame in parser.feed(chunk):
-                    on_frame(frame)
+                frames = parser.feed(chunk)
+                if frames:
+                    on_frame(frames[0])
+                    for frame in frames[1:]:
+                        await scheduler.settle()
+                        on_frame(frame)
                 if stats.corrupt != corrupt or stats.oversize != oversize:
                     corrupt, oversize = self._count_parser_drops(stats, corrupt, oversize)
 
