@@ -10,7 +10,8 @@ sink viewer, and a CPU-heavy handler on 1 and 2 process workers.
    its send time; ``viewer.py`` reads the mjpeg sink's stream and takes now minus stamp.
    The floor is the same viewer reading the source directly. Added = through - direct.
 3. Scaling: the ``heavy`` handler (decode, two Sobel passes, encode, 640x480) on
-   ``workerKind: process`` with maxWorkers 1 and 2, unpinned, source as in 1.
+   ``workerKind: process`` with maxWorkers 1 and 2, unpinned; ffmpeg sends 120 fps
+   (``-readrate 4``), more than both workers take, so the rest is superseded.
 
     python bench/mjpeg/run.py [--duration 5] [--rounds 2] [--smoke]
 """
@@ -49,9 +50,15 @@ def make_clip(folder: Path, size: str, frames: int) -> Path:
     return clip
 
 
-def ffmpeg_push(clip: Path, port: int, cpus: str | None = LOAD_CPU) -> subprocess.Popen[bytes]:
-    """ffmpeg serving ``clip`` in a loop, as fast as one client reads, on ``port``."""
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "quiet", "-stream_loop", "-1", "-i", str(clip)]
+def ffmpeg_push(
+    clip: Path, port: int, cpus: str | None = LOAD_CPU, readrate: float | None = None
+) -> subprocess.Popen[bytes]:
+    """ffmpeg serving ``clip`` in a loop on ``port``: as fast as one client reads, or at
+    ``readrate`` times the clip's 30 fps."""
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "quiet", "-stream_loop", "-1"]
+    if readrate:
+        cmd += ["-readrate", str(readrate)]
+    cmd += ["-i", str(clip)]
     cmd += [
         "-c",
         "copy",
@@ -222,7 +229,7 @@ def latency(clip: Path, workdir: Path, duration: float, warmup: float) -> dict:
 
 def scaling(clip: Path, workdir: Path, workers: int, duration: float, warmup: float) -> dict:
     port, health = free_port(), free_port()
-    source = ffmpeg_push(clip, port, cpus=None)
+    source = ffmpeg_push(clip, port, cpus=None, readrate=4)  # 120 fps: more than 2 workers take
     yaml_text = function_yaml("heavy", f"http://127.0.0.1:{port}/", workers, kind="process")
     proc = start_function(workdir, yaml_text, health, None)
     try:
