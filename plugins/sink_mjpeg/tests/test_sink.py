@@ -220,3 +220,42 @@ def read_png(path: Path) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(path).convert("RGB"))
+
+
+async def test_a_port_in_use_is_a_clear_error():
+    from dh_serverless.core.errors import UserError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        sink = MjpegSink(SinkSpec("mjpeg", "cam", MjpegSinkAttributes(port=port, host="127.0.0.1")))
+        with pytest.raises(UserError, match=f"mjpeg sink cannot listen on 127.0.0.1:{port}"):
+            await sink.start()
+
+
+async def test_non_jpeg_results_are_skipped_and_stats_report_the_stream():
+    async with running_sink() as sink:
+        await sink.emit(Response(body=b'{"objects": 3}', content_type="application/json"), event(1))
+        await sink.emit(Response(body=FRAMES[0], content_type="image/jpeg"), event(2))
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"http://127.0.0.1:{sink.port}/stats") as r,
+        ):
+            stats = await r.json()
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"http://127.0.0.1:{sink.port}/") as r,
+        ):
+            page = await r.text()
+            assert r.headers["Content-Type"].startswith("text/html")
+    assert stats["frames"] == 1
+    assert stats["frame_num"] == 2
+    assert stats["age_ms"] >= 0
+    assert '<img id="video" src="stream?lowlatency=1"' in page
+    assert (
+        sink.spec.metrics.counter("dh_mjpeg_sink_frames_skipped", "", ("trigger", "reason"))
+        .labels("cam", "not_jpeg")
+        .value
+        == 1
+    )

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from dh_serverless.core.errors import UserError
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.mjpeg.config import MjpegSinkAttributes
 from dh_serverless.sinks.mjpeg.page import viewer_page
@@ -115,8 +116,10 @@ class MjpegSink:
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()
-            raise OSError(
-                exc.errno, f"mjpeg sink cannot listen on {a.host}:{a.port}: {exc.strerror or exc}"
+            # UserError: the command line prints the message, not a traceback, and exits 1.
+            raise UserError(
+                f"mjpeg sink cannot listen on {a.host}:{a.port}: {exc.strerror or exc}; "
+                "choose another sink port (attributes.sink.attributes.port)"
             ) from exc
         server = site._server  # the bound asyncio server, for the port picked for 0
         sockets = getattr(server, "sockets", None) or ()
