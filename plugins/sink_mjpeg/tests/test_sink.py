@@ -259,3 +259,19 @@ async def test_non_jpeg_results_are_skipped_and_stats_report_the_stream():
         .value
         == 1
     )
+
+
+async def test_a_viewer_that_reads_nothing_is_disconnected_after_write_timeout():
+    big = [frame(i, 1280, 720) for i in range(4)]
+    async with running_sink(send_buffer=32768, write_timeout=1.0) as sink:
+        stuck = socket.create_connection(("127.0.0.1", sink.port))
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        stuck.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        await until(lambda: sink.viewers == 1)
+        for n in range(120):  # 4 s at 30 fps; the viewer never reads
+            await sink.emit(Response(body=big[n % 4], content_type="image/jpeg"), event(n))
+            await asyncio.sleep(1 / 30)
+            if sink.viewers == 0:
+                break
+        assert sink.viewers == 0
+        stuck.close()

@@ -252,6 +252,7 @@ class MjpegSink:
         if low_latency:
             await resp.write(head + b"\r\n")
         sent = 0
+        stalled_since: float | None = None
         while not self._closing:
             if latest.seq == sent:
                 await asyncio.wait((latest.next,))
@@ -263,7 +264,16 @@ class MjpegSink:
                 return
             if transport.get_write_buffer_size() > 0:
                 self._slow.inc()
+                now = time.monotonic()
+                if stalled_since is None:
+                    stalled_since = now
+                elif now - stalled_since > timeout:
+                    self._logger.info("mjpeg sink: viewer %s took nothing for %.0fs: "
+                                      "disconnected", request.remote, timeout)  # fmt: skip
+                    transport.close()
+                    return
                 continue
+            stalled_since = None
             if low_latency:
                 part = data + b"\r\n" + head + b"\r\n"
             else:
