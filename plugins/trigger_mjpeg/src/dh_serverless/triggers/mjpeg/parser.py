@@ -48,6 +48,9 @@ _SEEK, _HEADERS, _BODY, _SCAN, _SKIP = range(5)
 _LEARN = re.compile(rb"(?:^|\n)(--[!-~]{1,70})\r?\n[A-Za-z0-9-]{1,64}[ \t]*:")
 _BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"([^"]*)"|([^;,\s]+))""", re.IGNORECASE)
 _JPEG_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg"})
+_LENGTH = re.compile(rb"(?im)^[ \t]*content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$")
+_TYPE = re.compile(rb"(?im)^[ \t]*content-type[ \t]*:[ \t]*([^;\r\n]*)")
+_STAMP = re.compile(rb"(?im)^[ \t]*x-timestamp[ \t]*:[ \t]*([^\r\n]*)")
 _TRIM = frozenset(b"\r\n\x00")
 #: learn a boundary from the body after this many parts found by SOI alone
 _LEARN_AFTER = 2
@@ -139,6 +142,8 @@ class MjpegParser:
         self._part_ts: float | None = None
         self._eoi_from = 0  # where the EOI search resumes in SCAN (0 = walk again)
         self._misses = 0  # parts found by SOI while a declared delimiter was expected
+        self._part_re: re.Pattern[bytes] | None = None
+        self._part_delim: bytes | None = None
 
     @property
     def buffered(self) -> int:
@@ -151,8 +156,11 @@ class MjpegParser:
         buf += chunk
         frames: list[Frame] = []
         step = self._step
-        while step(frames):
-            pass
+        while True:
+            if self._state == _SEEK and self.delimiter is not None:
+                self._fast_run(frames)
+            if not step(frames):
+                break
         if len(buf) > self.max_frame + self.max_header:
             # Only reachable when a part neither ends nor resynchronises: start afresh.
             self.stats.oversize += 1
@@ -179,7 +187,7 @@ class MjpegParser:
     def _step(self, frames: list[Frame]) -> bool:
         state = self._state
         if state == _SEEK:
-            return self._seek()
+            return self._seek(frames)
         if state == _HEADERS:
             return self._headers()
         if state == _BODY:
@@ -188,7 +196,64 @@ class MjpegParser:
             return self._scan(frames)
         return self._skip()
 
-    def _seek(self) -> bool:
+    def _fast_run(self, frames: list[Frame]) -> None:
+        """The common case without the state machine: from the start of the buffer, every
+        part with a delimiter, a complete header block and a ``Content-Length`` that frames
+        a JPEG, cut in place with one buffer compaction at the end. Stops at the first
+        part it cannot take whole; the states handle it."""
+        delim = self.delimiter
+        assert delim is not None
+        part_re = self._part_re
+        if part_re is None or self._part_delim != delim:
+            part_re = self._part_re = re.compile(
+                re.escape(delim) + rb"[^\n]{0,80}\n((?:[^\r\n][^\n]{0,1000}\n){0,32}?)\r?\n"
+            )
+            self._part_delim = delim
+        buf = self._buf
+        size = len(buf)
+        pos = 0
+        taken = 0
+        with memoryview(buf) as view:
+            while True:
+                d = buf.find(delim, pos, pos + 1024)
+                if d < 0 or buf.find(_SOI, pos, d) >= 0:
+                    break  # an image before the delimiter: the states decide
+                match = part_re.match(buf, d)
+                if match is None:
+                    break
+                block = match.group(1)
+                ctype = _TYPE.search(block)
+                if ctype is not None and (
+                    ctype.group(1).strip().lower().decode("latin-1") not in _JPEG_TYPES
+                ):
+                    break
+                length = _LENGTH.search(block)
+                if length is None:
+                    break
+                start = match.end()
+                stop = start + int(length.group(1))
+                if stop - start > self.max_frame or size < stop:
+                    break
+                end = stop
+                while end > start + 2 and buf[end - 1] in _TRIM:
+                    end -= 1
+                if buf[start : start + 2] != _SOI or buf[end - 2 : end] != _EOI:
+                    break
+                if b"imestamp" in block:
+                    stamp = _STAMP.search(block)
+                    when = _float(stamp.group(1)) if stamp is not None else None
+                else:
+                    when = None
+                frames.append(Frame(bytes(view[start:end]), when))
+                self.stats.dropped_bytes += d - pos
+                taken += 1
+                pos = end
+        if pos:
+            del buf[:pos]
+            self.stats.frames += taken
+            self._misses = 0
+
+    def _seek(self, frames: list[Frame]) -> bool:
         buf = self._buf
         delim = self.delimiter
         soi = buf.find(_SOI)
@@ -386,7 +451,9 @@ class MjpegParser:
 
     def _emit(self, frames: list[Frame], end: int) -> None:
         buf = self._buf
-        frames.append(Frame(bytes(buf[:end]), self._part_ts))
+        with memoryview(buf) as view:
+            data = bytes(view[:end])
+        frames.append(Frame(data, self._part_ts))
         del buf[:end]
         self.stats.frames += 1
         self._reset(_SEEK)
