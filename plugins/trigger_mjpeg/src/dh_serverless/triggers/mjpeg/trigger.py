@@ -139,6 +139,9 @@ class MjpegTrigger:
                 reason = str(exc)
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except Exception as exc:  # a bug must not stop the stream for good
+                self._logger.exception("mjpeg trigger %s: unexpected error", self.name)
+                reason = f"{type(exc).__name__}: {exc}"
             self._connected = 0
             if self.frame_num != frames_before:
                 delay = float(a.reconnect_delay)
