@@ -29,8 +29,21 @@ fast path first: a regular expression per part and one buffer compaction per ``f
 
 from __future__ import annotations
 
-import math
 import re
+
+from dh_serverless.triggers.mjpeg.jpeg import EOI, SOI, CorruptJpeg, scan_start, trimmed_end
+from dh_serverless.triggers.mjpeg.multipart import (
+    JPEG_TYPES,
+    boundary_from_content_type,
+    content_length,
+    content_type,
+    delimiter_for,
+    learn_delimiter,
+    parse_float,
+    parse_int,
+    part_pattern,
+    timestamp,
+)
 
 __all__ = (
     "DEFAULT_MAX_FRAME",
@@ -44,33 +57,9 @@ __all__ = (
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024  #: the largest frame kept, in bytes
 DEFAULT_MAX_HEADER = 16 * 1024  #: the largest part-header block, in bytes
 
-_SOI = b"\xff\xd8"
-_EOI = b"\xff\xd9"
-_SOS = 0xDA
 _SEEK, _HEADERS, _BODY, _SCAN, _SKIP = range(5)
-_LEARN = re.compile(rb"(?:^|\n)(--[!-~]{1,70})\r?\n[A-Za-z0-9-]{1,64}[ \t]*:")
-_BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"([^"]*)"|([^;,\s]+))""", re.IGNORECASE)
-_JPEG_TYPES = frozenset({"image/jpeg", "image/jpg", "image/pjpeg"})
-_LENGTH = re.compile(rb"(?im)^[ \t]*content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$")
-_TYPE = re.compile(rb"(?im)^[ \t]*content-type[ \t]*:[ \t]*([^;\r\n]*)")
-_STAMP = re.compile(rb"(?im)^[ \t]*x-timestamp[ \t]*:[ \t]*([^\r\n]*)")
-_TRIM = frozenset(b"\r\n\x00")
 #: learn a boundary from the body after this many parts found by SOI alone
 _LEARN_AFTER = 2
-
-
-def boundary_from_content_type(content_type: str | None) -> str | None:
-    """The boundary of a ``multipart/...; boundary=...`` header, unquoted, without any
-    leading ``--`` (some cameras declare ``boundary=--myboundary``); ``None`` if absent."""
-    if not content_type:
-        return None
-    match = _BOUNDARY.search(content_type)
-    if match is None:
-        return None
-    value = (match.group(1) if match.group(1) is not None else match.group(2)).strip()
-    while value.startswith("--"):
-        value = value[2:]
-    return value or None
 
 
 class Frame:
@@ -110,10 +99,6 @@ class ParserStats:
         self.dropped_bytes = 0
 
 
-class _Corrupt(Exception):
-    """The bytes after an SOI are not a JPEG."""
-
-
 class MjpegParser:
     """Turns the body of an MJPEG HTTP response into :class:`Frame` objects.
 
@@ -134,10 +119,7 @@ class MjpegParser:
             raise ValueError("max_frame must be at least 4 bytes and max_header 16 bytes")
         self.max_frame = max_frame
         self.max_header = max_header
-        b = (boundary or "").strip().strip('"').strip()
-        while b.startswith("--"):
-            b = b[2:]
-        self.delimiter: bytes | None = b"--" + b.encode("latin-1", "replace") if b else None
+        self.delimiter: bytes | None = delimiter_for(boundary)
         self.stats = ParserStats()
         self._buf = bytearray()
         self._state = _SEEK
@@ -208,46 +190,31 @@ class MjpegParser:
         assert delim is not None
         part_re = self._part_re
         if part_re is None or self._part_delim != delim:
-            part_re = self._part_re = re.compile(
-                re.escape(delim) + rb"[^\n]{0,80}\n((?:[^\r\n][^\n]{0,1000}\n){0,32}?)\r?\n"
-            )
+            part_re = self._part_re = part_pattern(delim)
             self._part_delim = delim
         buf = self._buf
         size = len(buf)
-        pos = 0
-        taken = 0
+        pos = taken = 0
         with memoryview(buf) as view:
             while True:
                 d = buf.find(delim, pos, pos + 1024)
-                if d < 0 or buf.find(_SOI, pos, d) >= 0:
+                if d < 0 or buf.find(SOI, pos, d) >= 0:
                     break  # an image before the delimiter: the states decide
                 match = part_re.match(buf, d)
                 if match is None:
                     break
                 block = match.group(1)
-                ctype = _TYPE.search(block)
-                if ctype is not None and (
-                    ctype.group(1).strip().lower().decode("latin-1") not in _JPEG_TYPES
-                ):
-                    break
-                length = _LENGTH.search(block)
-                if length is None:
+                ctype = content_type(block)
+                length = content_length(block)
+                if (ctype is not None and ctype not in JPEG_TYPES) or not length:
                     break
                 start = match.end()
-                stop = start + int(length.group(1))
-                if stop - start > self.max_frame or size < stop:
+                if length > self.max_frame or size < start + length:
                     break
-                end = stop
-                while end > start + 2 and buf[end - 1] in _TRIM:
-                    end -= 1
-                if buf[start : start + 2] != _SOI or buf[end - 2 : end] != _EOI:
+                end = trimmed_end(buf, start, start + length)
+                if buf[start : start + 2] != SOI or buf[end - 2 : end] != EOI:
                     break
-                if b"imestamp" in block:
-                    stamp = _STAMP.search(block)
-                    when = _float(stamp.group(1)) if stamp is not None else None
-                else:
-                    when = None
-                frames.append(Frame(bytes(view[start:end]), when))
+                frames.append(Frame(bytes(view[start:end]), timestamp(block)))
                 self.stats.dropped_bytes += d - pos
                 taken += 1
                 pos = end
@@ -259,9 +226,9 @@ class MjpegParser:
     def _seek(self, frames: list[Frame]) -> bool:
         buf = self._buf
         delim = self.delimiter
-        soi = buf.find(_SOI)
+        soi = buf.find(SOI)
         if delim is None or (self._misses >= _LEARN_AFTER and delim not in buf):
-            learned = self._learn(buf, soi)
+            learned = learn_delimiter(buf, soi if soi >= 0 else len(buf))
             if learned is not None:
                 delim = self.delimiter = learned
                 self._misses = 0
@@ -282,27 +249,17 @@ class MjpegParser:
         self._drop(len(buf) - keep)
         return False
 
-    @staticmethod
-    def _learn(buf: bytearray, soi: int) -> bytes | None:
-        match = _LEARN.search(buf, 0, soi if soi >= 0 else len(buf))
-        if match is None:
-            return None
-        token = match.group(1)
-        while token.endswith(b"--") and len(token) > 4:
-            token = token[:-2]
-        return bytes(token)
-
     def _headers(self) -> bool:
         buf = self._buf
         nl = buf.find(b"\n")  # the rest of the delimiter line (`--b--`, `--bContent-type:`)
         if nl < 0:
             return self._wait_header()
         pos = nl + 1
-        content_type = None
+        ctype = None
         length: int | None = None
         stamp: float | None = None
         while True:
-            if buf[pos : pos + 2] == _SOI:
+            if buf[pos : pos + 2] == SOI:
                 break  # a part without headers and without the blank line
             end = buf.find(b"\n", pos)
             if end < 0:
@@ -316,14 +273,14 @@ class MjpegParser:
                 break  # not a header line: let the body scan find the image
             key = name.strip().lower()
             if key == b"content-length":
-                length = _int(value)
+                length = parse_int(value)
             elif key == b"content-type":
-                content_type = value.strip().split(b";")[0].strip().lower().decode("latin-1")
+                ctype = value.strip().split(b";")[0].strip().lower().decode("latin-1")
             elif key == b"x-timestamp":
-                stamp = _float(value)
+                stamp = parse_float(value)
             pos = end + 1
         del buf[:pos]
-        if content_type is not None and content_type not in _JPEG_TYPES:
+        if ctype is not None and ctype not in JPEG_TYPES:
             self.stats.non_jpeg += 1
             self._reset(_SKIP)
             return True
@@ -347,10 +304,8 @@ class MjpegParser:
         buf = self._buf
         if len(buf) < n:
             return False
-        end = n
-        while end > 2 and buf[end - 1] in _TRIM:
-            end -= 1
-        if buf[:2] == _SOI and buf[end - 2 : end] == _EOI:
+        end = trimmed_end(buf, 0, n)
+        if buf[:2] == SOI and buf[end - 2 : end] == EOI:
             self._emit(frames, end)
             return True
         self.stats.bad_length += 1
@@ -360,8 +315,8 @@ class MjpegParser:
 
     def _scan(self, frames: list[Frame]) -> bool:
         buf = self._buf
-        if buf[:2] != _SOI:
-            soi = buf.find(_SOI)
+        if buf[:2] != SOI:
+            soi = buf.find(SOI)
             delim = self.delimiter
             d = buf.find(delim, 0, soi if soi >= 0 else len(buf)) if delim is not None else -1
             if d >= 0:
@@ -376,7 +331,7 @@ class MjpegParser:
             self._eoi_from = 0
         try:
             end = self._jpeg_end()
-        except _Corrupt:
+        except CorruptJpeg:
             self.stats.corrupt += 1
             self._resync()
             return True
@@ -396,43 +351,17 @@ class MjpegParser:
 
     def _jpeg_end(self) -> int | None:
         """End offset of the JPEG at the start of the buffer, or None if more is needed."""
-        buf = self._buf
         if self._eoi_from:
             return self._find_eoi(self._eoi_from)
-        size = len(buf)
-        limit = min(size, self.max_frame)
-        i = 2
-        while True:
-            if i + 1 >= limit:
-                return None
-            if buf[i] != 0xFF:
-                raise _Corrupt
-            while buf[i + 1] == 0xFF:  # fill bytes
-                i += 1
-                if i + 1 >= limit:
-                    return None
-            marker = buf[i + 1]
-            if marker == 0xD9:
-                return i + 2
-            if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-                i += 2
-                continue
-            if marker in (0x00, 0xD8):
-                raise _Corrupt
-            if i + 3 >= limit:
-                return None
-            length = (buf[i + 2] << 8) | buf[i + 3]
-            if length < 2:
-                raise _Corrupt
-            i += 2 + length
-            if marker == _SOS:
-                if i > size:
-                    return None
-                return self._find_eoi(i)
+        walked = scan_start(self._buf, self.max_frame)
+        if walked is None:
+            return None
+        offset, ended = walked
+        return offset if ended else self._find_eoi(offset)
 
     def _find_eoi(self, start: int) -> int | None:
         buf = self._buf
-        j = buf.find(_EOI, start)
+        j = buf.find(EOI, start)
         if j < 0:
             self._eoi_from = max(start, len(buf) - 1)
             return None
@@ -465,19 +394,3 @@ class MjpegParser:
         """Drop one byte and look for the next delimiter or SOI."""
         self._drop(1)
         self._reset(_SEEK)
-
-
-def _int(value: bytes) -> int | None:
-    text = value.strip()
-    if not text.isdigit() or len(text) > 12:
-        return None
-    n = int(text)
-    return n if n > 0 else None
-
-
-def _float(value: bytes) -> float | None:
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
