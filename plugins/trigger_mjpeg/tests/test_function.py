@@ -67,6 +67,7 @@ async def test_the_seed_readme_example_end_to_end(tmp_path):
         )
         text = await scrape(health)
         assert proc.poll() is None
+    assert proc.returncode == 0  # SIGTERM: drained and stopped cleanly
     assert frames >= 30
     received = metric(text, "dh_mjpeg_frames_received_total", trigger="mjpeg_stream")
     processed = metric(text, "dh_mjpeg_frames_processed_total", trigger="mjpeg_stream")
@@ -80,6 +81,8 @@ async def test_the_seed_readme_example_end_to_end(tmp_path):
     lines = log.read_text()
     assert re.search(rf"Processing frame 1 from http://127.0.0.1:{source}/stream.mjpg", lines)
     assert re.search(r"Frame size: \d+ bytes", lines)
+    assert re.search(r"mjpeg trigger mjpeg_stream stopped after \d+ frames", lines)
+    assert "Traceback" not in lines
 
 
 SLOW_HANDLER = """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dh_serverless.hookspecs import Dispatch, DispatchError, Event
+from dh_serverless.hookspecs import Dispatch, DispatchError, Event, ShuttingDownError
 from dh_serverless.triggers.mjpeg.metrics import TriggerMetrics
 
 __all__ = ("LatestWins",)
@@ -81,6 +81,9 @@ class LatestWins:
         m = self._metrics
         try:
             response = await self._dispatch(event)
+        except ShuttingDownError:
+            m.failed.inc()  # the function is draining: expected, not worth a warning
+            return
         except DispatchError as exc:
             m.failed.inc()
             self._report(event, f"{type(exc).__name__}: {exc}")
