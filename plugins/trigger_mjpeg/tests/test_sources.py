@@ -78,6 +78,13 @@ async def test_basic_auth_and_extra_headers():
             reconnect_delay=30,
         ):
             await recorder.wait_for(12)
+        in_url = Recorder()
+        port = base.rsplit(":", 1)[1]
+        url = f"http://cam:s3cret@127.0.0.1:{port}/auth/plain"
+        async with running_trigger(url, in_url, headers={"X-Api-Key": "k1"}, reconnect_delay=30):
+            await in_url.wait_for(12)
+        masked = f"http://cam:***@127.0.0.1:{port}/auth/plain"
+        assert in_url.events[0].get_field("url") == masked
         refused = Recorder()
         async with running_trigger(f"{base}/auth/plain", refused, reconnect_delay=0.05) as trig:
             await asyncio.sleep(0.5)
@@ -135,3 +142,41 @@ async def test_a_source_restarted_mid_stream():
             await recorder.wait_for(first + 20, timeout=15)
     nums = [e.get_field("frame_num") for e in recorder.events]
     assert nums == list(range(1, len(nums) + 1))  # numbering continued across the restart
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+async def test_https_camera_with_a_self_signed_certificate(tmp_path):
+    import ssl
+    import subprocess
+
+    from aiohttp import web
+    from mjpeg_peers import _variant
+
+    await asyncio.to_thread(
+        subprocess.run,
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(tmp_path / "key.pem"),
+         "-out", str(tmp_path / "cert.pem")],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    app = web.Application()
+    app.router.add_get("/v/{variant}", _variant)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
+    url = f"https://127.0.0.1:{port}/v/plain"
+    try:
+        strict = Recorder()
+        async with running_trigger(url, strict, reconnect_delay=0.1) as trigger:
+            await asyncio.sleep(0.5)
+            assert not trigger.connected
+        assert strict.events == []
+        relaxed = Recorder()
+        async with running_trigger(url, relaxed, verify_tls=False, reconnect_delay=30):
+            await relaxed.wait_for(12)
+        assert [e.body for e in relaxed.events] == QUIRK_FRAMES
+    finally:
+        await runner.cleanup()

@@ -74,6 +74,8 @@ class MjpegAttributes:
     :param password: HTTP basic authentication password.
     :param order_wait: results reach the sink in frame order; a result waits at most this
         long for the frames before it, then the late ones are dropped.
+    :param verify_tls: check the certificate of an ``https://`` source (cameras often have
+        self-signed ones: set ``false`` for those).
     """
 
     url: str = attrs.field(validator=_check_url)
@@ -95,6 +97,7 @@ class MjpegAttributes:
     username: str | None = None
     password: str | None = attrs.field(default=None, repr=False)
     order_wait: Duration = attrs.field(default=Duration(0.5), validator=_at_least("orderWait", 0))
+    verify_tls: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.max_reconnect_delay < self.reconnect_delay:

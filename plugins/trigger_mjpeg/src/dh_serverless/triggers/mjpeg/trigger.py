@@ -168,7 +168,11 @@ class MjpegTrigger:
             sock_read=float(a.read_timeout),
         )
         async with session.get(
-            self.url, headers=headers, timeout=timeout, allow_redirects=True
+            self.url,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=True,
+            ssl=None if a.verify_tls else False,
         ) as resp:
             if resp.status != 200:
                 raise _SourceError(f"HTTP {resp.status} {resp.reason or ''}".strip())
