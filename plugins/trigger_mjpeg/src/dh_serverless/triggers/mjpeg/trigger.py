@@ -172,7 +172,7 @@ class MjpegTrigger:
             headers=headers,
             timeout=timeout,
             allow_redirects=True,
-            ssl=None if a.verify_tls else False,
+            ssl=a.verify_tls,  # True: the default checks; False: none
         ) as resp:
             if resp.status != 200:
                 raise _SourceError(f"HTTP {resp.status} {resp.reason or ''}".strip())
