@@ -85,6 +85,7 @@ def ffmpeg_source(port: int, **kwargs: Any) -> contextlib.AbstractContextManager
 # ---------------------------------------------------------------------------
 
 QUIRK_FRAMES = make_frames(12)
+MP_TYPE = "multipart/x-mixed-replace; boundary=myboundary"
 STALLS = web.AppKey("stalls", list[int])
 
 
@@ -110,6 +111,16 @@ async def _stall(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def _junk(request: web.Request) -> web.StreamResponse:
+    """Connected and sending, but never a frame."""
+    request.app[STALLS][0] += 1
+    resp = web.StreamResponse(headers={"Content-Type": MP_TYPE})
+    await resp.prepare(request)
+    while True:
+        await resp.write(b"--myboundary\r\nContent-Type: text/plain\r\n\r\nnot a frame\r\n")
+        await asyncio.sleep(0.05)
+
+
 async def _auth(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Authorization") != "Basic " + base64.b64encode(b"cam:s3cret").decode():
         return web.Response(status=401)
@@ -125,6 +136,7 @@ async def quirk_server() -> AsyncIterator[tuple[str, web.Application]]:
     app.router.add_get("/v/{variant}", _variant)
     app.router.add_get("/stall/{count}", _stall)
     app.router.add_get("/auth/{variant}", _auth)
+    app.router.add_get("/junk", _junk)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     port = free_port()

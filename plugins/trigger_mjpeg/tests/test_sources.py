@@ -104,6 +104,21 @@ async def test_a_stalled_source_is_lost_and_numbering_goes_on():
     assert [e.body for e in recorder.events][:6] == QUIRK_FRAMES[:3] * 2
 
 
+async def test_a_source_that_sends_bytes_but_no_frames_is_lost():
+    async with quirk_server() as (base, app):
+        recorder = Recorder()
+        async with running_trigger(
+            f"{base}/junk", recorder, read_timeout=0.3, reconnect_delay=0.05
+        ) as trigger:
+            for _ in range(100):
+                if app[STALLS][0] >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert app[STALLS][0] >= 3  # connected again and again
+            assert trigger.metrics.reconnects.value >= 2
+    assert recorder.events == []
+
+
 async def test_a_source_that_is_down_at_start_is_retried():
     port = free_port()
     recorder = Recorder()

@@ -67,7 +67,7 @@ class MjpegAttributes:
         after each failed attempt up to ``max_reconnect_delay``.
     :param max_reconnect_delay: the back-off cap.
     :param connect_timeout: give up a connection attempt after this long.
-    :param read_timeout: a connected source that sends nothing for this long is lost.
+    :param read_timeout: a connected source that sends no frame for this long is lost.
     :param max_frame_size: larger frames are dropped (bytes).
     :param headers: extra request headers (``Authorization``, cookies, ...).
     :param username: HTTP basic authentication user (with ``password``).

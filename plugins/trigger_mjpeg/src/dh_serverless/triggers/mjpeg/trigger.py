@@ -190,9 +190,15 @@ class MjpegTrigger:
             on_frame = self._on_frame
             scheduler = self._scheduler
             assert scheduler is not None
+            read_timeout = float(a.read_timeout)
+            last_frame = time.monotonic()
             async for chunk in resp.content.iter_any():
                 frames = parser.feed(chunk)
-                if frames:
+                if not frames:
+                    if time.monotonic() - last_frame > read_timeout:
+                        raise _SourceError(f"bytes but no frame for {read_timeout:g}s")
+                else:
+                    last_frame = time.monotonic()
                     on_frame(frames[0])
                     for frame in frames[1:]:
                         await scheduler.settle()
