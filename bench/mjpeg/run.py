@@ -5,15 +5,19 @@ sink viewer, and a CPU-heavy handler on 1 and 2 process workers.
    (``-stream_loop -1 -c copy -f mpjpeg -listen 1``, pinned to CPU 1). Either a plain
    aiohttp loop that reads and splits by Content-Length (the floor), or dh-serverless with
    the mjpeg trigger and an identity handler, no sink (pinned to CPU 0), reads it. Both
-   run uvloop and read 1 MiB at a time. Frames per second and CPU ms per frame.
+   run uvloop and read 1 MiB at a time. Frames per second handled and CPU ms per frame;
+   the ratios are medians of per-round ratios (rounds alternate the two sides). On a busy
+   machine the CPU ratio (floor CPU per frame / trigger CPU per frame) is the steadier.
 2. Latency at 720p30: ``source.py`` sends a 720p clip at 30 fps, stamping each frame with
    its send time; ``viewer.py`` reads the mjpeg sink's stream and takes now minus stamp.
    The floor is the same viewer reading the source directly. Added = through - direct.
 3. Scaling: the ``heavy`` handler (decode, two Sobel passes, encode, 640x480) on
    ``workerKind: process`` with maxWorkers 1 and 2, unpinned; ffmpeg sends 120 fps
-   (``-readrate 4``), more than both workers take, so the rest is superseded.
+   (``-readrate 4``), more than both workers take, so the rest is superseded. "CPUs busy"
+   is the function's CPU seconds per second (main process and workers): when other work
+   holds a CPU, two workers cannot scale and this column shows it.
 
-    python bench/mjpeg/run.py [--duration 5] [--rounds 2] [--smoke]
+    python bench/mjpeg/run.py [--duration 5] [--rounds 3] [--smoke] [--cases ingest,latency,scaling]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,7 +155,11 @@ def ingest_plain(clip: Path, duration: float, warmup: float) -> dict:
     finally:
         stop(source)
     r = json.loads(out)
-    return {"fps": r["frames"] / r["seconds"], "cpu_ms": 1000 * r["cpu"] / max(r["frames"], 1)}
+    return {
+        "fps": r["frames"] / r["seconds"],
+        "cpu_ms": 1000 * r["cpu"] / max(r["frames"], 1),
+        "busy": r["cpu"] / r["seconds"],
+    }
 
 
 def ingest_trigger(clip: Path, workdir: Path, duration: float, warmup: float) -> dict:
@@ -165,11 +174,12 @@ def ingest_trigger(clip: Path, workdir: Path, duration: float, warmup: float) ->
         stop(proc)
         stop(source)
     d = w["delta"]
-    frames = d.get("dh_mjpeg_frames_received_total", 0.0)
+    handled = d.get("dh_mjpeg_frames_processed_total", 0.0)
     return {
-        "fps": frames / w["seconds"],
-        "handled_fps": d.get("dh_mjpeg_frames_processed_total", 0.0) / w["seconds"],
-        "cpu_ms": 1000 * w["cpu"] / max(frames, 1),
+        "read_fps": d.get("dh_mjpeg_frames_received_total", 0.0) / w["seconds"],
+        "fps": handled / w["seconds"],
+        "cpu_ms": 1000 * w["cpu"] / max(handled, 1),
+        "busy": w["cpu"] / w["seconds"],
     }
 
 
@@ -238,7 +248,11 @@ def scaling(clip: Path, workdir: Path, workers: int, duration: float, warmup: fl
         stop(proc)
         stop(source)
     handled = w["delta"].get("dh_mjpeg_frames_processed_total", 0.0)
-    return {"fps": handled / w["seconds"], "cpu_ms": 1000 * w["cpu"] / max(handled, 1)}
+    return {
+        "fps": handled / w["seconds"],
+        "cpu_ms": 1000 * w["cpu"] / max(handled, 1),
+        "busy": w["cpu"] / w["seconds"],
+    }
 
 
 def latency_rows(
@@ -251,54 +265,62 @@ def latency_rows(
     added = lat["through"]["p50"] - lat["direct"]["p50"]
     return [
         f"| 720p30 source -> viewer, direct (floor) | p50 {lat['direct']['p50']:.1f} ms, "
-        f"p99 {lat['direct']['p99']:.1f} ms | - | - |",
+        f"p99 {lat['direct']['p99']:.1f} ms | - | - | - |",
         f"| 720p30 source -> mjpeg trigger -> mjpeg sink -> viewer | "
         f"p50 {lat['through']['p50']:.1f} ms (+{added:.1f} ms), "
         f"p99 {lat['through']['p99']:.1f} ms; {lat['through']['frames']} frames, "
-        f"{lat['missing']} missing, {lat['dropped']:.0f} dropped | {lat['cpu_ms']:.2f} ms | - |",
+        f"{lat['missing']} missing, {lat['dropped']:.0f} dropped | {lat['cpu_ms']:.2f} ms "
+        "| - | - |",
     ]
 
 
 def scaling_rows(
     clip: Path, workdir: Path, duration: float, warmup: float, rounds: int
 ) -> list[str]:
-    one, two = (
-        max((scaling(clip, workdir, n, duration, warmup) for _ in range(rounds)),
-            key=lambda x: x["fps"])
-        for n in (1, 2)
-    )  # fmt: skip
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for _ in range(rounds):  # alternate, so both see the same machine
+        for n in (1, 2):
+            runs[n].append(scaling(clip, workdir, n, duration, warmup))
+    one, two = (median_by(runs[n], "fps") for n in (1, 2))
+    ratios = sorted(b["fps"] / max(a["fps"], 1e-9) for a, b in zip(runs[1], runs[2], strict=True))
     return [
         f"| heavy handler, 1 process worker | {one['fps']:.1f} fps | {one['cpu_ms']:.1f} ms "
-        "| 1.00x |",
+        f"| {one['busy']:.2f} | 1.00x |",
         f"| heavy handler, 2 process workers | {two['fps']:.1f} fps | {two['cpu_ms']:.1f} ms "
-        f"| {two['fps'] / max(one['fps'], 1e-9):.2f}x |",
+        f"| {two['busy']:.2f} | {statistics.median(ratios):.2f}x |",
     ]
+
+
+def median_by(runs: list[dict], key: str) -> dict:
+    return sorted(runs, key=lambda r: r[key])[len(runs) // 2]
 
 
 def ingest_rows(clip: Path, size: str, workdir: Path, duration: float, warmup: float,
                 rounds: int) -> list[str]:  # fmt: skip
-    best_plain: dict = {}
-    best_trig: dict = {}
-    for r in range(rounds):
-        p = ingest_plain(clip, duration, warmup)
-        t = ingest_trigger(clip, workdir, duration, warmup)
-        print(f"round {r + 1} ingest {size}: plain {p['fps']:.0f} fps, trigger {t['fps']:.0f} "
-              f"fps ({t['handled_fps']:.0f} handled)", file=sys.stderr)  # fmt: skip
-        best_plain = max(best_plain, p, key=lambda x: x.get("fps", 0))
-        best_trig = max(best_trig, t, key=lambda x: x.get("handled_fps", 0))
-    ratio = best_trig["handled_fps"] / max(best_plain["fps"], 1e-9)
+    plain: list[dict] = []
+    trig: list[dict] = []
+    for r in range(rounds):  # alternate, so both see the same machine
+        plain.append(ingest_plain(clip, duration, warmup))
+        trig.append(ingest_trigger(clip, workdir, duration, warmup))
+        print(f"round {r + 1} ingest {size}: plain {plain[-1]['fps']:.0f} fps, trigger "
+              f"{trig[-1]['fps']:.0f} fps handled", file=sys.stderr)  # fmt: skip
+    pairs = list(zip(plain, trig, strict=True))
+    rate = statistics.median(t["fps"] / max(p["fps"], 1e-9) for p, t in pairs)
+    cpu = statistics.median(p["cpu_ms"] / max(t["cpu_ms"], 1e-9) for p, t in pairs)
+    p, t = median_by(plain, "fps"), median_by(trig, "fps")
     return [
-        f"| ingest {size}: plain read + split (floor) | {best_plain['fps']:.0f} fps "
-        f"| {best_plain['cpu_ms']:.3f} ms | 1.00x |",
-        f"| ingest {size}: mjpeg trigger, identity handler | {best_trig['handled_fps']:.0f} fps "
-        f"handled ({best_trig['fps']:.0f} read) | {best_trig['cpu_ms']:.3f} ms | {ratio:.2f}x |",
+        f"| ingest {size}: plain read + split (floor) | {p['fps']:.0f} fps "
+        f"| {p['cpu_ms']:.3f} ms | {p['busy']:.2f} | 1.00x |",
+        f"| ingest {size}: mjpeg trigger, identity handler | {t['fps']:.0f} fps handled "
+        f"({t['read_fps']:.0f} read) | {t['cpu_ms']:.3f} ms | {t['busy']:.2f} "
+        f"| {rate:.2f}x rate, {cpu:.2f}x CPU |",
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny run: the figures mean nothing")
     parser.add_argument("--cases", default="ingest,latency,scaling", help="which parts to run")
     args = parser.parse_args()
@@ -322,12 +344,13 @@ def main() -> None:
             rows += scaling_rows(clips["640x480"], workdir, duration, warmup, rounds)
 
     print(
-        f"\nbench/mjpeg: {duration:g} s windows after {warmup:g} s warm-up, best of {rounds} "
-        f"round(s); server on CPU {SERVER_CPU}, source and viewer on CPU {LOAD_CPU} (scaling "
+        f"\nbench/mjpeg: {duration:g} s windows after {warmup:g} s warm-up, {rounds} "
+        f"alternating round(s), medians (latency: the round with the best p50); "
+        f"server on CPU {SERVER_CPU}, source and viewer on CPU {LOAD_CPU} (scaling "
         f"rows unpinned); Python {sys.version.split()[0]}, uvloop, {os.cpu_count()} CPUs\n"
     )
-    print("| case | rate / latency | server CPU per frame | ratio |")
-    print("|---|---|---|---|")
+    print("| case | rate / latency | server CPU per frame | CPUs busy | ratio |")
+    print("|---|---|---|---|---|")
     for row in rows:
         print(row)
 
