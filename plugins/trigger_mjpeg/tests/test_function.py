@@ -162,6 +162,8 @@ async def test_a_slow_handler_on_four_workers_keeps_order_and_memory_flat(tmp_pa
         ("processing_factor: 0", "processingFactor must be at least 1"),
         ("processingFactor: 2\n        bogus: 1", "bogus"),
         ("readTimeout: soon", "readTimeout"),
+        ("password: x", "password is set but username is not"),
+        ("maxFrameSize: 10", "maxFrameSize must be at least 1024"),
     ],
 )
 def test_bad_attributes_exit_2_naming_the_key(tmp_path, attributes, message):
