@@ -78,14 +78,21 @@ async def publish(sink: MjpegSink, seconds: float, fps: float = 30, size: int = 
 
 
 async def run_tool(*args: str, timeout: float) -> tuple[int, str]:
+    """Run a tool in its own process group; on timeout, or if it leaves helpers behind
+    (Chromium's renderers), that group is killed."""
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         out, _ = await proc.communicate()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     return proc.returncode or 0, out.decode(errors="replace")
 
 
