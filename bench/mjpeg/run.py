@@ -98,7 +98,8 @@ spec:
       maxWorkers: {workers}
       attributes:
         url: {url}
-        reconnectDelay: 100ms{sink}
+        reconnectDelay: 100ms
+        maxReconnectDelay: 500ms{sink}
 """
 
 
@@ -129,7 +130,13 @@ def scrape(health: int) -> dict[str, float]:
 
 
 def window(proc: subprocess.Popen[bytes], health: int, warmup: float, duration: float) -> dict:
-    """Counter deltas, seconds and CPU seconds of the function over ``duration``."""
+    """Counter deltas, seconds and CPU seconds of the function over ``duration``, once
+    frames flow (a loaded machine may start the source late) and ``warmup`` passed."""
+    deadline = time.monotonic() + 30
+    while not scrape(health).get("dh_mjpeg_frames_received_total"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("no frame reached the trigger in 30 s")
+        time.sleep(0.1)
     time.sleep(warmup)
     before, cpu0, t0 = scrape(health), cpu_seconds(proc.pid), time.monotonic()
     time.sleep(duration)
