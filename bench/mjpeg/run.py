@@ -1,8 +1,8 @@
 """bench/mjpeg: the mjpeg trigger against a plain read-and-split loop, latency to an mjpeg
 sink viewer, and a CPU-heavy handler on 1 and 2 process workers.
 
-1. Ingest: ffmpeg pushes a pre-encoded clip as fast as the client reads
-   (``-stream_loop -1 -c copy -f mpjpeg -listen 1``, pinned to CPU 1). Either a plain
+1. Ingest: ``source.py --fps 0`` pushes an ffmpeg-encoded clip as fast as the client
+   reads (one prebuilt multipart blob, pinned to CPU 1). Either a plain
    aiohttp loop that reads and splits by Content-Length (the floor), or dh-serverless with
    the mjpeg trigger and an identity handler, no sink (pinned to CPU 0), reads it. Both
    run uvloop and read 1 MiB at a time. Frames per second handled and CPU ms per frame;
@@ -129,14 +129,21 @@ def scrape(health: int) -> dict[str, float]:
     return out
 
 
-def window(proc: subprocess.Popen[bytes], health: int, warmup: float, duration: float) -> dict:
-    """Counter deltas, seconds and CPU seconds of the function over ``duration``, once
-    frames flow (a loaded machine may start the source late) and ``warmup`` passed."""
+def wait_frames(health: int, key: str = "dh_mjpeg_frames_received_total", count: int = 1) -> None:
+    """Until the function counted ``count`` frames (a loaded machine starts things late)."""
     deadline = time.monotonic() + 30
-    while not scrape(health).get("dh_mjpeg_frames_received_total"):
+    while scrape(health).get(key, 0) < count:
         if time.monotonic() > deadline:
-            raise RuntimeError("no frame reached the trigger in 30 s")
+            raise RuntimeError(f"{key} did not reach {count} in 30 s")
         time.sleep(0.1)
+
+
+def window(
+    proc: subprocess.Popen[bytes], health: int, warmup: float, duration: float, ready: int = 1
+) -> dict:
+    """Counter deltas, seconds and CPU seconds of the function over ``duration``, once
+    ``ready`` frames were handled and ``warmup`` passed."""
+    wait_frames(health, "dh_mjpeg_frames_processed_total", ready)
     time.sleep(warmup)
     before, cpu0, t0 = scrape(health), cpu_seconds(proc.pid), time.monotonic()
     time.sleep(duration)
@@ -150,9 +157,20 @@ def window(proc: subprocess.Popen[bytes], health: int, warmup: float, duration: 
 # ---------------------------------------------------------------------------
 
 
+def firehose(clip: Path, port: int) -> subprocess.Popen[bytes]:
+    """source.py sending the clip as fast as the reader takes it, pinned to the load CPU."""
+    proc = subprocess.Popen(
+        pinned(LOAD_CPU, [PY, str(HERE / "source.py"), str(clip), "--port", str(port),
+                          "--fps", "0"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for(port)
+    return proc
+
+
 def ingest_plain(clip: Path, duration: float, warmup: float) -> dict:
     port = free_port()
-    source = ffmpeg_push(clip, port)
+    source = firehose(clip, port)
     try:
         out = subprocess.run(
             pinned(SERVER_CPU, [PY, str(HERE / "plain_reader.py"), f"http://127.0.0.1:{port}/",
@@ -171,7 +189,7 @@ def ingest_plain(clip: Path, duration: float, warmup: float) -> dict:
 
 def ingest_trigger(clip: Path, workdir: Path, duration: float, warmup: float) -> dict:
     port, health = free_port(), free_port()
-    source = ffmpeg_push(clip, port)
+    source = firehose(clip, port)
     proc = start_function(
         workdir, function_yaml("identity", f"http://127.0.0.1:{port}/", 1), health, SERVER_CPU
     )
@@ -219,7 +237,7 @@ def latency(clip: Path, workdir: Path, duration: float, warmup: float) -> dict:
         proc = start_function(workdir, yaml_text, health, SERVER_CPU)
         try:
             wait_for(sink)
-            time.sleep(0.5)
+            wait_frames(health)
             cpu0 = cpu_seconds(proc.pid)
             through = view(f"http://127.0.0.1:{sink}/stream", duration, warmup)
             cpu = cpu_seconds(proc.pid) - cpu0
@@ -250,7 +268,7 @@ def scaling(clip: Path, workdir: Path, workers: int, duration: float, warmup: fl
     yaml_text = function_yaml("heavy", f"http://127.0.0.1:{port}/", workers, kind="process")
     proc = start_function(workdir, yaml_text, health, None)
     try:
-        w = window(proc, health, warmup + 1.0, duration)
+        w = window(proc, health, warmup, duration, ready=2 * workers)
     finally:
         stop(proc)
         stop(source)

@@ -1,6 +1,8 @@
-"""A paced MJPEG source that stamps each frame with its send time (a JPEG COM segment).
+"""An MJPEG source for the benchmark, serving the frames of a clip in a loop.
 
-Serves the frames of an MJPEG clip in a loop at ``--fps`` to any number of clients:
+``--fps N``: paced, each frame stamped with its send time (a JPEG COM segment) for
+viewer.py. ``--fps 0``: as fast as the client reads, the whole clip prebuilt as one
+multipart blob (so the source costs next to nothing and the reader is what is measured).
 
     python source.py clip.mjpeg --port 8081 --fps 30
 """
@@ -46,8 +48,22 @@ def make_app(frames: list[bytes], fps: float) -> web.Application:
             seq += 1
             await asyncio.sleep(max(0.0, start + seq / fps - loop.time()))
 
+    blob = b"".join(
+        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(f) + f
+        + b"\r\n"
+        for f in frames
+    )  # fmt: skip
+
+    async def firehose(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame"}
+        )
+        await resp.prepare(request)
+        while True:
+            await resp.write(blob)
+
     app = web.Application()
-    app.router.add_get("/", stream)
+    app.router.add_get("/", stream if fps > 0 else firehose)
     return app
 
 
