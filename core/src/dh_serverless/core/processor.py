@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
         "--list-runtimes", action="store_true", help="print the supported runtimes and exit"
     )
     parser.add_argument(
+        "--health-host", default="0.0.0.0", help="health server address (default 0.0.0.0)"
+    )
+    parser.add_argument(
         "--health-port",
         type=int,
         default=int(os.environ.get("DH_SERVERLESS_HEALTH_PORT", 8082)),
@@ -119,7 +122,13 @@ def _run(args: argparse.Namespace) -> int:
         )
     _read_platform_config(args.platform_config)
     config = load_function_config(config_path, processor=True)
-    runtime = ProcessorRuntime(config, config_path, debug=args.debug, health_port=args.health_port)
+    runtime = ProcessorRuntime(
+        config,
+        config_path,
+        debug=args.debug,
+        health_host=args.health_host,
+        health_port=args.health_port,
+    )
     return _run_async(runtime.run())
 
 

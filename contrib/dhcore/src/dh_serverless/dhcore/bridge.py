@@ -15,6 +15,7 @@ with ``context`` and ``event`` (when it names them) and returns what it returns.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ __all__ = ("SOURCE_ROOT_ENV", "handler_job", "handler_serve", "init_context")
 
 #: Folder the user's source is imported from; the SDK's default (``/shared``) when unset.
 SOURCE_ROOT_ENV = "DH_SERVERLESS_DHCORE_ROOT"
+
+# The SDK fills process-wide registries on first use, which is not thread-safe; Nuclio ran
+# each worker in its own process, dh-serverless runs them as threads: one init at a time.
+_init_lock = threading.Lock()
 
 
 def _required_env(name: str) -> str:
@@ -37,7 +42,15 @@ def _required_env(name: str) -> str:
 
 
 def init_context(context: Any) -> None:
-    """Load project, run and user function from DH Core into ``context``; run the init function."""
+    """Load project, run and user function from DH Core into ``context``; run the init function.
+
+    Workers initialise one after the other (the SDK's first use is not thread-safe).
+    """
+    with _init_lock:
+        _init_context(context)
+
+
+def _init_context(context: Any) -> None:
     context.logger.info("Initializing context...")
     sdk = load_sdk()
     project_name = _required_env(sdk.RuntimeEnvVar.PROJECT.value)
