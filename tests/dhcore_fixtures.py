@@ -78,7 +78,11 @@ def serve_yaml(handler: str = "handler:handler", port: int | None = None) -> str
         '            kind: "http"\n'
     )
     if port is not None:
-        text += f'            attributes:\n                port: {port}\n                host: "127.0.0.1"\n'
+        text += (
+            "            attributes:\n"
+            f"                port: {port}\n"
+            '                host: "127.0.0.1"\n'
+        )
     return text + (
         '    runtime: "python"\n'
         "    minReplicas: 1\n"

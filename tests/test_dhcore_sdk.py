@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from dhcore_fixtures import (  # noqa: E402
+from dhcore_fixtures import (
     FakeDHCore,
     clean_env,
     fake_dhcore,
@@ -31,7 +31,7 @@ from dhcore_fixtures import (  # noqa: E402
     stop,
     wait_until,
 )
-from peers import peer_python  # noqa: E402
+from peers import peer_python
 
 pytestmark = pytest.mark.slow
 
@@ -186,7 +186,7 @@ def test_job_without_run_id_exits_1_naming_the_variable(sdk_bin, tmp_path, fake)
     env = dhcore_env(tmp_path, fake, "r1", shared)
     del env["RUN_ID"]
     process = start_processor(sdk_bin, shared, env, tmp_path / "work", free_port())
-    out, err = process.communicate(timeout=90)
+    _, err = process.communicate(timeout=90)
     assert process.returncode == 1
     assert "RUN_ID is not set" in err
 
