@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -34,22 +35,24 @@ def free_port() -> int:
 
 
 def jackson_string(value: str, indent: int, width: int = 80) -> str:
-    """A double-quoted YAML scalar as Jackson writes it, wrapped with ``\\`` continuations."""
+    """A double-quoted YAML scalar as Jackson (SnakeYAML) writes it: lines past ``width``
+    end with ``\\`` and go on at ``indent``, a leading space escaped as ``\\ ``."""
     quoted = json.dumps(value)
-    if len(quoted) <= width:
-        return quoted
-    pad = " " * indent
-    chunks = [quoted[i : i + width] for i in range(0, len(quoted), width)]
-    # A chunk may not end inside an escape: move a trailing backslash to the next chunk.
-    for i in range(len(chunks) - 1):
-        while chunks[i].endswith("\\"):
-            chunks[i], chunks[i + 1] = chunks[i][:-1], "\\" + chunks[i + 1]
-    return "\\\n".join([chunks[0], *(pad + c for c in chunks[1:])])
+    # Escape sequences (\", \\, \u00e9) are never split.
+    tokens = re.findall(r"\\u[0-9a-fA-F]{4}|\\.|.", quoted, flags=re.DOTALL)
+    lines, line = [], ""
+    for token in tokens:
+        if len(line) + len(token) > width:
+            lines.append(line + "\\")
+            line = ""
+        line += "\\ " if token == " " and not line else token
+    lines.append(line)
+    return ("\n" + " " * indent).join(lines)
 
 
 def job_yaml(run: Mapping[str, Any], handler: str = "handler:handler") -> str:
     """DH Core's function.yaml for a python+job run: the whole Run as the event body."""
-    body = jackson_string(json.dumps(run, separators=(",", ":")), 20)
+    body = jackson_string(json.dumps(run, separators=(",", ":")), 24)
     return (
         'apiVersion: "nuclio.io/v1beta1"\n'
         'kind: "NuclioFunction"\n'
