@@ -229,7 +229,7 @@ def test_platform_config_is_read_and_a_missing_one_is_an_error(tmp_path):
     platform = tmp_path / "platform.yaml"
     platform.write_text("logger:\n  sinks: {stdout: {kind: stdout}}\n")
     process = processor(config, "--platform-config", str(platform))
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert f"platform configuration {platform} read and not used (logger)" in err
     process = processor(config, "--platform-config", str(tmp_path / "missing.yaml"))
