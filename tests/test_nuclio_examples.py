@@ -148,7 +148,7 @@ def test_trigger_less_nuclio_examples_get_the_default_http_trigger(
     try:
         status, body = http(f"http://127.0.0.1:{port}/", request_body)
     finally:
-        out, err = stop(process)
+        _, err = stop(process)
     assert (status, body) == (200, expected)
     assert process.returncode == 0
     assert "triggers: default-http (http)" in err
