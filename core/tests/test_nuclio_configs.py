@@ -51,12 +51,21 @@ def test_disable_default_http_trigger_leaves_a_cron_function_alone(tmp_path):
     assert list(load_function_config(write(tmp_path, text)).spec.triggers) == ["tick"]
 
 
-def test_a_cron_only_function_also_gets_the_default_http_trigger(tmp_path):
-    text = spec("tick: {kind: cron, attributes: {interval: 1s}}")
+def test_a_cron_function_gets_the_default_http_trigger_when_it_asks_as_nuclio_writes_it(
+    tmp_path,
+):
+    text = spec(
+        "tick: {kind: cron, attributes: {interval: 1s}}", "disableDefaultHTTPTrigger: false"
+    )
     assert list(load_function_config(write(tmp_path, text)).spec.triggers) == [
         "tick",
         DEFAULT_HTTP_TRIGGER,
     ]
+
+
+def test_a_cron_function_that_does_not_ask_gets_no_listener(tmp_path):
+    text = spec("tick: {kind: cron, attributes: {interval: 1s}}")
+    assert list(load_function_config(write(tmp_path, text)).spec.triggers) == ["tick"]
 
 
 @pytest.mark.parametrize(
@@ -71,12 +80,18 @@ def test_a_cron_only_function_also_gets_the_default_http_trigger(tmp_path):
     ],
 )
 def test_no_default_http_trigger_beside_http_or_a_dh_serverless_trigger(tmp_path, triggers):
-    config = load_function_config(write(tmp_path, spec(triggers)))
+    # Even when asked for, as Nuclio's examples write it.
+    config = load_function_config(
+        write(tmp_path, spec(triggers, "disableDefaultHTTPTrigger: false"))
+    )
     assert DEFAULT_HTTP_TRIGGER not in config.spec.triggers
 
 
 def test_the_processor_reads_its_file_as_already_completed_by_the_platform(tmp_path):
-    cron = write(tmp_path, spec("tick: {kind: cron, attributes: {interval: 1s}}"))
+    cron = write(
+        tmp_path,
+        spec("tick: {kind: cron, attributes: {interval: 1s}}", "disableDefaultHTTPTrigger: false"),
+    )
     assert list(load_function_config(cron, processor=True).spec.triggers) == ["tick"]
     assert DEFAULT_HTTP_TRIGGER in load_function_config(cron).spec.triggers
     bare = write(tmp_path, spec(), "bare.yaml")

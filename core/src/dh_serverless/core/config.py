@@ -269,20 +269,24 @@ def with_default_http_trigger(config: FunctionConfig, *, processor: bool = False
     added where Nuclio's platform adds it (``enrichDefaultHTTPTrigger``).
 
     Nuclio adds it to every function without an ``http`` trigger unless
-    ``spec.disableDefaultHTTPTrigger`` is true. dh-serverless does so for the functions
-    Nuclio can describe: no trigger at all, or only Nuclio's own event sources (``cron``,
-    ``kafka-cluster``, ...). Beside the triggers dh-serverless adds (``job``, ``extproc``,
-    ``openinference``, ``mjpeg``, ...) it is not added: a job runs once and exits, and the
-    others serve on their own ports (openinference's REST port is 8080 too). With
-    ``processor`` it is added only when no trigger is configured at all, since Nuclio's
-    processor reads a configuration the platform already completed.
+    ``spec.disableDefaultHTTPTrigger`` is true. dh-serverless adds it:
+
+    - to a function with no trigger at all (Nuclio's examples), unless the key is true;
+    - beside Nuclio's own event sources (``cron``, ``kafka-cluster``, ...) only when the
+      key is written ``false``, as Nuclio's examples write it: a cron function that does
+      not ask for a listener gets none;
+    - never beside ``job`` (it runs once and exits) or the triggers dh-serverless adds
+      (``extproc``, ``openinference``, ``mjpeg``, ...: they serve on their own ports).
+
+    With ``processor`` the file is read as Nuclio's processor reads it, already completed
+    by the platform: only a function with no trigger at all gets it.
     ``DH_SERVERLESS_DEFAULT_HTTP_PORT`` moves it off 8080.
     """
     spec = config.spec
     triggers = spec.triggers
     if spec.disable_default_http_trigger:
         return config
-    if processor and triggers:
+    if triggers and (processor or spec.disable_default_http_trigger is None):
         return config
     if any(t.kind not in _NUCLIO_EVENT_SOURCES for t in triggers.values()):
         return config
