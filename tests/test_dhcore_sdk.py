@@ -291,10 +291,7 @@ def handler(context, event):
         context.run.refresh()
         context.run.set_status({**build_new_status(context.project.name, results),
                                 **context.run.status.to_dict()})
-        if hasattr(context.run, "update"):
-            context.run.update()
-        else:
-            context.run.save(update=True)
+        context.run.save(update=True)  # as DH Core's template writes it
     finally:
         context.run.end_execution()
     return context.Response(body="OK", headers={}, content_type="text/plain", status_code=200)
@@ -311,10 +308,75 @@ def test_rendered_job_template_runs_unchanged(sdk_bin, tmp_path, fake):
     env = dhcore_env(tmp_path, fake, run_id, shared)
     process = start_processor(sdk_bin, shared, env, tmp_path / "work", free_port())
     out, err = process.communicate(timeout=90)
-    assert process.returncode == 0, err
-    (saved,) = fake.puts()
-    assert saved["status"]["results"] == {"output_0": 42}
     assert_no_secret(out, err)
+    if sdk_bin.parent.name == "dhcore-0.15":
+        assert process.returncode == 0, err
+        (saved,) = fake.puts()
+        assert saved["status"]["results"] == {"output_0": 42}
+    else:
+        # 0.16.0b19 dropped save(update=True): DH Core's template fails with it, and says so.
+        assert process.returncode == 1
+        assert "TypeError" in out
+        assert "update" in out
+        assert fake.puts() == []
+
+
+#: DH Core's serve template, in the same shape: the user function per event; errors are
+#: logged and swallowed (the answer is then empty, 200).
+SERVE_TEMPLATE = """
+import os
+
+from digitalhub.entities.project.crud import get_project
+from digitalhub.entities.run.crud import get_run
+from digitalhub.runtimes.enums import RuntimeEnvVar
+from digitalhub_runtime_python.utils import configuration
+from digitalhub_runtime_python.utils.configuration import import_function_and_init_from_source
+from digitalhub_runtime_python.utils.inputs import compose_inputs
+
+configuration.DEFAULT_SERVERLESS_PATH = configuration.Path(os.environ["DH_SERVERLESS_DHCORE_ROOT"])
+
+
+def init_context(context):
+    project_name = os.getenv(RuntimeEnvVar.PROJECT.value)
+    project = get_project(project_name)
+    run = get_run(os.getenv(RuntimeEnvVar.RUN_ID.value), project=project_name)
+    run.start_execution()
+    func, _ = import_function_and_init_from_source(SOURCE)
+    context.project, context.run, context.user_function = project, run, func
+
+
+def handler(context, event):
+    try:
+        args = compose_inputs({}, {}, False, context.user_function, context.project, context, event)
+    finally:
+        context.run.end_execution()
+    try:
+        return context.user_function(**args)
+    except BaseException as e:
+        context.logger.error(f"Function execution failed with error: {str(e)}")
+    finally:
+        context.run.end_execution()
+"""
+
+
+def test_rendered_serve_template_runs_unchanged(sdk_bin, tmp_path, fake):
+    run_id = "7e3a2"
+    fake.runs[run_id] = entity = run_entity(PROJECT, run_id, "serve", handler="main:echo")
+    port, health = free_port(), free_port()
+    shared = shared_folder(tmp_path, serve_yaml(port=port))
+    source = json.dumps(entity["spec"]["source"])
+    (shared / "handler.py").write_text(SERVE_TEMPLATE.replace("SOURCE", source, 1))
+    env = dhcore_env(tmp_path, fake, run_id, shared)
+    process = start_processor(sdk_bin, shared, env, tmp_path / "work", health)
+    try:
+        wait_ready(process, health)
+        status, body = http(f"http://127.0.0.1:{port}/", b'{"t": 1}')
+    finally:
+        out, err = stop(process)
+    assert status == 200
+    assert json.loads(body)["body"] == {"t": 1}
+    assert process.returncode == 0
+    assert_no_secret(out, err, body.decode())
 
 
 def wait_ready(process: subprocess.Popen[str], health: int) -> None:

@@ -15,7 +15,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-__all__ = ("SdkMissingError", "load_sdk", "save_run")
+__all__ = ("SdkMissingError", "load_sdk", "save_run", "warm_up")
 
 _lock = threading.Lock()
 _sdk: SimpleNamespace | None = None
@@ -78,3 +78,18 @@ def save_run(run: Any) -> None:
         save(update=True)
     else:
         run.update()
+
+
+def warm_up() -> None:
+    """Fill the SDK's lazily built entity and runtime registries now, on one thread.
+
+    Their first use is not thread-safe: two workers initialising at once (DH Core's serve
+    runs two) fail with ``BuilderError: Failed to register core entities``. Nuclio ran
+    each worker in its own process; dh-serverless runs them as threads. Both 0.15.x and
+    0.16.x build them in ``digitalhub.factory.registry.registry``.
+    """
+    registry = importlib.import_module("digitalhub.factory.registry").registry
+    for name in ("_ensure_entities_registered", "_ensure_runtimes_registered"):
+        ensure = getattr(registry, name, None)
+        if callable(ensure):
+            ensure()
