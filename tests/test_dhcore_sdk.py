@@ -33,7 +33,8 @@ from dhcore_fixtures import (
 )
 from peers import peer_python
 
-pytestmark = pytest.mark.slow
+# The first test may make the SDK venvs (minutes) when .ci/run has not made them yet.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 PROJECT = "demo"
 SECRETS = {
