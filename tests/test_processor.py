@@ -51,6 +51,7 @@ def handler(context, event):
     if mode == "404":
         return context.Response(body="no such thing", status_code=404)
     if mode == "sleep":
+        open("started", "w").close()  # in the function folder: the test signals after this
         time.sleep(run["spec"]["parameters"]["seconds"])
     return {"run": run.get("id"), "trigger": context.trigger.kind, "worker": context.worker_id}
 """
@@ -140,10 +141,17 @@ def test_job_exception_or_non_2xx_exits_1(tmp_path, mode, first_line):
     assert out.splitlines()[0] == first_line
 
 
+def handler_started(process: subprocess.Popen[str], folder: Path) -> None:
+    """Wait until the job's handler runs (the runtime handles signals from then on)."""
+    wait_until(lambda: (folder / "started").exists() or process.poll() is not None, 60, "job")
+    assert process.poll() is None, process.communicate()
+
+
 def test_job_finishing_after_sigterm_keeps_its_exit_code(tmp_path):
-    process = processor(function_folder(tmp_path, job_yaml(job_run("sleep", seconds=2))))
+    config = function_folder(tmp_path, job_yaml(job_run("sleep", seconds=2)))
+    process = processor(config)
     try:
-        time.sleep(1.0)
+        handler_started(process, config.parent)
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=30)
     finally:
@@ -156,9 +164,10 @@ def test_job_cut_short_by_a_signal_exits_1_within_its_grace_period(tmp_path):
     text = job_yaml(job_run("sleep", seconds=60)).replace(
         "    minReplicas: 1\n", "    minReplicas: 1\n    gracefulShutdownTimeout: 1\n"
     )
-    process = processor(function_folder(tmp_path, text))
+    config = function_folder(tmp_path, text)
+    process = processor(config)
     try:
-        time.sleep(1.0)
+        handler_started(process, config.parent)
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
