@@ -1,0 +1,173 @@
+"""The ``webhook`` sink: each result is sent to an HTTP endpoint, retried without holding
+up the results behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import ClassVar
+
+import aiohttp
+
+from dh_serverless.hookspecs import Event, Response, SinkSpec
+from dh_serverless.sinks.webhook._metadata import metadata_headers
+from dh_serverless.sinks.webhook._retry import RETRYABLE_STATUSES, next_delay, parse_retry_after
+from dh_serverless.sinks.webhook.config import WebhookAttributes
+
+__all__ = ("WebhookSink",)
+
+_REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class WebhookSink:
+    """Sends each successful response's body, with its content type, to ``url``.
+
+    ``emit`` returns as soon as the request is under way: up to ``maxConcurrency``
+    deliveries (each with its retries) run at once, so a result being retried never
+    holds up the others. When every slot is taken, ``emit`` waits for one, and the
+    core's bounded sink queue in front of it drops its oldest results (counted). Results
+    may therefore arrive out of order when retries happen.
+
+    Metrics (label ``trigger``): ``dh_webhook_deliveries_total{outcome}`` (``ok``,
+    ``failed``: refused or out of retries, ``dropped``: cut short by shutdown),
+    ``dh_webhook_attempts_total{result}`` (``2xx``..``5xx``, ``error``: transport error
+    or timeout), ``dh_webhook_retries_total``, ``dh_webhook_in_flight`` and
+    ``dh_webhook_request_seconds``.
+    """
+
+    attributes_type: ClassVar[type] = WebhookAttributes
+    kind = "webhook"
+
+    def __init__(self, spec: SinkSpec) -> None:
+        self.spec = spec
+        self.attributes: WebhookAttributes = spec.attributes
+        self.log = spec.logger
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = asyncio.Semaphore(self.attributes.max_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        trigger = spec.trigger
+        m = spec.metrics
+        deliveries = m.counter(
+            "dh_webhook_deliveries",
+            "Results a webhook sink delivered or gave up on",
+            ("trigger", "outcome"),
+        )
+        self._ok = deliveries.labels(trigger, "ok")
+        self._failed = deliveries.labels(trigger, "failed")
+        self._dropped = deliveries.labels(trigger, "dropped")
+        attempts = m.counter(
+            "dh_webhook_attempts", "Webhook requests by answer class", ("trigger", "result")
+        )
+        self._attempts = {
+            c: attempts.labels(trigger, c) for c in ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
+        }
+        self._retries = m.counter(
+            "dh_webhook_retries", "Webhook requests sent again", ("trigger",)
+        ).labels(trigger)
+        m.gauge("dh_webhook_in_flight", "Webhook deliveries under way", ("trigger",)).labels(
+            trigger
+        ).set_function(lambda: len(self._tasks))
+        self._took = m.histogram(
+            "dh_webhook_request_seconds",
+            "Time of one webhook request",
+            ("trigger",),
+            buckets=_REQUEST_BUCKETS,
+        ).labels(trigger)
+
+    async def start(self) -> None:
+        """Open the HTTP client; the endpoint is not contacted (a down peer never fails it)."""
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.attributes.timeout),
+            auto_decompress=False,
+        )
+
+    async def emit(self, response: Response, event: Event) -> None:
+        """Start delivering one result; wait only when ``maxConcurrency`` are under way."""
+        if self._closing or self._session is None:
+            self._dropped.inc()
+            return
+        headers = {"Content-Type": response.content_type or "application/octet-stream"}
+        if self.attributes.metadata_headers:
+            headers.update(metadata_headers(event))
+        headers.update(self.attributes.headers)
+        body = response.body if isinstance(response.body, bytes) else bytes(response.body)
+        await self._slots.acquire()
+        task = asyncio.get_running_loop().create_task(self._deliver(body, headers))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if task.cancelled():
+            self._dropped.inc()
+        elif (exc := task.exception()) is not None:
+            self._failed.inc()
+            self.log.error("webhook delivery failed: %s: %s", type(exc).__name__, exc)
+
+    async def _deliver(self, body: bytes, headers: dict[str, str]) -> None:
+        a = self.attributes
+        for attempt in range(a.max_retries + 1):
+            status, retry_after = await self._attempt(body, headers)
+            if status is not None and 200 <= status < 300:
+                self._ok.inc()
+                return
+            final = status is not None and status not in RETRYABLE_STATUSES
+            if final or attempt == a.max_retries:
+                self._failed.inc()
+                self.log.warning(
+                    "webhook %s %s gave up after %d attempt(s): %s",
+                    a.method,
+                    a.url,
+                    attempt + 1,
+                    f"status {status}" if status is not None else "no answer",
+                )
+                return
+            wait = next_delay(
+                attempt, a.retry_delay, a.retry_backoff, a.max_retry_delay, retry_after
+            )
+            self._retries.inc()
+            await asyncio.sleep(wait)
+
+    async def _attempt(
+        self, body: bytes, headers: dict[str, str]
+    ) -> tuple[int | None, float | None]:
+        """One request: the answer's status and ``Retry-After`` seconds, or None on error."""
+        assert self._session is not None
+        a = self.attributes
+        start = time.perf_counter()
+        try:
+            async with self._session.request(a.method, a.url, data=body, headers=headers) as r:
+                await r.read()
+                status = r.status
+                retry_after = parse_retry_after(r.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self._attempts["error"].inc()
+            self.log.debug("webhook %s %s: %s: %s", a.method, a.url, type(exc).__name__, exc)
+            return None, None
+        finally:
+            self._took.observe(time.perf_counter() - start)
+        self._attempts.get(f"{status // 100}xx", self._attempts["error"]).inc()
+        return status, retry_after
+
+    async def stop(self) -> None:
+        """Let deliveries under way finish for up to ``flushTimeout`` seconds, drop the
+        rest (counted), close the HTTP client."""
+        self._closing = True
+        pending = set(self._tasks)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self.attributes.flush_timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                self.log.warning(
+                    "webhook: %d result(s) still being delivered at shutdown were dropped",
+                    len(late),
+                )
+                await asyncio.gather(*late, return_exceptions=True)
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                await self._session.close()
+            self._session = None
