@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,3 +77,11 @@ def test_metadata_of_an_mjpeg_frame():
         "frame_num": 7, "timestamp": "2026-01-02T03:04:05+00:00", "source": "http://cam/s",
         "event_id": "e", "content_type": "image/jpeg", "size": 2,
     }  # fmt: skip
+
+
+def test_bodies_other_than_bytes():
+    assert encode(Response(body="é", content_type="text/plain"), "auto") == (True, "é")
+    assert encode(Response(body=bytearray(b"ab"), content_type="x/y"), "auto") == (False, b"ab")
+    assert encode(Response(body=None, content_type="x/y"), "binary") == (False, b"")
+    with pytest.raises(TypeError, match="got a dict body"):
+        encode(Response(body={"a": 1}), "auto")

@@ -20,6 +20,23 @@ __all__ = ("WebhookSink",)
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
+def _body_bytes(body: object) -> bytes:
+    """A response body as bytes: bytes-like as is, ``str`` as UTF-8, ``None`` as empty.
+
+    Raises ``TypeError`` for anything else (a trigger whose result converter keeps objects
+    such as arrays): the core logs and counts it as a failed item.
+    """
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    if body is None:
+        return b""
+    raise TypeError(f"the webhook sink sends bytes or text, got a {type(body).__name__} body")
+
+
 class WebhookSink:
     """Sends each successful response's body, with its content type, to ``url``.
 
@@ -92,7 +109,7 @@ class WebhookSink:
         if self.attributes.metadata_headers:
             headers.update(metadata_headers(event))
         headers.update(self.attributes.headers)
-        body = response.body if isinstance(response.body, bytes) else bytes(response.body)
+        body = _body_bytes(response.body)
         await self._slots.acquire()
         task = asyncio.get_running_loop().create_task(self._deliver(body, headers))
         self._tasks.add(task)

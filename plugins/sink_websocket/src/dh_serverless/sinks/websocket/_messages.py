@@ -8,10 +8,27 @@ from typing import Any
 
 from dh_serverless.hookspecs import Event, Response
 
-__all__ = ("Message", "encode", "metadata_json")
+__all__ = ("Message", "body_bytes", "encode", "metadata_json")
 
 #: ``(is_text, payload)``: the payload is ``str`` for a text message, ``bytes`` otherwise.
 Message = tuple[bool, str | bytes]
+
+
+def body_bytes(body: Any) -> bytes:
+    """A response body as bytes: bytes-like as is, ``str`` as UTF-8, ``None`` as empty.
+
+    Raises ``TypeError`` for anything else (a trigger whose result converter keeps objects
+    such as arrays): the core logs and counts it as a failed item.
+    """
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    if body is None:
+        return b""
+    raise TypeError(f"the sink sends bytes or text, got a {type(body).__name__} body")
 
 
 def _textual(content_type: str) -> bool:
@@ -26,7 +43,7 @@ def encode(response: Response, message_type: str) -> Message | None:
     not UTF-8: a text message must be). ``auto`` sends text for a ``text/*`` or JSON
     content type whose body is UTF-8, binary otherwise.
     """
-    body = response.body if isinstance(response.body, bytes) else bytes(response.body)
+    body = body_bytes(response.body)
     if message_type == "binary":
         return False, body
     if message_type == "auto" and not _textual(response.content_type or ""):
@@ -62,6 +79,6 @@ def metadata_json(response: Response, event: Event) -> str:
         "source": str(fields.get("url") or event.url or "") or None,
         "event_id": event.id,
         "content_type": response.content_type,
-        "size": len(response.body),
+        "size": len(body_bytes(response.body)),
     }
     return json.dumps(data, default=str)
