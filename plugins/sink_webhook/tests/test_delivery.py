@@ -194,3 +194,15 @@ async def test_full_concurrency_drops_oldest_and_never_slows_requests(start_func
         assert await function.metric("dh_sink_dropped_total") > 0
         assert await function.terminate() == 0
         assert "dropped" in function.log()
+
+
+async def test_configured_content_type_wins_and_metadata_can_be_off(start_function):
+    async with receiver_on(free_port()) as receiver:
+        sink = webhook_sink(receiver.url, metadataHeaders=False, method="put")
+        sink["attributes"]["headers"]["Content-Type"] = "application/json"
+        function = await start_function(sink)
+        assert await function.post(b"\xff\xd8", "image/jpeg", frame_num=3) == 200
+        await eventually(lambda: receiver.requests, 5, "one request")
+        _, method, headers, body = receiver.requests[0]
+        assert (method, headers["Content-Type"], body) == ("PUT", "application/json", b"\xff\xd8")
+        assert not [name for name in headers if name.startswith("X-DH-")]
