@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import ClassVar
 
 import aiohttp
+from multidict import CIMultiDict
 
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.webhook._metadata import metadata_headers
@@ -64,6 +66,7 @@ class WebhookSink:
         self._slots = asyncio.Semaphore(self.attributes.max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._failing = False
         trigger = spec.trigger
         m = spec.metrics
         deliveries = m.counter(
@@ -105,10 +108,10 @@ class WebhookSink:
         if self._closing or self._session is None:
             self._dropped.inc()
             return
-        headers = {"Content-Type": response.content_type or "application/octet-stream"}
+        headers = CIMultiDict({"Content-Type": response.content_type or "application/octet-stream"})
         if self.attributes.metadata_headers:
             headers.update(metadata_headers(event))
-        headers.update(self.attributes.headers)
+        headers.update(self.attributes.headers)  # replaces ignoring case: one Content-Type
         body = _body_bytes(response.body)
         await self._slots.acquire()
         task = asyncio.get_running_loop().create_task(self._deliver(body, headers))
@@ -124,17 +127,24 @@ class WebhookSink:
             self._failed.inc()
             self.log.error("webhook delivery failed: %s: %s", type(exc).__name__, exc)
 
-    async def _deliver(self, body: bytes, headers: dict[str, str]) -> None:
+    async def _deliver(self, body: bytes, headers: CIMultiDict[str]) -> None:
         a = self.attributes
         for attempt in range(a.max_retries + 1):
             status, retry_after = await self._attempt(body, headers)
             if status is not None and 200 <= status < 300:
                 self._ok.inc()
+                if self._failing:
+                    self._failing = False
+                    self.log.info("webhook %s %s delivers again", a.method, a.url)
                 return
             final = status is not None and status not in RETRYABLE_STATUSES
             if final or attempt == a.max_retries:
                 self._failed.inc()
-                self.log.warning(
+                # One warning per failing spell, not one per result: frames come by the dozen.
+                level = logging.DEBUG if self._failing else logging.WARNING
+                self._failing = True
+                self.log.log(
+                    level,
                     "webhook %s %s gave up after %d attempt(s): %s",
                     a.method,
                     a.url,
@@ -149,7 +159,7 @@ class WebhookSink:
             await asyncio.sleep(wait)
 
     async def _attempt(
-        self, body: bytes, headers: dict[str, str]
+        self, body: bytes, headers: CIMultiDict[str]
     ) -> tuple[int | None, float | None]:
         """One request: the answer's status and ``Retry-After`` seconds, or None on error."""
         assert self._session is not None
