@@ -160,3 +160,17 @@ async def test_stalled_peer_never_holds_up_the_trigger(start_function):
     finally:
         release.set()
         await runner.cleanup()
+
+
+async def test_sigterm_sends_what_is_queued_then_closes_1001(start_function):
+    port = free_port()
+    async with peer_on(port) as peer:
+        function = await start_function(client_sink(port), workers=4)
+        await eventually(lambda: peer.connections == 1, 10, "the sink to dial in")
+        frame = b"\xff" * 200_000
+        posts = [function.post(n.to_bytes(4, "big") + frame, "image/jpeg") for n in range(30)]
+        assert await asyncio.gather(*posts) == [200] * 30
+        assert await function.terminate() == 0
+        await eventually(lambda: peer.closes, 5, "the close")
+        assert len(peer.messages) == 30
+        assert peer.closes == [aiohttp.WSCloseCode.GOING_AWAY]
