@@ -54,8 +54,9 @@ class _Client:
                 self.idle.set()
         except Exception:  # noqa: BLE001 - whatever the transport raised, this client is gone
             self.stats.dropped["send_failed"].inc()
-            self.idle.set()
             await ws.close()
+        finally:
+            self.idle.set()  # nothing more will be sent: shutdown need not wait for it
 
 
 class WebsocketServer:
