@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import ClassVar
 
 import aiohttp
@@ -42,11 +43,11 @@ def _body_bytes(body: object) -> bytes:
 class WebhookSink:
     """Sends each successful response's body, with its content type, to ``url``.
 
-    ``emit`` returns as soon as the request is under way: up to ``maxConcurrency``
-    deliveries (each with its retries) run at once, so a result being retried never
-    holds up the others. When every slot is taken, ``emit`` waits for one, and the
-    core's bounded sink queue in front of it drops its oldest results (counted). Results
-    may therefore arrive out of order when retries happen.
+    ``maxConcurrency`` senders deliver results, each result with its own retries, so a
+    result being retried never holds up the others. ``emit`` hands a result over and
+    returns; it waits only while ``maxConcurrency`` results already wait for a sender, and
+    then the core's bounded sink queue in front of it drops its oldest results (counted).
+    Results may therefore arrive out of order when retries happen.
 
     Metrics (label ``trigger``): ``dh_webhook_deliveries_total{outcome}`` (``ok``,
     ``failed``: refused or out of retries, ``dropped``: cut short by shutdown),
@@ -63,8 +64,15 @@ class WebhookSink:
         self.attributes: WebhookAttributes = spec.attributes
         self.log = spec.logger
         self._session: aiohttp.ClientSession | None = None
-        self._slots = asyncio.Semaphore(self.attributes.max_concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: results waiting for a sender; at most ``maxConcurrency`` (``emit`` waits beyond)
+        self._pending: deque[tuple[bytes, CIMultiDict[str]]] = deque()
+        self._has_work = asyncio.Event()
+        self._has_room = asyncio.Event()
+        self._has_room.set()
+        self._busy = 0
+        self._idle = asyncio.Event()  #: nothing waiting, nothing being delivered
+        self._idle.set()
+        self._senders: list[asyncio.Task[None]] = []
         self._closing = False
         self._failing = False
         trigger = spec.trigger
@@ -88,7 +96,7 @@ class WebhookSink:
         ).labels(trigger)
         m.gauge("dh_webhook_in_flight", "Webhook deliveries under way", ("trigger",)).labels(
             trigger
-        ).set_function(lambda: len(self._tasks))
+        ).set_function(lambda: self._busy + len(self._pending))
         self._took = m.histogram(
             "dh_webhook_request_seconds",
             "Time of one webhook request",
@@ -102,9 +110,14 @@ class WebhookSink:
             timeout=aiohttp.ClientTimeout(total=self.attributes.timeout),
             auto_decompress=False,
         )
+        loop = asyncio.get_running_loop()
+        self._senders = [
+            loop.create_task(self._send_loop()) for _ in range(self.attributes.max_concurrency)
+        ]
 
     async def emit(self, response: Response, event: Event) -> None:
-        """Start delivering one result; wait only when ``maxConcurrency`` are under way."""
+        """Hand one result to the senders; wait only while ``maxConcurrency`` results
+        already wait for one."""
         if self._closing or self._session is None:
             self._dropped.inc()
             return
@@ -113,19 +126,36 @@ class WebhookSink:
             headers.update(metadata_headers(event))
         headers.update(self.attributes.headers)  # replaces ignoring case: one Content-Type
         body = _body_bytes(response.body)
-        await self._slots.acquire()
-        task = asyncio.get_running_loop().create_task(self._deliver(body, headers))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+        while len(self._pending) >= self.attributes.max_concurrency:
+            self._has_room.clear()
+            await self._has_room.wait()
+        self._pending.append((body, headers))
+        self._idle.clear()
+        self._has_work.set()
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._slots.release()
-        if task.cancelled():
-            self._dropped.inc()
-        elif (exc := task.exception()) is not None:
-            self._failed.inc()
-            self.log.error("webhook delivery failed: %s: %s", type(exc).__name__, exc)
+    async def _send_loop(self) -> None:
+        """One sender: delivers waiting results one after the other, retries included.
+
+        Long-lived senders rather than a task per result: a sender that finishes takes the
+        next result at once, without a trip through the event loop.
+        """
+        pending = self._pending
+        while True:
+            while not pending:
+                self._has_work.clear()
+                await self._has_work.wait()
+            body, headers = pending.popleft()
+            self._has_room.set()
+            self._busy += 1
+            try:
+                await self._deliver(body, headers)
+            except Exception as exc:  # noqa: BLE001 - one result must not stop the sender
+                self._failed.inc()
+                self.log.error("webhook delivery failed: %s: %s", type(exc).__name__, exc)
+            finally:
+                self._busy -= 1
+                if not self._busy and not pending:
+                    self._idle.set()
 
     async def _deliver(self, body: bytes, headers: CIMultiDict[str]) -> None:
         a = self.attributes
@@ -183,17 +213,19 @@ class WebhookSink:
         """Let deliveries under way finish for up to ``flushTimeout`` seconds, drop the
         rest (counted), close the HTTP client."""
         self._closing = True
-        pending = set(self._tasks)
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=self.attributes.flush_timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                self.log.warning(
-                    "webhook: %d result(s) still being delivered at shutdown were dropped",
-                    len(late),
-                )
-                await asyncio.gather(*late, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self.attributes.flush_timeout)
+        late = len(self._pending) + self._busy
+        for task in self._senders:
+            task.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        self._pending.clear()
+        if late:
+            self._dropped.inc(late)
+            self.log.warning(
+                "webhook: %d result(s) still waiting or being delivered at shutdown were dropped",
+                late,
+            )
         if self._session is not None:
             with contextlib.suppress(Exception):
                 await self._session.close()
