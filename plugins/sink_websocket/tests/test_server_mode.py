@@ -170,3 +170,27 @@ async def test_port_in_use_fails_start_with_a_clear_message(start_function):
     log = function.log()
     assert f"websocket sink cannot listen on {HOST}:{port}" in log
     assert "Traceback" not in log
+
+
+async def test_what_clients_send_is_ignored_and_garbage_never_hurts(start_function):
+    port = free_port()
+    function = await start_function(server_sink(port))
+    async with aiohttp.ClientSession() as session:
+        chatty, quiet = await connect(session, port), await connect(session, port)
+        await until_clients(function, 2)
+        await chatty.send_str("hello")
+        await chatty.send_bytes(b"\x00" * 1000)
+        await chatty.send_bytes(b"\x00" * 200_000)  # over the 64 KiB limit: that client closes
+        closing = await chatty.receive(timeout=5)
+        assert closing.type is aiohttp.WSMsgType.CLOSE
+        assert closing.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(b"\x16\x03\x01garbage that is no HTTP\r\n\r\n")
+        await writer.drain()
+        assert (await asyncio.wait_for(reader.read(100), 5))[9:12] == b"400"
+        writer.close()
+        assert await function.post(b"still here", "image/jpeg") == 200
+        msg = await quiet.receive(timeout=5)
+        assert msg.data == b"still here"
+        await quiet.close()
+    assert await function.terminate() == 0
