@@ -81,8 +81,9 @@ class WebhookAttributes:
         ``retry_backoff`` times longer, at most ``max_retry_delay``.
     :param retry_backoff: the factor between two retry delays.
     :param max_retry_delay: the longest wait between two attempts (also caps ``Retry-After``).
-    :param max_concurrency: requests in flight at once (retry waits included); when all are
-        busy, results wait in the core's sink queue, whose oldest are dropped when it is full.
+    :param max_concurrency: results being delivered at once (retry waits included); as many
+        more may wait in the sink, the rest wait in the core's sink queue, whose oldest are
+        dropped when it is full.
     :param metadata_headers: send the event's metadata as ``X-DH-*`` headers.
     :param flush_timeout: on shutdown, seconds to let requests in flight finish.
     """
