@@ -177,7 +177,9 @@ def main() -> None:
         base = best[("bare aiohttp", case, clients, paced)]["delivered"]
         for name in servers:
             r = best[(name, case, clients, paced)]
-            peers = f"{clients} clients" if case == "websocket" else "1 receiver"
+            peers = (
+                f"{clients} client{'s' * (clients != 1)}" if case == "websocket" else "1 receiver"
+            )
             load = "paced" if paced else "flat out"
             print(
                 f"| {case} | {peers} | {load} | {name} | {r['rps']:.0f} | {r['delivered']:.0f} "
