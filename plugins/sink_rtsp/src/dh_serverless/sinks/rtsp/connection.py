@@ -29,6 +29,7 @@ __all__ = ("PUBLIC", "Connection")
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
 _RECORDING = frozenset({"ANNOUNCE", "RECORD", "REDIRECT"})
 _MAX_PENDING = 32
+_KERNEL_SEND_BUFFER = 256 * 1024
 
 
 class Connection(asyncio.Protocol):
@@ -111,6 +112,7 @@ class Connection(asyncio.Protocol):
                 self._write(Response(item.status).encode(item.cseq))
                 self.close()
                 return
+            self.server.log.debug("rtsp: %s %s from %s", item.method, item.uri, self.peer)
             try:
                 response = await self._handle(item)
             except Exception:  # one bad request must not end the server
@@ -198,6 +200,7 @@ class Connection(asyncio.Protocol):
         if viewer is not None:
             server.end(viewer, "set up again")
         if choice.tcp:
+            self._limit_kernel_buffer()
             new = Viewer(session_id, self, choice, tcp=self.transport, peer=self.peer)
             transport = f"RTP/AVP/TCP;unicast;interleaved={choice.channels[0]}-{choice.channels[1]}"
         else:
@@ -213,6 +216,14 @@ class Connection(asyncio.Protocol):
         server.add(new)
         self.viewers[session_id] = new
         return Response(200, [("Transport", transport), self._session_header(new)])
+
+    def _limit_kernel_buffer(self) -> None:
+        """Keep the kernel's send buffer small so that a lagging viewer shows up in the
+        transport's own buffer, where whole frames can be skipped."""
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _KERNEL_SEND_BUFFER)
 
     async def _on_play(self, request: Request, resource: str) -> Response:
         viewer, error = self._session(request)

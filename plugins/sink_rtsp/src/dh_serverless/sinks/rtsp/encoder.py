@@ -150,6 +150,8 @@ class JpegPacketizer:
         if scan is None or not scan.qualifies:
             self.last_reason = "an array" if scan is None else scan.reason
             scan = parse_jpeg(self._reencode(to_rgb(body)))
+            if not scan.qualifies:
+                raise ValueError(f"re-encoded JPEG does not qualify for RTP: {scan.reason}")
             self.reencoded += 1
         else:
             self.passed += 1

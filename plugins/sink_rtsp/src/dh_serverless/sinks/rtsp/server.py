@@ -159,8 +159,12 @@ class RtspServer:
         for viewer in self.playing:
             backlog = viewer.backlog()
             if backlog > self.max_lag:
-                if not viewer.lagging:
-                    self.log.warning("rtsp: viewer %s lags %d bytes behind", viewer.id, backlog)
+                if not viewer.dropped:
+                    self.log.warning(
+                        "rtsp: viewer %s lags %d bytes behind: skipping to the next keyframe",
+                        viewer.id,
+                        backlog,
+                    )
                 viewer.lagging = viewer.waiting = True
             if viewer.waiting and not keyframe:
                 if viewer.lagging:

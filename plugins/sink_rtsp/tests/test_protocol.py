@@ -1,0 +1,189 @@
+"""The RTSP dialogue, status codes and bad input, with a hand-driven client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rtsp_helpers import RawClient, serving
+
+TCP = "RTP/AVP/TCP;unicast;interleaved=0-1"
+
+
+async def test_options_describe_setup_play_teardown():
+    async with serving() as (sink, _):
+        client = await RawClient.connect(sink.port)
+        url = f"rtsp://127.0.0.1:{sink.port}/stream"
+        options = await client.request("OPTIONS", url)
+        assert options.status == 200
+        assert "DESCRIBE" in options.headers["public"]
+        assert "GET_PARAMETER" in options.headers["public"]
+        describe = await client.request("DESCRIBE", url, Accept="application/sdp")
+        assert describe.status == 200
+        assert describe.headers["content-type"] == "application/sdp"
+        assert describe.headers["content-base"] == url + "/"
+        sdp = describe.body.decode()
+        assert "m=video 0 RTP/AVP 96" in sdp
+        assert "sprop-parameter-sets=Z" in sdp  # base64 of an SPS starts with "Z" (0x67)
+        assert "a=control:trackID=0" in sdp
+        setup = await client.request("SETUP", url + "/trackID=0", Transport=TCP)
+        assert setup.status == 200
+        assert setup.headers["transport"] == TCP
+        session = setup.headers["session"].split(";")[0]
+        assert setup.headers["session"].endswith(";timeout=60")
+        play = await client.request("PLAY", url + "/", Session=session)
+        assert play.status == 200
+        assert play.headers["rtp-info"].startswith(f"url={url}/trackID=0;seq=")
+        channel, packet = await client.read_frame()
+        assert channel == 0
+        assert packet[1] & 0x7F == 96
+        keep = await client.request("GET_PARAMETER", url + "/", Session=session)
+        assert keep.status == 200
+        bye = await client.request("TEARDOWN", url + "/", Session=session)
+        assert bye.status == 200
+        assert sink.server.sessions == {}
+        await client.close()
+
+
+async def test_error_statuses():
+    async with serving() as (sink, _):
+        client = await RawClient.connect(sink.port)
+        base = f"rtsp://127.0.0.1:{sink.port}"
+        url = base + "/stream"
+        assert (await client.request("DESCRIBE", base + "/other")).status == 404
+        assert (
+            await client.request("SETUP", base + "/other/trackID=0", Transport=TCP)
+        ).status == 404
+        assert (await client.request("PLAY", url)).status == 455
+        assert (await client.request("PLAY", url, Session="nosuchsession")).status == 454
+        assert (await client.request("TEARDOWN", url, Session="nosuchsession")).status == 454
+        multicast = "RTP/AVP;multicast;destination=224.2.0.1"
+        assert (await client.request("SETUP", url, Transport=multicast)).status == 461
+        assert (await client.request("SETUP", url, Transport="RTP/SAVP;unicast")).status == 461
+        assert (await client.request("SETUP", url)).status == 461
+        assert (await client.request("ANNOUNCE", url)).status == 405
+        assert (await client.request("FLY", url)).status == 501
+        setup = await client.request("SETUP", url, Transport=TCP)
+        session = setup.headers["session"].split(";")[0]
+        assert (await client.request("PLAY", url, Session=session)).status == 200
+        again = await client.request("SETUP", url, Transport=TCP, Session=session)
+        assert again.status == 455
+        await client.close()
+
+
+async def test_garbage_gets_400_and_the_server_keeps_serving():
+    async with serving() as (sink, _):
+        for garbage in (b"\x00\x01\x02garbage\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                        os.urandom(20000)):  # fmt: skip
+            reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
+            writer.write(garbage)
+            answer = await asyncio.wait_for(reader.read(), 10)  # then the server closes
+            assert answer.startswith(b"RTSP/1.0 400 Bad Request\r\n"), answer[:60]
+            writer.close()
+        client = await RawClient.connect(sink.port)
+        assert (await client.request("OPTIONS", "*")).status == 200
+        await client.close()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.binary(min_size=1, max_size=400), min_size=1, max_size=4))
+def test_fuzz_the_port(chunks):
+    async def main():
+        async with serving(fps=10) as (sink, _):
+            reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
+            for chunk in chunks:
+                writer.write(chunk)
+            await writer.drain()
+            writer.write_eof()
+            answer = await asyncio.wait_for(reader.read(), 10)
+            assert answer == b"" or answer.startswith(b"RTSP/1.0 ")
+            writer.close()
+            client = await RawClient.connect(sink.port)
+            assert (await client.request("OPTIONS", "*")).status == 200
+            await client.close()
+
+    asyncio.run(main())
+
+
+async def test_no_encoding_while_nobody_watches():
+    async with serving() as (sink, feeder):
+        while feeder.sent < 15:
+            await asyncio.sleep(0.05)
+        assert sink.codec.width == 0  # the encoder was never opened
+        client = await RawClient.connect(sink.port)
+        url = f"rtsp://127.0.0.1:{sink.port}/stream"
+        setup = await client.request("SETUP", url, Transport=TCP)
+        session = setup.headers["session"].split(";")[0]
+        await client.request("PLAY", url, Session=session)
+        await client.read_frame()
+        assert sink.codec.width == 640
+        await client.close()
+        await asyncio.sleep(0.2)
+        assert sink.server.playing == []
+
+
+async def test_a_viewer_that_lags_is_dropped_to_the_next_keyframe():
+    rng = np.random.default_rng(1)
+    noise = [rng.integers(0, 256, (240, 320, 3), np.uint8) for _ in range(10)]  # ~100 KB frames
+    async with serving(noise, max_lag_bytes=16 * 1024) as (sink, _):
+        url = f"rtsp://127.0.0.1:{sink.port}/stream"
+        slow = await RawClient.connect(sink.port, limit=2**14)  # reads at most 32 KB ahead
+        setup = await slow.request("SETUP", url, Transport=TCP)
+        session = setup.headers["session"].split(";")[0]
+        await slow.request("PLAY", url, Session=session)
+        viewer = sink.server.sessions[session]
+        # Not reading: the client's buffer, both kernels' buffers, then the server's fill.
+        deadline = asyncio.get_running_loop().time() + 10
+        while viewer.dropped == 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        assert viewer.dropped > 0
+        assert viewer.lagging
+        packets = []
+        until = asyncio.get_running_loop().time() + 3
+        while asyncio.get_running_loop().time() < until:
+            packets.append((await slow.read_frame())[1])
+        gaps = 0
+        for before, after in zip(packets, packets[1:], strict=False):
+            seq_before = int.from_bytes(before[2:4], "big")
+            if int.from_bytes(after[2:4], "big") != (seq_before + 1) & 0xFFFF:
+                gaps += 1
+                assert after[12] & 0x1F == 7, "after a skip, the viewer resumes on a keyframe (SPS)"
+                assert before[1] & 0x80, "a skip happens between frames, never inside one"
+        assert gaps >= 1
+        await slow.close()
+
+
+async def test_a_silent_udp_viewer_expires():
+    async with serving(session_timeout=2) as (sink, _):
+        url = f"rtsp://127.0.0.1:{sink.port}/stream"
+        client = await RawClient.connect(sink.port)
+        setup = await client.request("SETUP", url, Transport="RTP/AVP;unicast;client_port=9-10")
+        assert setup.status == 200
+        assert "server_port=" in setup.headers["transport"]
+        session = setup.headers["session"].split(";")[0]
+        await client.request("PLAY", url, Session=session)
+        assert len(sink.server.playing) == 1
+        await asyncio.sleep(3.5)  # no RTCP report, no request: the session ends
+        assert sink.server.playing == []
+        assert sink.server.sessions == {}
+        assert await asyncio.wait_for(client.reader.read(), 5) == b""  # idle: closed too
+        await client.close()
+
+
+async def test_a_vanished_tcp_viewer_is_cleaned_up():
+    async with serving() as (sink, _):
+        url = f"rtsp://127.0.0.1:{sink.port}/stream"
+        client = await RawClient.connect(sink.port)
+        setup = await client.request("SETUP", url, Transport=TCP)
+        session = setup.headers["session"].split(";")[0]
+        await client.request("PLAY", url, Session=session)
+        await client.read_frame()
+        client.writer.transport.abort()  # reset, no TEARDOWN
+        await asyncio.sleep(0.5)
+        assert sink.server.playing == []
+        assert sink.server.sessions == {}
