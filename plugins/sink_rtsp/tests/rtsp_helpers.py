@@ -223,3 +223,12 @@ class RawClient:
         self.writer.close()
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()
+
+
+async def wait_until(condition: Any, timeout: float = 10.0, step: float = 0.05) -> bool:
+    """Poll ``condition()`` until it is true or ``timeout`` passes; return its last value."""
+    for _ in range(int(timeout / step)):
+        if condition():
+            return True
+        await asyncio.sleep(step)
+    return bool(condition())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtsp_helpers import RawClient, serving
+from rtsp_helpers import RawClient, serving, wait_until
 
 TCP = "RTP/AVP/TCP;unicast;interleaved=0-1"
 
@@ -112,8 +113,7 @@ def test_fuzz_the_port(chunks):
 
 async def test_no_encoding_while_nobody_watches():
     async with serving() as (sink, feeder):
-        while feeder.sent < 15:
-            await asyncio.sleep(0.05)
+        assert await wait_until(lambda: feeder.sent >= 15)
         assert sink.codec.width == 0  # the encoder was never opened
         client = await RawClient.connect(sink.port)
         url = f"rtsp://127.0.0.1:{sink.port}/stream"
@@ -138,17 +138,14 @@ async def test_a_viewer_that_lags_is_dropped_to_the_next_keyframe():
         await slow.request("PLAY", url, Session=session)
         viewer = sink.server.sessions[session]
         # Not reading: the client's buffer, both kernels' buffers, then the server's fill.
-        deadline = asyncio.get_running_loop().time() + 10
-        while viewer.dropped == 0 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.1)
-        assert viewer.dropped > 0
+        assert await wait_until(lambda: viewer.dropped > 0)
         assert viewer.lagging
         packets = []
         until = asyncio.get_running_loop().time() + 3
         while asyncio.get_running_loop().time() < until:
             packets.append((await slow.read_frame())[1])
         gaps = 0
-        for before, after in zip(packets, packets[1:], strict=False):
+        for before, after in itertools.pairwise(packets):
             seq_before = int.from_bytes(before[2:4], "big")
             if int.from_bytes(after[2:4], "big") != (seq_before + 1) & 0xFFFF:
                 gaps += 1
