@@ -97,7 +97,7 @@ class RtspServer:
     def add(self, viewer: Viewer) -> None:
         """Register a session set up by a connection."""
         self.sessions[viewer.id] = viewer
-        viewer.dropped_metric = self.metrics.dropped_cell(viewer.id)
+        viewer.dropped_metric = self.metrics.viewer_joined(viewer.id)
 
     def play(self, viewer: Viewer) -> None:
         """Start sending to ``viewer`` from the next keyframe, which is requested now."""
@@ -130,6 +130,7 @@ class RtspServer:
         self.pause(viewer)
         viewer.close()
         self.sessions.pop(viewer.id, None)
+        self.metrics.viewer_left(viewer.id)
         viewer.owner.viewers.pop(viewer.id, None)
         if was_playing or viewer.packets:
             self.log.info(

@@ -41,7 +41,7 @@ class RtspSink:
         self.attributes: RtspAttributes = spec.attributes
         self.log = spec.logger
         attributes = self.attributes
-        self.metrics = SinkMetrics(getattr(spec, "metrics", None), spec.trigger, attributes.codec)
+        self.metrics = SinkMetrics(spec.metrics, spec.trigger, attributes.codec)
         self.codec: H264Encoder | JpegPacketizer
         if attributes.codec == "h264":
             self.codec = H264Encoder(attributes.fps, attributes.bitrate)
