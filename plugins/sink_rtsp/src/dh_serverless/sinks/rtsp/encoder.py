@@ -23,6 +23,7 @@ __all__ = ("EncodedFrame", "H264Encoder", "JpegPacketizer", "to_rgb")
 
 _SPS, _PPS, _IDR = 7, 8, 5
 _MAX_JPEG_SIDE = 2040
+_PIX_FMT = "yuvj420p"  # full-range YUV 4:2:0, as JPEG decodes to
 
 
 @attrs.frozen
@@ -53,6 +54,11 @@ def to_rgb(body: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
 class H264Encoder:
     """PyAV's libx264 (ultrafast, zerolatency, no B-frames) and RFC 6184 payloads.
 
+    JPEG bytes are decoded by FFmpeg's own decoder straight to full-range YUV 4:2:0
+    (what the ``ffmpeg`` command line does), which x264 takes as it is: no RGB round
+    trip, no range conversion. Arrays (RGB) are converted to the same format. The
+    stream is flagged full range, so players convert it back to the right colours.
+
     A new encoder (new SPS/PPS) is opened whenever the frame size changes; its first
     frame is an IDR that carries the new parameter sets in-band.
 
@@ -68,11 +74,12 @@ class H264Encoder:
         self.sps = b""
         self.pps = b""
         self._ctx: Any = None
+        self._decoder: Any = None
         self._last_pts = -1
 
     def _open(self, width: int, height: int) -> None:
         ctx = av.CodecContext.create("libx264", "w")
-        ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
+        ctx.width, ctx.height, ctx.pix_fmt = width, height, _PIX_FMT
         ctx.time_base = Fraction(1, 90000)
         ctx.framerate = Fraction(self.fps)
         ctx.gop_size = 2 * self.fps
@@ -88,24 +95,47 @@ class H264Encoder:
         self.width, self.height = width, height
         self._last_pts = -1
 
+    def _picture(self, body: Any) -> Any:
+        """``body`` as a full-range YUV 4:2:0 ``av.VideoFrame`` with even sides."""
+        if isinstance(body, np.ndarray):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(to_rgb(body)), format="rgb24")
+        else:
+            frame = self._decode(body)
+        width, height = frame.width & ~1, frame.height & ~1
+        if width == 0 or height == 0:
+            raise ValueError(f"frame too small: {frame.width}x{frame.height}")
+        if frame.format.name != _PIX_FMT or (width, height) != (frame.width, frame.height):
+            frame = frame.reformat(width=width, height=height, format=_PIX_FMT)
+        return frame
+
+    def _decode(self, body: Any) -> Any:
+        if isinstance(body, memoryview | bytearray):
+            body = bytes(body)
+        if not isinstance(body, bytes) or not simplejpeg.is_jpeg(body):
+            raise ValueError(f"expected JPEG bytes, got {type(body).__name__}")
+        if self._decoder is None:
+            self._decoder = av.CodecContext.create("mjpeg", "r")
+            self._decoder.thread_count = 1  # no frame threading: no delay
+        try:
+            frames = self._decoder.decode(av.Packet(body))
+        except av.FFmpegError:
+            frames = []
+        if not frames:  # FFmpeg refused it: libjpeg-turbo may not
+            rgb = to_rgb(body)
+            return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        return frames[0]
+
     def encode(self, body: Any, pts: int, keyframe: bool) -> EncodedFrame:
         """Encode one frame at ``pts`` (90 kHz); force an IDR when ``keyframe``."""
         started = time.perf_counter()
-        rgb = to_rgb(body)
-        height, width = rgb.shape[0] & ~1, rgb.shape[1] & ~1  # 4:2:0 needs even sides
-        if width == 0 or height == 0:
-            raise ValueError(f"frame too small: {rgb.shape[1]}x{rgb.shape[0]}")
-        if (width, height) != rgb.shape[1::-1]:
-            rgb = rgb[:height, :width]
-        if self._ctx is None or (width, height) != (self.width, self.height):
-            self._open(width, height)
+        frame = self._picture(body)
+        if self._ctx is None or (frame.width, frame.height) != (self.width, self.height):
+            self._open(frame.width, frame.height)
             keyframe = True
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         pts = max(pts, self._last_pts + 1)
         self._last_pts = pts
         frame.pts = pts
-        if keyframe:
-            frame.pict_type = PictureType.I
+        frame.pict_type = PictureType.I if keyframe else PictureType.NONE
         nals: list[bytes] = []
         for packet in self._ctx.encode(frame):
             nals.extend(split_annexb(bytes(packet)))
@@ -119,12 +149,17 @@ class H264Encoder:
             elif kind == _IDR:
                 is_key = True
         return EncodedFrame(
-            h264_payloads(nals, MAX_PAYLOAD), is_key, width, height, time.perf_counter() - started
+            h264_payloads(nals, MAX_PAYLOAD),
+            is_key,
+            frame.width,
+            frame.height,
+            time.perf_counter() - started,
         )
 
     def close(self) -> None:
-        """Release the codec."""
+        """Release the codecs."""
         self._ctx = None
+        self._decoder = None
 
 
 class JpegPacketizer:
