@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import socket
+import threading
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtsp_helpers import RawClient, serving, wait_until
@@ -89,26 +92,93 @@ async def test_garbage_gets_400_and_the_server_keeps_serving():
         await client.close()
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(st.lists(st.binary(min_size=1, max_size=400), min_size=1, max_size=4))
-def test_fuzz_the_port(chunks):
+@pytest.fixture(scope="module")
+def sink_in_a_thread():
+    """A fed sink on its own event loop in a thread, for the synchronous fuzz test."""
+    started = threading.Event()
+    stop: list[asyncio.Event] = []
+    ports: list[int] = []
+
     async def main():
         async with serving(fps=10) as (sink, _):
-            reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
-            for chunk in chunks:
-                writer.write(chunk)
-            await writer.drain()
-            writer.write_eof()
-            answer = await asyncio.wait_for(reader.read(), 10)
-            assert answer == b"" or answer.startswith(b"RTSP/1.0 ")
-            writer.close()
-            client = await RawClient.connect(sink.port)
-            assert (await client.request("OPTIONS", "*")).status == 200
-            await client.close()
+            stop.append(asyncio.Event())
+            ports.append(sink.port)
+            started.set()
+            await stop[0].wait()
 
-    asyncio.run(main())
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield ports[0]
+    loop.call_soon_threadsafe(stop[0].set)
+    thread.join(10)
+    loop.close()
+
+
+def _options_ok(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), 5) as sock:
+        sock.sendall(b"OPTIONS * RTSP/1.0\r\nCSeq: 9\r\n\r\n")
+        return sock.recv(100).startswith(b"RTSP/1.0 200 OK\r\nCSeq: 9\r\n")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(chunks=st.lists(st.binary(min_size=1, max_size=400), min_size=1, max_size=4))
+def test_fuzz_the_port(sink_in_a_thread, chunks):
+    with socket.create_connection(("127.0.0.1", sink_in_a_thread), 5) as sock:
+        for chunk in chunks:
+            sock.sendall(chunk)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(10)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer == b"" or answer.startswith(b"RTSP/1.0 ")
+    assert _options_ok(sink_in_a_thread)
+
+
+_METHODS = ("OPTIONS", "DESCRIBE", "SETUP", "PLAY", "PAUSE", "TEARDOWN", "GET_PARAMETER",
+            "SET_PARAMETER", "RECORD", "Play")  # fmt: skip
+_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=60)
+_TRANSPORTS = st.one_of(
+    _TEXT,
+    st.builds(
+        "{};{};{}={}".format,
+        st.sampled_from(["RTP/AVP", "RTP/AVP/UDP", "RTP/AVP/TCP", "rtp/avp/tcp", "RAW/RAW/UDP"]),
+        st.sampled_from(["unicast", "multicast", ""]),
+        st.sampled_from(["client_port", "interleaved", "destination", "port"]),
+        st.from_regex(r"[0-9]{0,6}(-[0-9]{0,6})?", fullmatch=True),
+    ),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    method=st.sampled_from(_METHODS),
+    path=st.sampled_from(["/stream", "/stream/", "/stream/trackID=0", "/other", "*", ""]),
+    transport=_TRANSPORTS,
+    session=st.one_of(st.none(), _TEXT),
+    authorization=st.one_of(st.none(), _TEXT),
+)
+def test_fuzz_requests_never_get_a_500(
+    sink_in_a_thread, method, path, transport, session, authorization
+):
+    port = sink_in_a_thread
+    uri = path if path in ("*", "") else f"rtsp://127.0.0.1:{port}{path}"
+    lines = [f"{method} {uri} RTSP/1.0", "CSeq: 5", f"Transport: {transport}"]
+    if session is not None:
+        lines.append(f"Session: {session}")
+    if authorization is not None:
+        lines.append(f"Authorization: {authorization}")
+    with socket.create_connection(("127.0.0.1", port), 5) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sock.settimeout(15)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"RTSP/1.0 "), answer[:80]
+    status = int(answer.split(b" ", 2)[1])
+    assert status != 500
+    assert status in (200, 400, 404, 405, 454, 455, 461, 501, 503)
+    assert _options_ok(port)
 
 
 async def test_no_encoding_while_nobody_watches():
