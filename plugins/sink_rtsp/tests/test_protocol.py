@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtsp_helpers import RawClient, serving, wait_until
+from rtsp_helpers import RawClient, jpeg, serving, wait_until
+
+from dh_serverless.hookspecs import Event, Response
 
 TCP = "RTP/AVP/TCP;unicast;interleaved=0-1"
 
@@ -210,6 +212,11 @@ async def test_a_viewer_that_lags_is_dropped_to_the_next_keyframe():
         # Not reading: the client's buffer, both kernels' buffers, then the server's fill.
         assert await wait_until(lambda: viewer.dropped > 0)
         assert viewer.lagging
+        families = sink.spec.metrics.families
+        per_viewer = families["dh_rtsp_viewer_dropped_packets"].cells[("camera", session)]
+        total = families["dh_rtsp_dropped_packets"].cells[("camera",)]
+        assert per_viewer.value > 0
+        assert total.value >= per_viewer.value
         packets = []
         until = asyncio.get_running_loop().time() + 3
         while asyncio.get_running_loop().time() < until:
@@ -223,6 +230,9 @@ async def test_a_viewer_that_lags_is_dropped_to_the_next_keyframe():
                 assert before[1] & 0x80, "a skip happens between frames, never inside one"
         assert gaps >= 1
         await slow.close()
+        assert await wait_until(lambda: sink.server.sessions == {})
+        assert ("camera", session) not in families["dh_rtsp_viewer_dropped_packets"].cells
+        assert total.value > 0
 
 
 async def test_a_silent_udp_viewer_expires():
@@ -254,3 +264,23 @@ async def test_a_vanished_tcp_viewer_is_cleaned_up():
         await asyncio.sleep(0.5)
         assert sink.server.playing == []
         assert sink.server.sessions == {}
+
+
+async def test_encoding_runs_off_the_event_loop():
+    rng = np.random.default_rng(2)
+    big = jpeg(rng.integers(0, 256, (1080, 1920, 3), np.uint8), quality=95)
+    async with serving() as (sink, feeder):
+        await feeder.stop()
+        client = await RawClient.connect(sink.port)
+        setup = await client.request("SETUP", sink.url, Transport=TCP)
+        session = setup.headers["session"].split(";")[0]
+        await client.request("PLAY", sink.url, Session=session)
+        emitting = asyncio.ensure_future(sink.emit(Response(body=big), Event()))
+        turns = 0
+        while not emitting.done():  # the loop keeps turning while the frame is encoded
+            turns += 1
+            await asyncio.sleep(0)
+        await emitting
+        assert turns > 1
+        assert sink.codec.width == 1920
+        await client.close()

@@ -204,7 +204,11 @@ class Connection(asyncio.Protocol):
             transport = f"RTP/AVP/TCP;unicast;interleaved={choice.channels[0]}-{choice.channels[1]}"
         else:
             holder: list[Viewer] = []
-            pair = await bind_udp_pair(self.local or "0.0.0.0", lambda: holder[0].touch())
+            try:
+                pair = await bind_udp_pair(self.local or "0.0.0.0", lambda: holder[0].touch())
+            except OSError as exc:  # no IPv4 UDP here (an IPv6 client): TCP still works
+                server.log.warning("rtsp: no UDP ports for %s: %s", self.peer, exc)
+                return Response(461)
             new = Viewer(session_id, self, choice, udp=pair, peer=self.peer)
             holder.append(new)
             a, b = choice.client_ports
