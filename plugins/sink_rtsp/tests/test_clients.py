@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 
+import av
 import numpy as np
 import pytest
 from rtsp_helpers import count_frames, grab, jpeg, picture, probe, serving
@@ -139,3 +140,19 @@ async def test_ffmpeg_rejects_a_wrong_password_and_accepts_the_right_one():
             denied = await probe(bad, "-rtsp_transport", "tcp")
             assert denied.code != 0
             assert "401" in denied.err
+
+
+async def test_pyav_client_decodes_frames():
+    def watch(url: str) -> list[tuple[int, int]]:
+        options = {"rtsp_transport": "tcp", "timeout": "5000000"}
+        with av.open(url, options=options) as container:
+            sizes = []
+            for frame in container.decode(video=0):
+                sizes.append((frame.width, frame.height))
+                if len(sizes) == 30:
+                    break
+            return sizes
+
+    async with serving() as (sink, _):
+        sizes = await asyncio.wait_for(asyncio.to_thread(watch, sink.url), 20)
+    assert sizes == [(640, 480)] * 30
