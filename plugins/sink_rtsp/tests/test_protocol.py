@@ -7,6 +7,7 @@ import itertools
 import os
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from rtsp_helpers import RawClient, jpeg, serving, wait_until
 
 from dh_serverless.hookspecs import Event, Response
+from dh_serverless.sinks.rtsp import server as server_module
 
 TCP = "RTP/AVP/TCP;unicast;interleaved=0-1"
 
@@ -283,4 +285,30 @@ async def test_encoding_runs_off_the_event_loop():
         await emitting
         assert turns > 1
         assert sink.codec.width == 1920
+        await client.close()
+
+
+async def test_rtcp_sender_reports_map_rtp_time_to_wall_clock(monkeypatch):
+    monkeypatch.setattr(server_module, "_REPORT_EVERY", 0.3)
+    async with serving() as (sink, _):
+        client = await RawClient.connect(sink.port)
+        setup = await client.request("SETUP", sink.url, Transport=TCP)
+        session = setup.headers["session"].split(";")[0]
+        await client.request("PLAY", sink.url, Session=session)
+        last_rtp = None
+        for _ in range(2000):
+            channel, packet = await client.read_frame()
+            if channel == 0:
+                last_rtp = int.from_bytes(packet[4:8], "big")
+                ssrc = int.from_bytes(packet[8:12], "big")
+            elif channel == 1:
+                break
+        assert channel == 1
+        assert packet[1] == 200  # sender report
+        assert int.from_bytes(packet[4:8], "big") == ssrc
+        ntp_seconds = int.from_bytes(packet[8:12], "big") - 2_208_988_800
+        assert abs(ntp_seconds - time.time()) < 5
+        report_rtp = int.from_bytes(packet[16:20], "big")
+        assert 0 <= (report_rtp - last_rtp) % 2**32 < 90_000  # within a second of the last frame
+        assert int.from_bytes(packet[20:24], "big") > 0  # packets sent to this viewer
         await client.close()
