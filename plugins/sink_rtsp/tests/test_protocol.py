@@ -74,6 +74,8 @@ async def test_error_statuses():
         assert (await client.request("SETUP", url)).status == 461
         assert (await client.request("ANNOUNCE", url)).status == 405
         assert (await client.request("FLY", url)).status == 501
+        assert (await client.request("DESCRIBE", "rtsp://[::1/stream")).status == 404
+        assert (await client.request("GET_PARAMETER", "*")).status == 200
         setup = await client.request("SETUP", url, Transport=TCP)
         session = setup.headers["session"].split(";")[0]
         assert (await client.request("PLAY", url, Session=session)).status == 200
@@ -159,7 +161,9 @@ _TRANSPORTS = st.one_of(
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     method=st.sampled_from(_METHODS),
-    path=st.sampled_from(["/stream", "/stream/", "/stream/trackID=0", "/other", "*", ""]),
+    path=st.sampled_from(
+        ["/stream", "/stream/", "/stream/trackID=0", "/other", "*", "", "rtsp://[x/stream"]
+    ),
     transport=_TRANSPORTS,
     session=st.one_of(st.none(), _TEXT),
     authorization=st.one_of(st.none(), _TEXT),
@@ -168,7 +172,7 @@ def test_fuzz_requests_never_get_a_500(
     sink_in_a_thread, method, path, transport, session, authorization
 ):
     port = sink_in_a_thread
-    uri = path if path in ("*", "") else f"rtsp://127.0.0.1:{port}{path}"
+    uri = path if path in ("*", "") or "[" in path else f"rtsp://127.0.0.1:{port}{path}"
     lines = [f"{method} {uri} RTSP/1.0", "CSeq: 5", f"Transport: {transport}"]
     if session is not None:
         lines.append(f"Session: {session}")

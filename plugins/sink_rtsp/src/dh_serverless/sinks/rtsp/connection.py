@@ -139,6 +139,8 @@ class Connection(asyncio.Protocol):
         if handler is None:
             return Response(501, [("Public", PUBLIC)])
         resource = self._resource(request.uri)
+        if resource is None and request.uri == "*" and method.endswith("_PARAMETER"):
+            resource = "stream"  # keep-alives may name no resource
         if resource is None:
             return Response(404)
         response: Response = await handler(request, resource)
@@ -146,7 +148,10 @@ class Connection(asyncio.Protocol):
 
     def _resource(self, uri: str) -> str | None:
         """``stream`` or ``track`` for the configured stream's URLs, else None."""
-        path = uri if uri.startswith("/") else urlsplit(uri).path
+        try:
+            path = uri if uri.startswith("/") else urlsplit(uri).path
+        except ValueError:  # e.g. an unbalanced IPv6 bracket
+            return None
         path = path.split("?", 1)[0].rstrip("/")
         base = self.server.path.rstrip("/")
         if path == base:
