@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import itertools
 import os
 import socket
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtsp_helpers import RawClient, jpeg, serving, wait_until
+from rtsp_helpers import RawClient, jpeg, make_sink, serving, wait_until
 
 from dh_serverless.hookspecs import Event, Response
 from dh_serverless.sinks.rtsp import server as server_module
@@ -316,3 +317,15 @@ async def test_rtcp_sender_reports_map_rtp_time_to_wall_clock(monkeypatch):
         assert 0 <= (report_rtp - last_rtp) % 2**32 < 90_000  # within a second of the last frame
         assert int.from_bytes(packet[20:24], "big") > 0  # packets sent to this viewer
         await client.close()
+
+
+async def test_timestamps_follow_the_event_times_even_from_a_clock_that_is_off():
+    camera = datetime.datetime(2001, 1, 1, tzinfo=datetime.UTC)  # a camera years behind
+    sink = make_sink()
+    stamps = []
+    for index in (0, 1, 2, 40):  # 40 ms apart, then a gap of 1.52 s
+        event = Event(timestamp=camera + datetime.timedelta(milliseconds=40 * index))
+        stamps.append(sink._pts(event))
+    assert [b - a for a, b in itertools.pairwise(stamps)] == [3600, 3600, 136800]
+    later = sink._pts(Event(timestamp=datetime.datetime.now(datetime.UTC)))  # the clock jumps
+    assert later > stamps[-1]

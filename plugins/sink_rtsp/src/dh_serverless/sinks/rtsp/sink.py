@@ -23,6 +23,7 @@ __all__ = ("DESCRIBE_WAIT", "RtspSink")
 #: Seconds a DESCRIBE waits for the first frame (its size and SPS/PPS) before a 503.
 DESCRIBE_WAIT = 10.0
 _CLOCK = 90_000
+_REANCHOR = 5.0
 
 
 class RtspSink:
@@ -55,6 +56,7 @@ class RtspSink:
         self._wall0 = time.time()
         self._offset = int.from_bytes(os.urandom(4), "big")
         self._last_pts = -1
+        self._anchor: tuple[float, float] | None = None  # (source time, local time)
         self._latest: tuple[Any, int] | None = None
         self._latest_encoded = False
         self._first: asyncio.Event | None = None
@@ -115,12 +117,24 @@ class RtspSink:
         self.codec.close()
 
     def _pts(self, event: Event) -> int:
+        """The frame's time on the 90 kHz clock, always increasing.
+
+        A timezone-aware ``event.timestamp`` (capture or arrival time) gives the spacing
+        of frames; it is anchored to this machine's clock at the first frame and again
+        whenever the two drift apart by more than :data:`_REANCHOR` seconds (a camera
+        whose clock is off, or jumps).
+        """
+        now = time.time()
         stamp = event.timestamp
         if isinstance(stamp, datetime.datetime) and stamp.tzinfo is not None:
-            seconds = stamp.timestamp()
+            source = stamp.timestamp()
         else:
-            seconds = time.time()
-        pts = max(int((seconds - self._wall0) * _CLOCK), self._last_pts + 1)
+            source = now
+        anchor = self._anchor
+        if anchor is None or abs((source - anchor[0]) - (now - anchor[1])) > _REANCHOR:
+            anchor = self._anchor = (source, now)
+        seconds = anchor[1] + (source - anchor[0])
+        pts = max(round((seconds - self._wall0) * _CLOCK), self._last_pts + 1)
         self._last_pts = pts
         return pts
 
