@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -243,6 +244,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="640x480,1280x720")
     args = parser.parse_args()
+    args.load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rows = {size: throughput(size, args.seconds / 2, args.rounds, work)
@@ -265,15 +267,22 @@ def report(
         f"Sink on CPU 0 (taskset), viewers on CPU 1, ffmpeg floor on CPU 0; best of "
         f"{args.rounds}; {frames:.0f} frames per size (ffmpeg: time of 2N frames less that of "
         "N, so no start-up); x264 ultrafast, zerolatency, no B-frames, GOP 60, "
-        "repeat-headers; input JPEG q85 4:2:0; the sink has one TCP viewer.\n"
+        "repeat-headers; input JPEG q85 4:2:0; the sink has one TCP viewer. CPU ratio: "
+        "ffmpeg's CPU time per frame over the sink's (steadier than fps on a shared machine).\n"
     )
-    print("| size | sink fps | sink CPU ms/frame | ffmpeg fps | ffmpeg CPU ms/frame | ratio |")
-    print("|---|---|---|---|---|---|")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Load average before the run: {args.load}; after: {load} (2 CPUs shared).\n")
+    print(
+        "| size | sink fps | sink CPU ms/frame | ffmpeg fps | ffmpeg CPU ms/frame "
+        "| fps ratio | CPU ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for size, r in rows.items():
         ratio = r["sink_fps"] / r["ffmpeg_fps"]
+        cpu_ratio = r["ffmpeg_cpu_ms"] / r["sink_cpu_ms"]
         print(
             f"| {size} | {r['sink_fps']:.0f} | {r['sink_cpu_ms']:.2f} | {r['ffmpeg_fps']:.0f} "
-            f"| {r['ffmpeg_cpu_ms']:.2f} | {ratio:.2f}x |"
+            f"| {r['ffmpeg_cpu_ms']:.2f} | {ratio:.2f}x | {cpu_ratio:.2f}x |"
         )
     print("\n## 640x480 at 30 fps to three viewers (2 TCP, 1 UDP), the sink on one core\n")
     print("| sent fps | decoded fps (slowest viewer) | sink CPU | CPU ms/frame | dropped |")
