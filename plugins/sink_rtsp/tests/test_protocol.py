@@ -132,14 +132,17 @@ def _options_ok(port: int) -> bool:
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(chunks=st.lists(st.binary(min_size=1, max_size=400), min_size=1, max_size=4))
 def test_fuzz_the_port(sink_in_a_thread, chunks):
+    answer = b""
     with socket.create_connection(("127.0.0.1", sink_in_a_thread), 5) as sock:
-        for chunk in chunks:
-            sock.sendall(chunk)
-        sock.shutdown(socket.SHUT_WR)
         sock.settimeout(10)
-        answer = b""
-        while data := sock.recv(65536):
-            answer += data
+        try:  # the server may answer 400 and close before everything is sent
+            for chunk in chunks:
+                sock.sendall(chunk)
+            sock.shutdown(socket.SHUT_WR)
+            while data := sock.recv(65536):
+                answer += data
+        except OSError:  # broken pipe, reset, not connected: the server hung up
+            pass
     assert answer == b"" or answer.startswith(b"RTSP/1.0 ")
     assert _options_ok(sink_in_a_thread)
 
