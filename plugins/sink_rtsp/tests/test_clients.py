@@ -117,10 +117,11 @@ async def test_odd_sized_and_array_frames_are_streamed():
 async def test_jpeg_codec(subsampling, passthrough):
     source = picture(640, 480, shift=5)
     async with serving([jpeg(source, subsampling, quality=95)], codec="jpeg") as (sink, _):
-        stream = _stream(await probe(sink.url, "-rtsp_transport", "tcp"))
+        stream = _stream(await probe(sink.url, "-rtsp_transport", "udp"))
         assert stream["codec_name"] == "mjpeg"
         assert (stream["width"], stream["height"]) == (640, 480)
-        result = await count_frames(sink.url, "udp", 3)
+        # ~60 packets a frame: count over TCP, where nothing is lost (UDP may drop bursts)
+        result = await count_frames(sink.url, "tcp", 3)
         assert result.code == 0, result.err
         assert result.frames >= 0.9 * FPS * 3
         assert result.complaints == []
