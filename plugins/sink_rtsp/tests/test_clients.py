@@ -38,7 +38,7 @@ async def test_ffmpeg_decodes_fps_times_5_frames_without_complaints(transport):
         result = await count_frames(sink.url, transport, 5)
         assert result.code == 0, result.err
         assert result.frames >= 0.9 * FPS * 5, result.err[-2000:]
-        assert result.complaints == []
+        assert result.complaints == [], result.err[-2000:]
         assert feeder.errors == []
 
 
