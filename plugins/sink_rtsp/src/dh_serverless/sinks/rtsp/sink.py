@@ -56,7 +56,8 @@ class RtspSink:
         self._wall0 = time.time()
         self._offset = int.from_bytes(os.urandom(4), "big")
         self._last_pts = -1
-        self._anchor: tuple[float, float] | None = None  # (source time, local time)
+        #: (source time, local time, pts of that moment) the frame times are measured from
+        self._anchor: tuple[float, float, int] | None = None
         self._latest: tuple[Any, int] | None = None
         self._latest_encoded = False
         self._first: asyncio.Event | None = None
@@ -132,9 +133,8 @@ class RtspSink:
             source = now
         anchor = self._anchor
         if anchor is None or abs((source - anchor[0]) - (now - anchor[1])) > _REANCHOR:
-            anchor = self._anchor = (source, now)
-        seconds = anchor[1] + (source - anchor[0])
-        pts = max(round((seconds - self._wall0) * _CLOCK), self._last_pts + 1)
+            anchor = self._anchor = (source, now, round((now - self._wall0) * _CLOCK))
+        pts = max(anchor[2] + round((source - anchor[0]) * _CLOCK), self._last_pts + 1)
         self._last_pts = pts
         return pts
 
