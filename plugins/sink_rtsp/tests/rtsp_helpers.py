@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -67,6 +68,16 @@ class Feeder:
                 self.errors.append(exc)
             self.sent += 1
             await asyncio.sleep(max(0.0, start + self.sent / self.fps - loop.time()))
+
+    def mark(self) -> tuple[float, int]:
+        """Now and the frames sent so far, for :meth:`rate_since`."""
+        return time.monotonic(), self.sent
+
+    def rate_since(self, mark: tuple[float, int]) -> float:
+        """Frames per second really emitted since ``mark`` (less than ``fps`` when the
+        machine is too busy to keep the pace): what a viewer can at most receive."""
+        elapsed = time.monotonic() - mark[0]
+        return min(float(self.fps), (self.sent - mark[1]) / elapsed) if elapsed > 0 else 0.0
 
     async def stop(self) -> None:
         if self._task is not None:
