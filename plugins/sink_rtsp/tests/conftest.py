@@ -1,0 +1,8 @@
+"""Put ``rtsp_helpers`` on ``sys.path`` for this distribution's tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
