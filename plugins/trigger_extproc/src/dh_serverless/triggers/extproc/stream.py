@@ -1,0 +1,532 @@
+"""One ext_proc stream (one HTTP request): messages in, handler calls, replies out.
+
+Envoy sends one ``ProcessingRequest`` and waits for the matching reply, so messages are
+handled inline, in order, on the stream's own coroutine (no task per message). What the
+handler sees and when (``processing-phase``):
+
+* request side (pre, wrap, observe): at 1 when the request has no body
+  (``end_of_stream`` on the headers, or Envoy sends no request body), else at 2 with the
+  whole body (STREAMED chunks are gathered when ``bufferStreamedBodies``);
+* response side (post, wrap, observe): at 4 when the response has no body, else at 5.
+
+Headers are a dict of lower-case names to ``bytes`` values plus ``processing-phase``;
+the body is ``bytes`` (decompressed when ``decompressBodies``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import logging
+import time
+import urllib.parse
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
+
+from dh_serverless.hookspecs import (
+    Dispatch,
+    DispatchError,
+    Event,
+    EventTimeoutError,
+    ShuttingDownError,
+    TriggerInfo,
+    WorkerBusyError,
+)
+from dh_serverless.triggers.extproc.bodies import DECODABLE, BodyBuffer, TooLarge, decompress
+from dh_serverless.triggers.extproc.config import ExtprocAttributes
+from dh_serverless.triggers.extproc.headers import build_header_mutation, read_headers
+from dh_serverless.triggers.extproc.observer import Observer
+from dh_serverless.triggers.extproc.result import ProcessorResponse
+from dh_serverless.triggers.extproc.stats import PHASES, TriggerStats
+
+__all__ = ("Processor",)
+
+_STREAMED = pm.ProcessingMode.STREAMED
+_NONE = pm.ProcessingMode.NONE
+_PHASE_BYTES = {kind: str(n).encode() for kind, n in PHASES.items()}
+_REPLY_TYPE = {
+    "request_headers": ep.HeadersResponse,
+    "response_headers": ep.HeadersResponse,
+    "request_body": ep.BodyResponse,
+    "response_body": ep.BodyResponse,
+    "request_trailers": ep.TrailersResponse,
+    "response_trailers": ep.TrailersResponse,
+}
+_DISPATCH_OUTCOME: dict[type[DispatchError], str] = {
+    WorkerBusyError: "busy",
+    EventTimeoutError: "timeout",
+    ShuttingDownError: "shutdown",
+}
+_OVER_LIMIT = b"request body is larger than perRequestBodyBufferBytes"
+_utc = datetime.UTC
+
+
+def _continue(kind: str) -> ep.ProcessingResponse:
+    reply = ep.ProcessingResponse()
+    getattr(reply, kind).SetInParent()
+    return reply
+
+
+#: Prebuilt "go on unchanged" replies, one per message kind (never mutated).
+CONTINUE = {kind: _continue(kind) for kind in _REPLY_TYPE}
+
+
+def _common(
+    kind: str,
+    sets: list[tuple[str, bytes, bool]],
+    removes: list[str],
+    body: bytes | None = None,
+    clear: bool = False,
+) -> ep.ProcessingResponse:
+    if not sets and not removes and body is None and not clear:
+        return CONTINUE[kind]
+    reply = ep.ProcessingResponse()
+    common = getattr(reply, kind).response
+    if sets or removes:
+        common.header_mutation.CopyFrom(build_header_mutation(sets, removes))
+    if body is not None:
+        common.body_mutation.body = body
+    elif clear:
+        common.body_mutation.clear_body = True
+    return reply
+
+
+def _immediate(
+    status: int, body: bytes, sets: list[tuple[str, bytes, bool]], details: str
+) -> ep.ProcessingResponse:
+    reply = ep.ProcessingResponse()
+    immediate = reply.immediate_response
+    immediate.status.code = status  # type: ignore[assignment]
+    immediate.body = body
+    immediate.details = details
+    if sets:
+        immediate.headers.CopyFrom(build_header_mutation([(k, v, a) for k, v, a in sets], []))
+    return reply
+
+
+def _recompress(encoding: bytes, body: bytes) -> bytes:
+    if encoding == b"deflate":
+        return zlib.compress(body)
+    return gzip.compress(body, mtime=0)
+
+
+class _Side:
+    """One direction's body: buffer, encoding, and whether chunks are being held back."""
+
+    __slots__ = ("buffer", "encoding", "held", "mode", "passing", "streamed")
+
+    def __init__(self) -> None:
+        self.buffer: BodyBuffer | None = None
+        self.encoding: bytes | None = None
+        self.mode: int | None = None  # from protocol_config, when Envoy sent it
+        self.held = False  # earlier chunks answered with clear_body
+        self.passing = False  # over the limit with passthrough: no handler, no changes
+        self.streamed = False  # a chunk without end_of_stream was seen
+
+
+class _Stream:
+    """What one stream (one HTTP request) remembers between its messages."""
+
+    __slots__ = (
+        "fields",
+        "handler_ns",
+        "headers",
+        "method",
+        "path",
+        "request",
+        "request_id",
+        "response",
+        "timestamp",
+    )
+
+    def __init__(self) -> None:
+        self.headers: dict[str, bytes] = {}
+        self.method = ""
+        self.path = "/"
+        self.fields: dict[str, str] = {}
+        self.request_id: str | None = None
+        self.timestamp: datetime.datetime | None = None
+        self.handler_ns = 0
+        self.request = _Side()
+        self.response = _Side()
+
+
+class Processor(ep_grpc.ExternalProcessorServicer):
+    """``envoy.service.ext_proc.v3.ExternalProcessor`` for one trigger (one processor type).
+
+    :param dispatch: the runtime's dispatch chain.
+    :param observer: the background queue (observeprocessor only).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        attributes: ExtprocAttributes,
+        dispatch: Dispatch,
+        stats: TriggerStats,
+        logger: logging.Logger,
+        observer: Observer | None = None,
+    ) -> None:
+        kind = attributes.type
+        options = attributes.processing_options
+        self.name = name
+        self.kind = kind
+        self.options = options
+        self.dispatch = dispatch
+        self.stats = stats
+        self.logger = logger
+        self.observer = observer
+        self.info = TriggerInfo("extproc", name)
+        self.on_request = kind in ("preprocessor", "wrapprocessor", "observeprocessor")
+        self.on_response = kind in ("postprocessor", "wrapprocessor", "observeprocessor")
+        self.by_status = kind in ("preprocessor", "postprocessor")
+        self.limit = options.per_request_body_buffer_bytes
+        self.reject_over = options.body_over_limit == "reject"
+        self.reject_errors = options.on_error == "reject"
+        self.extra_response_headers: list[tuple[str, bytes, bool]] = (
+            [("x-extproc-names", kind.encode(), True)] if options.update_ext_proc_header else []
+        )
+        self.details = f"dh_serverless_{kind}"
+        self._handlers: dict[str, Callable[..., Any]] = {
+            "request_headers": self._request_headers,
+            "request_body": self._body,
+            "response_headers": self._response_headers,
+            "response_body": self._body,
+            "request_trailers": self._trailers,
+            "response_trailers": self._trailers,
+        }
+
+    # ------------------------------------------------------------------
+    # The stream loop
+    # ------------------------------------------------------------------
+
+    async def Process(  # noqa: N802 - the gRPC method name
+        self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        """Serve one stream: read a message, reply, until Envoy half-closes."""
+        stats = self.stats
+        counts = stats.messages
+        timings = stats.message
+        handlers = self._handlers
+        log_phases = self.options.log_phases
+        perf = time.perf_counter
+        stats.streams.inc()
+        stats.active.inc()
+        state = _Stream()
+        if self.options.log_stream:
+            self.logger.info("extproc %s: stream started", self.name)
+        try:
+            while True:
+                request = await context.read()
+                if request is grpc.aio.EOF:
+                    return
+                start = perf()
+                kind = request.WhichOneof("request")
+                if kind is None:
+                    counts["unknown", "invalid"].inc()
+                    await context.abort(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        "ProcessingRequest without a request (headers, body or trailers)",
+                    )
+                    return
+                if request.HasField("protocol_config"):
+                    config = request.protocol_config
+                    state.request.mode = config.request_body_mode
+                    state.response.mode = config.response_body_mode
+                silent = request.observability_mode
+                try:
+                    reply, outcome = await handlers[kind](state, kind, request)
+                except Exception as exc:  # noqa: BLE001 - a bad message never ends the server
+                    self.logger.warning(
+                        "extproc %s: cannot process %s: %s: %s; passing it on unchanged",
+                        self.name, kind, type(exc).__name__, exc, exc_info=True,
+                    )  # fmt: skip
+                    reply, outcome = CONTINUE[kind], "invalid"
+                if not silent:
+                    await context.write(reply)
+                counts[kind, outcome].inc()
+                elapsed = perf() - start
+                timings[kind].observe(elapsed)
+                if log_phases:
+                    self.logger.info(
+                        "extproc %s: phase %d (%s) %s in %.3f ms",
+                        self.name, PHASES[kind], kind, outcome, elapsed * 1000,
+                    )  # fmt: skip
+                if outcome == "immediate":
+                    return  # Envoy sends nothing more on this stream
+                if silent and self._last(kind, request):
+                    return  # observability mode: do not hold the stream for 5 s
+        finally:
+            stats.active.dec()
+            if self.options.log_stream:
+                self.logger.info(
+                    "extproc %s: stream ended (handler %.3f ms)", self.name, state.handler_ns / 1e6
+                )
+
+    @staticmethod
+    def _last(kind: str, request: ep.ProcessingRequest) -> bool:
+        if kind == "response_body":
+            return bool(request.response_body.end_of_stream)
+        if kind == "response_headers":
+            return bool(request.response_headers.end_of_stream)
+        return kind == "response_trailers"
+
+    # ------------------------------------------------------------------
+    # Phases
+    # ------------------------------------------------------------------
+
+    async def _request_headers(
+        self, state: _Stream, kind: str, request: ep.ProcessingRequest
+    ) -> tuple[ep.ProcessingResponse, str]:
+        message = request.request_headers
+        headers, pseudo = read_headers(message.headers)
+        state.headers = headers
+        state.timestamp = datetime.datetime.now(_utc)
+        state.method = pseudo.get(":method", b"").decode("latin-1")
+        path, _, query = pseudo.get(":path", b"/").decode("latin-1").partition("?")
+        state.path = path or "/"
+        if query:
+            parsed = urllib.parse.parse_qs(query, keep_blank_values=True)
+            state.fields = {k: ",".join(v) for k, v in parsed.items()}
+        options = self.options
+        rid = headers.get(options.request_id_header_name.lower())
+        state.request_id = rid.decode("latin-1") if rid else options.request_id_fallback or None
+        state.request.encoding = headers.get("content-encoding")
+        if not self.on_request:
+            return CONTINUE[kind], "continue"
+        if message.end_of_stream or state.request.mode == _NONE:
+            return await self._call(state, kind, b"", body_phase=False)
+        return CONTINUE[kind], "continue"
+
+    async def _response_headers(
+        self, state: _Stream, kind: str, request: ep.ProcessingRequest
+    ) -> tuple[ep.ProcessingResponse, str]:
+        message = request.response_headers
+        headers, _pseudo = read_headers(message.headers)
+        if state.timestamp is None:  # request phases skipped (postprocessor) or never sent
+            state.timestamp = datetime.datetime.now(_utc)
+            self._from_attributes(state, request)
+        state.headers = headers
+        state.response.encoding = headers.get("content-encoding")
+        extra = list(self.extra_response_headers)
+        ends = message.end_of_stream or state.response.mode == _NONE
+        if self.options.update_duration_header and not self.on_response:
+            extra.append(("x-extproc-duration-ns", str(state.handler_ns).encode(), False))
+        if self.on_response and ends:
+            return await self._call(state, kind, b"", body_phase=False, extra=extra)
+        if extra:
+            return _common(kind, extra, []), "mutated"
+        return CONTINUE[kind], "continue"
+
+    async def _trailers(
+        self, state: _Stream, kind: str, request: ep.ProcessingRequest
+    ) -> tuple[ep.ProcessingResponse, str]:
+        return CONTINUE[kind], "continue"
+
+    async def _body(
+        self, state: _Stream, kind: str, request: ep.ProcessingRequest
+    ) -> tuple[ep.ProcessingResponse, str]:
+        on_request = kind == "request_body"
+        message = request.request_body if on_request else request.response_body
+        side = state.request if on_request else state.response
+        wanted = self.on_request if on_request else self.on_response
+        chunk = message.body
+        eos = message.end_of_stream
+        if not eos:
+            side.streamed = True
+        if not wanted or side.passing:
+            return CONTINUE[kind], "continue"
+        observing = self.observer is not None
+        if not eos and not self.options.buffer_streamed_bodies and not observing:
+            # Chunk by chunk: the handler's body replaces this chunk.
+            return await self._call(state, kind, chunk, body_phase=True, chunk=True)
+        if side.buffer is None:
+            side.buffer = BodyBuffer(self.limit)
+        buffer = side.buffer
+        try:
+            buffer.add(chunk)
+        except TooLarge:
+            side.buffer = None
+            return self._over_limit(kind, side, buffer.take() + chunk if side.held else None)
+        if not eos:
+            if observing:
+                return CONTINUE[kind], "continue"
+            side.held = True
+            return _common(kind, [], [], clear=True), "continue"
+        raw = buffer.take()
+        side.buffer = None
+        body = raw
+        decoded = False
+        encoding = side.encoding
+        if encoding is not None and self.options.decompress_bodies:
+            key = encoding.strip().lower()
+            if key in DECODABLE:
+                try:
+                    plain = decompress(key, raw, self.limit)
+                except TooLarge:
+                    return self._over_limit(kind, side, raw if side.held else None)
+                if plain is None:
+                    self.logger.warning(
+                        "extproc %s: %s body is not valid %s; the handler gets it as is",
+                        self.name, kind, key.decode("latin-1"),
+                    )  # fmt: skip
+                else:
+                    body, decoded = plain, True
+        return await self._call(
+            state, kind, body, body_phase=True, raw=raw, decoded=decoded, encoding=encoding
+        )
+
+    def _over_limit(
+        self, kind: str, side: _Side, held: bytes | None
+    ) -> tuple[ep.ProcessingResponse, str]:
+        """Too large for the handler: 413, or let it through (``held``: what was held back,
+        sent on now)."""
+        late = kind == "response_body" and side.streamed
+        if self.observer is not None or not self.reject_over or late:
+            side.passing = True
+            side.held = False
+            return _common(kind, [], [], body=held), "over_limit"
+        return _immediate(413, _OVER_LIMIT, [], self.details), "over_limit"
+
+    # ------------------------------------------------------------------
+    # The handler call and its answer
+    # ------------------------------------------------------------------
+
+    def _event(self, state: _Stream, kind: str, body: bytes) -> Event:
+        headers = dict(state.headers)
+        headers["processing-phase"] = _PHASE_BYTES[kind]
+        content_type = headers.get("content-type")
+        return Event(
+            body,
+            content_type.decode("latin-1") if content_type else "",
+            self.info,
+            state.fields,
+            headers,
+            state.request_id,
+            state.method,
+            state.path,
+            len(body),
+            state.timestamp,
+            "",
+        )
+
+    async def _call(
+        self,
+        state: _Stream,
+        kind: str,
+        body: bytes,
+        *,
+        body_phase: bool,
+        chunk: bool = False,
+        raw: bytes = b"",
+        decoded: bool = False,
+        encoding: bytes | None = None,
+        extra: list[tuple[str, bytes, bool]] | None = None,
+    ) -> tuple[ep.ProcessingResponse, str]:
+        event = self._event(state, kind, body)
+        side = state.request if kind.startswith("request") else state.response
+        held = side.held
+        original = raw if held else None  # what to send when nothing changes
+        if self.observer is not None:
+            outcome = self.observer.offer(event)
+            return _common(kind, extra or [], [], body=original), outcome
+        start = time.perf_counter_ns()
+        try:
+            response = await self.dispatch(event)
+        except DispatchError as exc:
+            outcome = next(
+                (_DISPATCH_OUTCOME[c] for c in type(exc).__mro__ if c in _DISPATCH_OUTCOME),
+                "error",
+            )
+            return self._failed(kind, outcome, exc.status_code, str(exc), original, extra)
+        finally:
+            took = time.perf_counter_ns() - start
+            state.handler_ns += took
+            self.stats.handler[kind].observe(took / 1e9)
+        if not isinstance(response, ProcessorResponse):
+            # The handler raised (or returned something unusable): the core's error answer.
+            message = bytes(response.body) if isinstance(response.body, bytes) else b""
+            self.logger.warning(
+                "extproc %s: handler failed at phase %d: %s",
+                self.name, PHASES[kind], message.decode("utf-8", "replace"),
+            )  # fmt: skip
+            return self._failed(kind, "error", response.status_code, "", original, extra)
+        sets = response.sets
+        if extra:
+            sets = [*sets, *extra]
+        if self.options.update_duration_header and (
+            kind == "response_headers" or (kind == "response_body" and not side.streamed)
+        ):
+            sets = [*sets, ("x-extproc-duration-ns", str(state.handler_ns).encode(), False)]
+        status = response.processing_status or (
+            response.status_code if self.by_status and response.status_code != 200 else 0
+        )
+        if status:
+            if kind == "response_body" and side.streamed:
+                # The status went out with the headers (G6): the handler's body is all
+                # that can still change.
+                self.logger.warning(
+                    "extproc %s: immediate %d asked after the response headers were sent "
+                    "(STREAMED response body); sending its body instead. Use BUFFERED.",
+                    self.name, status,
+                )  # fmt: skip
+                return _common(kind, [], [], body=response.body), "late_immediate"
+            return _immediate(status, response.body, sets, self.details), "immediate"
+        if not body_phase:
+            # Headers phase: no body to replace (a returned body is ignored).
+            return _common(
+                kind, sets, response.removes
+            ), "mutated" if sets or response.removes else "continue"
+        removes = response.removes
+        if not response.body_given:
+            return _common(
+                kind, sets, removes, body=original
+            ), "mutated" if sets or removes else "continue"
+        new_body = response.body
+        if chunk or held or side.streamed:
+            # STREAMED: Envoy drops content-length itself; keep the body's encoding.
+            if decoded and encoding is not None:
+                new_body = _recompress(encoding.strip().lower(), new_body)
+            return _common(kind, [], [], body=new_body or None, clear=not new_body), "mutated"
+        sets = [*sets, ("content-length", str(len(new_body)).encode(), False)]  # G1
+        if decoded:
+            removes = [*removes, "content-encoding"]  # G8: the new body is not compressed
+        return _common(kind, sets, removes, body=new_body or None, clear=not new_body), "mutated"
+
+    def _failed(
+        self,
+        kind: str,
+        outcome: str,
+        status: Any,
+        message: str,
+        original: bytes | None,
+        extra: list[tuple[str, bytes, bool]] | None,
+    ) -> tuple[ep.ProcessingResponse, str]:
+        if self.reject_errors:
+            code = status if isinstance(status, int) and 400 <= status <= 599 else 500
+            text = message or {"busy": "no worker available", "timeout": "handler timed out"}.get(
+                outcome, "processing failed"
+            )
+            return _immediate(code, text.encode(), [], self.details), outcome
+        return _common(kind, extra or [], [], body=original), outcome
+
+    @staticmethod
+    def _from_attributes(state: _Stream, request: ep.ProcessingRequest) -> None:
+        for struct in request.attributes.values():
+            fields = struct.fields
+            if "request.method" in fields:
+                state.method = fields["request.method"].string_value
+            if "request.path" in fields:
+                path, _, query = fields["request.path"].string_value.partition("?")
+                state.path = path or "/"
+                if query:
+                    parsed = urllib.parse.parse_qs(query, keep_blank_values=True)
+                    state.fields = {k: ",".join(v) for k, v in parsed.items()}
+            if "request.id" in fields:
+                state.request_id = fields["request.id"].string_value or state.request_id
