@@ -52,11 +52,10 @@ def decompress(encoding: bytes, data: bytes, limit: int) -> bytes | None:
     valid. Raises :class:`TooLarge` when the result would pass ``limit`` bytes."""
     if not data:
         return data
-    if encoding == b"deflate":
-        # RFC 9110's deflate is zlib-wrapped; some senders use raw deflate.
-        attempts = (zlib.MAX_WBITS, -zlib.MAX_WBITS)
-    else:
-        attempts = (16 + zlib.MAX_WBITS,)
+    # RFC 9110's deflate is zlib-wrapped; some senders use raw deflate.
+    attempts = (
+        (zlib.MAX_WBITS, -zlib.MAX_WBITS) if encoding == b"deflate" else (16 + zlib.MAX_WBITS,)
+    )
     for wbits in attempts:
         inflater = zlib.decompressobj(wbits)
         try:

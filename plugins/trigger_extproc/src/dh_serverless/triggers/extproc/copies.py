@@ -45,7 +45,7 @@ def _command() -> list[str]:
 
 async def watch_parent(parent: int, stop: Callable[[int], None]) -> None:
     """Call ``stop(0)`` once ``parent`` is no longer this process's parent."""
-    while os.getppid() == parent:
+    while os.getppid() == parent:  # noqa: ASYNC110 - no event tells of a parent's death
         await asyncio.sleep(0.5)
     stop(0)
 

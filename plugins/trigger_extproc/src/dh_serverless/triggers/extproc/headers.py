@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from envoy.config.core.v3 import base_pb2
-from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+from envoy.config.core.v3 import base_pb2  # type: ignore[import-untyped]
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: ignore[import-untyped]
 
 __all__ = (
     "Mutation",

@@ -68,7 +68,7 @@ class Observer:
                 self.logger.warning(
                     "extproc %s: observer event not handled: %s", self.name, exc or type(exc)
                 )
-            except Exception as exc:  # noqa: BLE001 - the consumer must keep going
+            except Exception as exc:
                 self.logger.error("extproc %s: observer: %s", self.name, exc, exc_info=True)
             finally:
                 queue.task_done()

@@ -24,10 +24,9 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-import grpc
-from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
-from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
-from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
+import grpc  # type: ignore[import-untyped]
+from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm  # type: ignore[import-untyped]
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: ignore[import-untyped]
 
 from dh_serverless.hookspecs import (
     Dispatch,
@@ -102,7 +101,7 @@ def _immediate(
 ) -> ep.ProcessingResponse:
     reply = ep.ProcessingResponse()
     immediate = reply.immediate_response
-    immediate.status.code = status  # type: ignore[assignment]
+    immediate.status.code = status
     immediate.body = body
     immediate.details = details
     if sets:
@@ -157,7 +156,7 @@ class _Stream:
         self.response = _Side()
 
 
-class Processor(ep_grpc.ExternalProcessorServicer):
+class Processor:
     """``envoy.service.ext_proc.v3.ExternalProcessor`` for one trigger (one processor type).
 
     :param dispatch: the runtime's dispatch chain.
@@ -206,7 +205,7 @@ class Processor(ep_grpc.ExternalProcessorServicer):
     # The stream loop
     # ------------------------------------------------------------------
 
-    async def Process(  # noqa: N802 - the gRPC method name
+    async def Process(
         self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
         """Serve one stream: read a message, reply, until Envoy half-closes."""
@@ -242,7 +241,7 @@ class Processor(ep_grpc.ExternalProcessorServicer):
                 silent = request.observability_mode
                 try:
                     reply, outcome = await handlers[kind](state, kind, request)
-                except Exception as exc:  # noqa: BLE001 - a bad message never ends the server
+                except Exception as exc:
                     self.logger.warning(
                         "extproc %s: cannot process %s: %s: %s; passing it on unchanged",
                         self.name, kind, type(exc).__name__, exc, exc_info=True,
@@ -478,16 +477,13 @@ class Processor(ep_grpc.ExternalProcessorServicer):
                 )  # fmt: skip
                 return _common(kind, [], [], body=response.body), "late_immediate"
             return _immediate(status, response.body, sets, self.details), "immediate"
-        if not body_phase:
-            # Headers phase: no body to replace (a returned body is ignored).
-            return _common(
-                kind, sets, response.removes
-            ), "mutated" if sets or response.removes else "continue"
+        # At a headers phase there is no body to replace: a returned body is ignored.
         removes = response.removes
+        changed = "mutated" if sets or removes else "continue"
+        if not body_phase:
+            return _common(kind, sets, removes), changed
         if not response.body_given:
-            return _common(
-                kind, sets, removes, body=original
-            ), "mutated" if sets or removes else "continue"
+            return _common(kind, sets, removes, body=original), changed
         new_body = response.body
         if chunk or held or side.streamed:
             # STREAMED: Envoy drops content-length itself; keep the body's encoding.

@@ -13,11 +13,11 @@ import logging
 from typing import Any, ClassVar
 
 import cattrs
-import grpc
-from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+import grpc  # type: ignore[import-untyped]
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: ignore[import-untyped]
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from dh_serverless.hookspecs import Dispatch, TriggerSpec, impl
 from dh_serverless.triggers.extproc.config import ExtprocAttributes
