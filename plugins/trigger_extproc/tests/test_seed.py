@@ -12,9 +12,7 @@ def seed(stack):
 
 
 def test_post_is_preprocessed_on_the_way_in_and_postprocessed_on_the_way_out(seed):
-    reply = seed.request(
-        "POST", "/resource", body=b"hello", headers={"Content-Type": "text/plain"}
-    )
+    reply = seed.request("POST", "/resource", body=b"hello", headers={"Content-Type": "text/plain"})
     assert reply.status == 200, reply
     text = reply.body.decode()
     assert text.endswith(" - postprocessed")

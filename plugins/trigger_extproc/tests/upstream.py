@@ -29,7 +29,7 @@ async def echo(request: web.Request) -> web.StreamResponse:
             "Method": request.method,
             "Path": request.path,
             "Query": request.query_string,
-            "Headers": {k.lower(): v for k, v in request.headers.items()},
+            "Headers": {k.lower(): ",".join(request.headers.getall(k)) for k in request.headers},
             "Body": body.decode("latin-1"),
         }
     ).encode()

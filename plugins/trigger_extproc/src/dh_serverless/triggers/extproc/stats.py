@@ -12,7 +12,7 @@ Families (labels ``trigger``, ``type``, and ``phase`` where it applies):
 * ``dh_extproc_streams_total`` / ``dh_extproc_streams_active``: gRPC streams (requests).
 * ``dh_extproc_observe_queued``: observer events waiting for a worker.
 
-Cells are made once here; the stream path only calls ``inc`` and ``observe``.
+Families are made at start-up and cells on first use; the stream path then only looks a\ncell up in a dict and calls ``inc`` or ``observe``.
 """
 
 from __future__ import annotations
@@ -62,6 +62,21 @@ _BUCKETS = (
 )
 
 
+class _Cells(dict[Any, Any]):
+    """Cells of one family by their last label values, made on first use (a series shows
+    up once it happened; afterwards a lookup is one dict access)."""
+
+    def __init__(self, family: Any, prefix: tuple[str, ...]) -> None:
+        super().__init__()
+        self.family = family
+        self.prefix = prefix
+
+    def __missing__(self, key: Any) -> Any:
+        values = key if isinstance(key, tuple) else (key,)
+        cell = self[key] = self.family.labels(*self.prefix, *values)
+        return cell
+
+
 class TriggerStats:
     """The cells of one trigger: ``messages[(phase, outcome)]``, ``handler[phase]``,
     ``message[phase]``, ``streams``, ``active``, ``queued``."""
@@ -87,10 +102,9 @@ class TriggerStats:
             ("trigger", "type", "phase"),
             buckets=_BUCKETS,
         )
-        phases = (*PHASES, "unknown")
-        self.messages = {(p, o): messages.labels(*key, p, o) for p in phases for o in OUTCOMES}
-        self.handler = {p: handler.labels(*key, p) for p in phases}
-        self.message = {p: message.labels(*key, p) for p in phases}
+        self.messages: _Cells = _Cells(messages, key)
+        self.handler: _Cells = _Cells(handler, key)
+        self.message: _Cells = _Cells(message, key)
         self.streams = metrics.counter(
             "dh_extproc_streams", "ext_proc streams (HTTP requests) started", ("trigger", "type")
         ).labels(*key)
