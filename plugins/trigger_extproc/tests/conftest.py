@@ -276,7 +276,7 @@ class Processor:
             for p in range(self.port, self.port + processes):
                 wait_port(p, self.proc)
             wait_port(self.health, self.proc)
-        except Exception:
+        except Exception:  # noqa: BLE001 - show the processor's output instead
             self.stop()
             raise RuntimeError(self.output.read_text()) from None
 
@@ -360,3 +360,9 @@ def stack() -> Iterator[Stack]:
 def fresh_stack() -> Callable[[], contextlib.AbstractContextManager[Stack]]:
     """``with fresh_stack() as s:`` a stack of the test's own."""
     return make_stack
+
+
+@pytest.fixture
+def harness() -> Any:
+    """This module: ``request``, ``stop``, ``free_port``, ``Processor``, ... for the tests."""
+    return sys.modules[__name__]

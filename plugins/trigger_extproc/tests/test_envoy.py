@@ -1,4 +1,4 @@
-"""Scenarios against a real Envoy: mutations, immediate answers, bodies, errors (per processor type)."""
+"""Against a real Envoy: mutations, immediate answers, bodies, errors, per processor type."""
 
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# ruff: noqa: ASYNC110, ASYNC230, ASYNC240 - a test handler: files are its side channel
 """A handler steered by the request header ``x-test`` (echoed back by the upstream).
 
 Every call is appended as one JSON line to the file named by ``$STEER_LOG``.

@@ -12,7 +12,8 @@ Families (labels ``trigger``, ``type``, and ``phase`` where it applies):
 * ``dh_extproc_streams_total`` / ``dh_extproc_streams_active``: gRPC streams (requests).
 * ``dh_extproc_observe_queued``: observer events waiting for a worker.
 
-Families are made at start-up and cells on first use; the stream path then only looks a\ncell up in a dict and calls ``inc`` or ``observe``.
+Families are made at start-up and cells on first use; the stream path then only looks a
+cell up in a dict and calls ``inc`` or ``observe``.
 """
 
 from __future__ import annotations
