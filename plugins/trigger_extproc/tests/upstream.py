@@ -53,4 +53,6 @@ async def echo(request: web.Request) -> web.StreamResponse:
 
 app = web.Application(client_max_size=16 * 1024 * 1024)
 app.router.add_route("*", "/{tail:.*}", echo)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+web.run_app(
+    app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, auto_decompress=False
+)
