@@ -15,6 +15,7 @@ req/s, p50, p99, processor CPU per request and ratios to the bare processor.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -52,93 +53,69 @@ CASES = {
 SETUPS = ["Envoy direct", "bare grpc.aio", "dh-serverless extproc", "dh-serverless processes: 2"]
 
 
-def envoy_config(listener: int, admin: int, processors: list[int], mode: dict[str, str] | None):
-    """Envoy answering 200 itself, with or without the ext_proc filter."""
-    filters: list[dict[str, Any]] = []
-    if mode is not None:
-        filters.append(
-            {
-                "name": "envoy.filters.http.ext_proc",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-                    "grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}},
-                    "failure_mode_allow": False,
-                    "message_timeout": "2s",
-                    "processing_mode": mode,
-                },
-            }
-        )
-    filters.append(
-        {
-            "name": "envoy.filters.http.router",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-            },
-        }
-    )
+_EXT = "type.googleapis.com/envoy.extensions."
+_ENVOY = """\
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
+static_resources:
+  listeners:
+  - name: ingress
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {listener}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": {ext}filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{prefix: "/"}}
+                direct_response: {{status: 200, body: {{inline_string: ok}}}}
+          http_filters:
+{ext_proc}\
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": {ext}filters.http.router.v3.Router
+  clusters:
+  - name: extproc
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": {ext}upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {{http2_protocol_options: {{}}}}
+    load_assignment:
+      cluster_name: extproc
+      endpoints: [{{lb_endpoints: {endpoints}}}]
+"""
+_EXT_PROC = """\
+          - name: envoy.filters.http.ext_proc
+            typed_config:
+              "@type": {ext}filters.http.ext_proc.v3.ExternalProcessor
+              grpc_service: {{envoy_grpc: {{cluster_name: extproc}}}}
+              failure_mode_allow: false
+              message_timeout: 2s
+              processing_mode: {mode}
+"""
+
+
+def envoy_config(
+    listener: int, admin: int, processors: list[int], mode: dict[str, str] | None
+) -> dict[str, Any]:
+    """Envoy answering 200 itself (``direct_response``), with or without ext_proc."""
     endpoints = [
         {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p}}}}
         for p in processors
     ]
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "ingress",
-                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener}},
-                    "filter_chains": [
-                        {
-                            "filters": [
-                                {
-                                    "name": "envoy.filters.network.http_connection_manager",
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                                        "stat_prefix": "ingress",
-                                        "route_config": {
-                                            "virtual_hosts": [
-                                                {
-                                                    "name": "all",
-                                                    "domains": ["*"],
-                                                    "routes": [
-                                                        {
-                                                            "match": {"prefix": "/"},
-                                                            "direct_response": {
-                                                                "status": 200,
-                                                                "body": {"inline_string": "ok"},
-                                                            },
-                                                        }
-                                                    ],
-                                                }
-                                            ]
-                                        },
-                                        "http_filters": filters,
-                                    },
-                                }
-                            ]
-                        }
-                    ],
-                }
-            ],
-            "clusters": [
-                {
-                    "name": "extproc",
-                    "type": "STATIC",
-                    "connect_timeout": "1s",
-                    "typed_extension_protocol_options": {
-                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                            "explicit_http_config": {"http2_protocol_options": {}},
-                        }
-                    },
-                    "load_assignment": {
-                        "cluster_name": "extproc",
-                        "endpoints": [{"lb_endpoints": endpoints}],
-                    },
-                }
-            ],
-        },
-    }
+    ext_proc = _EXT_PROC.format(ext=_EXT, mode=json.dumps(mode)) if mode is not None else ""
+    text = _ENVOY.format(
+        admin=admin, listener=listener, ext=_EXT, ext_proc=ext_proc, endpoints=json.dumps(endpoints)
+    )
+    config: dict[str, Any] = yaml.safe_load(text)
+    return config
 
 
 FUNCTION = """\
@@ -278,7 +255,7 @@ def main() -> None:
     )
     print(
         "| case | setup | conns | req/s | p50 ms | p99 ms | processor CPU µs/req "
-        "| req/s vs bare | CPU vs bare | p50 − bare ms |"
+        "| req/s vs bare | CPU vs bare | p50 - bare ms |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case in cases:
@@ -288,12 +265,12 @@ def main() -> None:
                 r = best[(setup, case, c)]
                 cpu = r["cpu_per_request"] * 1e6
                 if bare is None or setup == "Envoy direct":
-                    ratio = cpu_ratio = delta = "–"
+                    ratio = cpu_ratio = delta = "-"
                 else:
                     ratio = f"{r['rps'] / bare['rps']:.2f}x"
                     cpu_ratio = f"{r['cpu_per_request'] / bare['cpu_per_request']:.2f}x"
                     delta = f"{r['p50'] - bare['p50']:+.3f}"
-                cpu_text = f"{cpu:.0f}" if setup != "Envoy direct" else "–"
+                cpu_text = f"{cpu:.0f}" if setup != "Envoy direct" else "-"
                 print(
                     f"| {case} | {setup} | {c} | {r['rps']:.0f} | {r['p50']:.3f} | "
                     f"{r['p99']:.3f} | {cpu_text} | {ratio} | {cpu_ratio} | {delta} |"
