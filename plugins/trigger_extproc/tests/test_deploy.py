@@ -43,7 +43,9 @@ def test_sidecar_pod_shape():
 
 
 @pytest.mark.parametrize(
-    "path", sorted((DEPLOY / "envoy").glob("*.yaml")) + [None], ids=lambda p: p.name if p else "sidecar"
+    "path",
+    sorted((DEPLOY / "envoy").glob("*.yaml")) + [None],
+    ids=lambda p: p.name if p else "sidecar",
 )
 def test_envoy_configs_validate_with_envoy(path, harness, tmp_path):
     if path is None:

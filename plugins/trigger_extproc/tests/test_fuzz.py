@@ -179,12 +179,15 @@ def check_stream(port: int, sent: list[ep.ProcessingRequest]) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = ep_grpc.ExternalProcessorStub(channel)
         replies = []
+        error = None
         try:
             for reply in stub.Process(iter(sent), timeout=10):
                 replies.append(reply)
         except grpc.RpcError as exc:
+            error = exc
+        if error is not None:
             # Only a request without a kind is refused, with a clear status.
-            assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, exc
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
             assert any(m.WhichOneof("request") is None for m in sent)
         for index, reply in enumerate(replies):
             message = sent[index]

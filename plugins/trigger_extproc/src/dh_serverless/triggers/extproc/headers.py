@@ -34,11 +34,14 @@ def read_headers(header_map: base_pb2.HeaderMap) -> tuple[dict[str, bytes], dict
     headers: dict[str, bytes] = {}
     pseudo: dict[str, bytes] = {}
     for h in header_map.headers:
+        key = h.key
         value = h.raw_value or h.value.encode("utf-8", "surrogateescape")
-        key = h.key.lower()
-        target = pseudo if key.startswith(":") else headers
-        old = target.get(key)
-        target[key] = value if old is None else old + b"," + value
+        if key[:1] == ":":
+            pseudo[key] = value
+            continue
+        key = key.lower()
+        old = headers.get(key)
+        headers[key] = value if old is None else old + b"," + value
     return headers, pseudo
 
 

@@ -96,6 +96,10 @@ def _common(
     return reply
 
 
+#: Prebuilt "hold this chunk back" replies for the two body kinds.
+_CLEAR = {kind: _common(kind, [], [], clear=True) for kind in ("request_body", "response_body")}
+
+
 def _immediate(
     status: int, body: bytes, sets: list[tuple[str, bytes, bool]], details: str
 ) -> ep.ProcessingResponse:
@@ -218,6 +222,7 @@ class Processor:
         stats.streams.inc()
         stats.active.inc()
         state = _Stream()
+        first = True
         if self.options.log_stream:
             self.logger.info("extproc %s: stream started", self.name)
         try:
@@ -234,10 +239,12 @@ class Processor:
                         "ProcessingRequest without a request (headers, body or trailers)",
                     )
                     return
-                if request.HasField("protocol_config"):
-                    config = request.protocol_config
-                    state.request.mode = config.request_body_mode
-                    state.response.mode = config.response_body_mode
+                if first:
+                    first = False
+                    if request.HasField("protocol_config"):  # sent on the first message only
+                        config = request.protocol_config
+                        state.request.mode = config.request_body_mode
+                        state.response.mode = config.response_body_mode
                 silent = request.observability_mode
                 try:
                     reply, outcome = await handlers[kind](state, kind, request)
@@ -345,21 +352,26 @@ class Processor:
         if not eos and not self.options.buffer_streamed_bodies and not observing:
             # Chunk by chunk: the handler's body replaces this chunk.
             return await self._call(state, kind, chunk, body_phase=True, chunk=True)
-        if side.buffer is None:
-            side.buffer = BodyBuffer(self.limit)
         buffer = side.buffer
-        try:
-            buffer.add(chunk)
-        except TooLarge:
+        if buffer is None and eos:  # BUFFERED: the whole body in one message
+            if len(chunk) > self.limit:
+                return self._over_limit(kind, side, None)
+            raw = chunk
+        else:
+            if buffer is None:
+                buffer = side.buffer = BodyBuffer(self.limit)
+            try:
+                buffer.add(chunk)
+            except TooLarge:
+                side.buffer = None
+                return self._over_limit(kind, side, buffer.take() + chunk if side.held else None)
+            if not eos:
+                if observing:
+                    return CONTINUE[kind], "continue"
+                side.held = True
+                return _CLEAR[kind], "continue"
+            raw = buffer.take()
             side.buffer = None
-            return self._over_limit(kind, side, buffer.take() + chunk if side.held else None)
-        if not eos:
-            if observing:
-                return CONTINUE[kind], "continue"
-            side.held = True
-            return _common(kind, [], [], clear=True), "continue"
-        raw = buffer.take()
-        side.buffer = None
         body = raw
         decoded = False
         encoding = side.encoding
@@ -398,7 +410,8 @@ class Processor:
     # ------------------------------------------------------------------
 
     def _event(self, state: _Stream, kind: str, body: bytes) -> Event:
-        headers = dict(state.headers)
+        # One dict per direction: the request's (phase 1 or 2), then the response's (4 or 5).
+        headers = state.headers
         headers["processing-phase"] = _PHASE_BYTES[kind]
         content_type = headers.get("content-type")
         return Event(
