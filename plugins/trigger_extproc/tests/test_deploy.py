@@ -44,7 +44,7 @@ def test_sidecar_pod_shape():
 
 @pytest.mark.parametrize(
     "path",
-    sorted((DEPLOY / "envoy").glob("*.yaml")) + [None],
+    [*sorted((DEPLOY / "envoy").glob("*.yaml")), None],
     ids=lambda p: p.name if p else "sidecar",
 )
 def test_envoy_configs_validate_with_envoy(path, harness, tmp_path):
