@@ -8,7 +8,15 @@ import nuclio_sdk
 import pytest
 
 from dh_serverless.hookspecs import Response
-from dh_serverless.triggers.extproc import ProcessorResponse, convert_result
+from dh_serverless.triggers.extproc import HandlerAnswer
+from dh_serverless.triggers.extproc import convert_result as convert_response
+
+
+def convert_result(result):
+    """The handler's answer, as the trigger finds it in the converted Response's body."""
+    answer = convert_response(result).body
+    assert isinstance(answer, HandlerAnswer)
+    return answer
 
 
 def test_plain_values():
@@ -19,6 +27,8 @@ def test_plain_values():
     assert (nothing.body, nothing.body_given) == (b"", False)
     empty = convert_result("")
     assert (empty.body, empty.body_given) == (b"", True)  # an explicit empty body clears it
+    response = convert_response({"a": 1})
+    assert response.content_type == "application/json"
     data = convert_result({"a": 1})
     assert data.body == b'{"a": 1}'
     assert data.sets == [("content-type", b"application/json", False)]
@@ -65,7 +75,7 @@ def test_invalid_processing_status_raises():
 def test_pickles_for_process_workers():
     r = convert_result(Response(headers={"a": ["1"], "b": None}, body="z", status_code=202))
     back = pickle.loads(pickle.dumps(r, protocol=5))
-    assert isinstance(back, ProcessorResponse)
+    assert isinstance(back, HandlerAnswer)
     assert (back.body, back.sets, back.removes, back.status_code) == (
         b"z", [("a", b"1", True)], ["b"], 202,
     )  # fmt: skip

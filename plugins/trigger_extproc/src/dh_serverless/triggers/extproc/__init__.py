@@ -9,7 +9,7 @@ from __future__ import annotations
 from dh_serverless.triggers.extproc.config import ExtprocAttributes, ProcessingOptions
 from dh_serverless.triggers.extproc.result import (
     PROCESSING_STATUS,
-    ProcessorResponse,
+    HandlerAnswer,
     convert_result,
 )
 from dh_serverless.triggers.extproc.trigger import (
@@ -24,8 +24,8 @@ __all__ = (
     "SERVICE_NAME",
     "ExtprocAttributes",
     "ExtprocTrigger",
+    "HandlerAnswer",
     "ProcessingOptions",
-    "ProcessorResponse",
     "__version__",
     "convert_result",
     "dh_register_converters",

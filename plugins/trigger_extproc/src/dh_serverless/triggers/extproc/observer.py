@@ -12,7 +12,7 @@ import contextlib
 import logging
 
 from dh_serverless.hookspecs import Dispatch, DispatchError, Event
-from dh_serverless.triggers.extproc.result import ProcessorResponse
+from dh_serverless.triggers.extproc.result import HandlerAnswer
 from dh_serverless.triggers.extproc.stats import TriggerStats
 
 __all__ = ("Observer",)
@@ -59,7 +59,7 @@ class Observer:
             event = await queue.get()
             try:
                 response = await self.dispatch(event)
-                if not isinstance(response, ProcessorResponse):
+                if not isinstance(response.body, HandlerAnswer):
                     self.logger.warning(
                         "extproc %s: observer handler failed: %s",
                         self.name, bytes(response.body).decode("utf-8", "replace"),

@@ -41,7 +41,7 @@ from dh_serverless.triggers.extproc.bodies import DECODABLE, BodyBuffer, TooLarg
 from dh_serverless.triggers.extproc.config import ExtprocAttributes
 from dh_serverless.triggers.extproc.headers import build_header_mutation, read_headers
 from dh_serverless.triggers.extproc.observer import Observer
-from dh_serverless.triggers.extproc.result import ProcessorResponse
+from dh_serverless.triggers.extproc.result import HandlerAnswer
 from dh_serverless.triggers.extproc.stats import PHASES, TriggerStats
 
 __all__ = ("Processor",)
@@ -461,23 +461,24 @@ class Processor:
             took = time.perf_counter_ns() - start
             state.handler_ns += took
             self.stats.handler[kind].observe(took / 1e9)
-        if not isinstance(response, ProcessorResponse):
+        answer = response.body
+        if not isinstance(answer, HandlerAnswer):
             # The handler raised (or returned something unusable): the core's error answer.
-            message = bytes(response.body) if isinstance(response.body, bytes) else b""
+            message = answer if isinstance(answer, bytes) else b""
             self.logger.warning(
                 "extproc %s: handler failed at phase %d: %s",
                 self.name, PHASES[kind], message.decode("utf-8", "replace"),
             )  # fmt: skip
             return self._failed(kind, "error", response.status_code, "", original, extra)
-        sets = response.sets
+        sets = answer.sets
         if extra:
             sets = [*sets, *extra]
         if self.options.update_duration_header and (
             kind == "response_headers" or (kind == "response_body" and not side.streamed)
         ):
             sets = [*sets, ("x-extproc-duration-ns", str(state.handler_ns).encode(), False)]
-        status = response.processing_status or (
-            response.status_code if self.by_status and response.status_code != 200 else 0
+        status = answer.processing_status or (
+            answer.status_code if self.by_status and answer.status_code != 200 else 0
         )
         if status:
             if kind == "response_body" and side.streamed:
@@ -488,16 +489,16 @@ class Processor:
                     "(STREAMED response body); sending its body instead. Use BUFFERED.",
                     self.name, status,
                 )  # fmt: skip
-                return _common(kind, [], [], body=response.body), "late_immediate"
-            return _immediate(status, response.body, sets, self.details), "immediate"
+                return _common(kind, [], [], body=answer.body), "late_immediate"
+            return _immediate(status, answer.body, sets, self.details), "immediate"
         # At a headers phase there is no body to replace: a returned body is ignored.
-        removes = response.removes
+        removes = answer.removes
         changed = "mutated" if sets or removes else "continue"
         if not body_phase:
             return _common(kind, sets, removes), changed
-        if not response.body_given:
+        if not answer.body_given:
             return _common(kind, sets, removes, body=original), changed
-        new_body = response.body
+        new_body = answer.body
         if chunk or held or side.streamed:
             # STREAMED: Envoy drops content-length itself; keep the body's encoding.
             if decoded and encoding is not None:
