@@ -9,13 +9,20 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
+import pytest
 
 
-def test_observer_sees_every_request_of_a_burst_and_adds_no_latency(fresh_stack, tmp_path):
+@pytest.mark.parametrize("observability_mode", [True, False])
+def test_observer_sees_every_request_of_a_burst_and_adds_no_latency(
+    fresh_stack, tmp_path, observability_mode
+):
     gate = tmp_path / "gate"
     with fresh_stack() as s:
         processor = s.processor("observeprocessor", workers=4)
-        envoy = s.envoy("observeprocessor", [processor.port])
+        # Without Envoy's observability_mode Envoy waits for each reply: the trigger
+        # answers at once and runs the handler later.
+        changes = {"observability_mode": observability_mode}
+        envoy = s.envoy("observeprocessor", [processor.port], filter_changes=changes)
         # Every handler call waits for `gate`; the clients get all their answers before
         # it exists, so none of them waited for the handler.
         headers = {"x-test": f"gate:{gate}"}

@@ -133,10 +133,15 @@ class _Side:
         self.streamed = False  # a chunk without end_of_stream was seen
 
 
+class _Unavailable(Exception):
+    """End the stream with gRPC UNAVAILABLE, so Envoy applies its own failure policy."""
+
+
 class _Stream:
     """What one stream (one HTTP request) remembers between its messages."""
 
     __slots__ = (
+        "called",
         "fields",
         "handler_ns",
         "headers",
@@ -156,6 +161,7 @@ class _Stream:
         self.request_id: str | None = None
         self.timestamp: datetime.datetime | None = None
         self.handler_ns = 0
+        self.called = False  # the handler ran for this stream already
         self.request = _Side()
         self.response = _Side()
 
@@ -248,6 +254,9 @@ class Processor:
                 silent = request.observability_mode
                 try:
                     reply, outcome = await handlers[kind](state, kind, request)
+                except _Unavailable as exc:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+                    return
                 except Exception as exc:
                     self.logger.warning(
                         "extproc %s: cannot process %s: %s: %s; passing it on unchanged",
@@ -456,8 +465,14 @@ class Processor:
                 (_DISPATCH_OUTCOME[c] for c in type(exc).__mro__ if c in _DISPATCH_OUTCOME),
                 "error",
             )
+            if outcome == "shutdown" and not state.called:
+                # A stream that met the drain before any handler call: as if the processor
+                # were gone (fail closed or open as Envoy is configured), never unchecked.
+                self.stats.messages[kind, outcome].inc()
+                raise _Unavailable("the processor is shutting down") from None
             return self._failed(kind, outcome, exc.status_code, str(exc), original, extra)
         finally:
+            state.called = True
             took = time.perf_counter_ns() - start
             state.handler_ns += took
             self.stats.handler[kind].observe(took / 1e9)
