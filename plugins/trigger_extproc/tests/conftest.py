@@ -308,6 +308,16 @@ class Upstream:
         stop(self.proc)
 
 
+class Stopper:
+    """Anything started with Popen, stopped by PID with the stack."""
+
+    def __init__(self, proc: subprocess.Popen[Any]) -> None:
+        self.proc = proc
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
 class Stack:
     """An upstream, processors and Envoys; everything started is stopped on close."""
 
