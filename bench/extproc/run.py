@@ -97,7 +97,7 @@ _EXT_PROC = """\
               "@type": {ext}filters.http.ext_proc.v3.ExternalProcessor
               grpc_service: {{envoy_grpc: {{cluster_name: extproc}}}}
               failure_mode_allow: false
-              message_timeout: 2s
+              message_timeout: 5s
               processing_mode: {mode}
 """
 
@@ -241,23 +241,30 @@ def main() -> None:
                             f"{r['rps']:>8.0f} req/s",
                             file=sys.stderr,
                         )
-                        if r["errors"]:
-                            sys.exit(f"{setup} ({case}, c={c}): {r['errors']} non-2xx answers")
                         key = (setup, case, c)
-                        if key not in best or r["rps"] > best[key]["rps"]:
+                        # A round with failed requests (message_timeout on a crowded machine)
+                        # only counts when no clean round exists.
+                        clean = not r["errors"]
+                        kept = best.get(key)
+                        if (
+                            kept is None
+                            or (clean and kept["errors"])
+                            or (clean == (not kept["errors"]) and r["rps"] > kept["rps"])
+                        ):
                             best[key] = r
     print(
         f"\nbench/extproc: Envoy 1.40 (--concurrency 1, direct_response 200) and wrk -t1 on "
         f"CPU {LOAD_CPUS}, processor on CPU {PROCESSOR_CPUS} (processes: 2 on CPUs 0-1); "
-        f"{args.duration:g} s x {args.rounds} rounds, best round; uvloop on both processors; "
+        f"{args.duration:g} s x {args.rounds} rounds, best clean round; message_timeout 5s; "
+        "uvloop on both processors; "
         f"identity async handler, maxWorkers 64; Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs\n"
     )
     print(
         "| case | setup | conns | req/s | p50 ms | p99 ms | processor CPU µs/req "
-        "| req/s vs bare | CPU vs bare | p50 - bare ms |"
+        "| req/s vs bare | CPU vs bare | p50 - bare ms | non-2xx |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case in cases:
         for c in levels:
             bare = best.get(("bare grpc.aio", case, c))
@@ -273,7 +280,8 @@ def main() -> None:
                 cpu_text = f"{cpu:.0f}" if setup != "Envoy direct" else "-"
                 print(
                     f"| {case} | {setup} | {c} | {r['rps']:.0f} | {r['p50']:.3f} | "
-                    f"{r['p99']:.3f} | {cpu_text} | {ratio} | {cpu_ratio} | {delta} |"
+                    f"{r['p99']:.3f} | {cpu_text} | {ratio} | {cpu_ratio} | {delta} | "
+                    f"{r['errors']} |"
                 )
 
 
