@@ -221,3 +221,20 @@ def test_garbage_bytes_get_a_grpc_error_and_the_server_goes_on(servers):
     ok = ep.ProcessingRequest()
     ok.request_headers.end_of_stream = True
     check_stream(port, [ok])
+
+
+def test_an_error_answered_at_once_ends_the_stream(servers):
+    # Found by the test above: a busy pool with onError: reject answers 503 at once, and
+    # nothing may follow on that stream.
+    first = ep.ProcessingRequest()
+    first.request_headers.end_of_stream = False
+    body = ep.ProcessingRequest()
+    body.request_body.body = b"\0\0\0"  # three bytes: the dispatch above raises busy
+    body.request_body.end_of_stream = True
+    more = ep.ProcessingRequest()
+    more.request_headers.end_of_stream = True
+    port = servers.ports["preprocessor", "reject"]
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        replies = list(ep_grpc.ExternalProcessorStub(channel).Process(iter([first, body, more])))
+    assert [r.WhichOneof("response") for r in replies] == ["request_headers", "immediate_response"]
+    assert replies[1].immediate_response.status.code == 503

@@ -62,6 +62,7 @@ _DISPATCH_OUTCOME: dict[type[DispatchError], str] = {
     EventTimeoutError: "timeout",
     ShuttingDownError: "shutdown",
 }
+_PLAIN = frozenset({"continue", "mutated", "observed", "dropped"})  # never immediate
 _OVER_LIMIT = b"request body is larger than perRequestBodyBufferBytes"
 _utc = datetime.UTC
 
@@ -273,7 +274,7 @@ class Processor:
                         "extproc %s: phase %d (%s) %s in %.3f ms",
                         self.name, PHASES[kind], kind, outcome, elapsed * 1000,
                     )  # fmt: skip
-                if outcome == "immediate":
+                if outcome not in _PLAIN and reply.HasField("immediate_response"):
                     return  # Envoy sends nothing more on this stream
                 if silent and self._last(kind, request):
                     return  # observability mode: do not hold the stream for 5 s
