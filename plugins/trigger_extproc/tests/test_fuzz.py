@@ -238,3 +238,16 @@ def test_an_error_answered_at_once_ends_the_stream(servers):
         replies = list(ep_grpc.ExternalProcessorStub(channel).Process(iter([first, body, more])))
     assert [r.WhichOneof("response") for r in replies] == ["request_headers", "immediate_response"]
     assert replies[1].immediate_response.status.code == 503
+
+
+def test_no_message_hit_an_internal_error(servers):
+    # Runs after the tests above (file order): a message the trigger could not process is
+    # counted "invalid" under its phase ("unknown" is the refused kind-less request).
+    for trigger in servers.triggers:
+        family = trigger.spec.metrics.families["dh_extproc_messages"]
+        invalid = {
+            k: c.value
+            for k, c in family.cells.items()
+            if k[-1] == "invalid" and k[-2] != "unknown" and c.value
+        }
+        assert invalid == {}, trigger.name
