@@ -471,7 +471,7 @@ class Processor:
                 # were gone (fail closed or open as Envoy is configured), never unchecked.
                 self.stats.messages[kind, outcome].inc()
                 raise _Unavailable("the processor is shutting down") from None
-            return self._failed(kind, outcome, exc.status_code, str(exc), original, extra)
+            return self._failed(kind, side, outcome, exc.status_code, str(exc), original, extra)
         finally:
             state.called = True
             took = time.perf_counter_ns() - start
@@ -485,7 +485,7 @@ class Processor:
                 "extproc %s: handler failed at phase %d: %s",
                 self.name, PHASES[kind], message.decode("utf-8", "replace"),
             )  # fmt: skip
-            return self._failed(kind, "error", response.status_code, "", original, extra)
+            return self._failed(kind, side, "error", response.status_code, "", original, extra)
         sets = answer.sets
         if extra:
             sets = [*sets, *extra]
@@ -528,13 +528,15 @@ class Processor:
     def _failed(
         self,
         kind: str,
+        side: _Side,
         outcome: str,
         status: Any,
         message: str,
         original: bytes | None,
         extra: list[tuple[str, bytes, bool]] | None,
     ) -> tuple[ep.ProcessingResponse, str]:
-        if self.reject_errors:
+        late = kind == "response_body" and side.streamed  # the status already went out
+        if self.reject_errors and not late:
             code = status if isinstance(status, int) and 400 <= status <= 599 else 500
             text = message or {"busy": "no worker available", "timeout": "handler timed out"}.get(
                 outcome, "processing failed"
