@@ -8,7 +8,7 @@ Families (labels ``trigger``, ``type``, and ``phase`` where it applies):
   ``over_limit``, ``observed`` (observer: queued), ``dropped`` (observer queue full),
   ``late_immediate`` (an immediate answer asked after the status was sent), ``invalid``.
 * ``dh_extproc_handler_seconds{..., phase}``: time in the handler (dispatch), per phase.
-* ``dh_extproc_message_seconds{..., phase}``: message in to reply out, per phase.
+* ``dh_extproc_message_seconds{..., phase}``: message in to reply ready, per phase.
 * ``dh_extproc_streams_total`` / ``dh_extproc_streams_active``: gRPC streams (requests).
 * ``dh_extproc_observe_queued``: observer events waiting for a worker.
 
@@ -99,7 +99,7 @@ class TriggerStats:
         )
         message = metrics.histogram(
             "dh_extproc_message_seconds",
-            "Time from an ext_proc message to its reply, per phase",
+            "Time from an ext_proc message to its reply being ready, per phase",
             ("trigger", "type", "phase"),
             buckets=_BUCKETS,
         )

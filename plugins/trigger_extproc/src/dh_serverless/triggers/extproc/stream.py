@@ -264,11 +264,12 @@ class Processor:
                         self.name, kind, type(exc).__name__, exc, exc_info=True,
                     )  # fmt: skip
                     reply, outcome = CONTINUE[kind], "invalid"
-                if not silent:
-                    await context.write(reply)
+                # Counted before the reply goes out, so a scrape after the answer sees it.
                 counts[kind, outcome].inc()
                 elapsed = perf() - start
                 timings[kind].observe(elapsed)
+                if not silent:
+                    await context.write(reply)
                 if log_phases:
                     self.logger.info(
                         "extproc %s: phase %d (%s) %s in %.3f ms",
