@@ -16,11 +16,9 @@ the body is ``bytes`` (decompressed when ``decompressBodies``).
 from __future__ import annotations
 
 import datetime
-import gzip
 import logging
 import time
 import urllib.parse
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -39,24 +37,16 @@ from dh_serverless.hookspecs import (
 )
 from dh_serverless.triggers.extproc.bodies import DECODABLE, BodyBuffer, TooLarge, decompress
 from dh_serverless.triggers.extproc.config import ExtprocAttributes
-from dh_serverless.triggers.extproc.headers import build_header_mutation, read_headers
+from dh_serverless.triggers.extproc.headers import read_headers
 from dh_serverless.triggers.extproc.observer import Observer
+from dh_serverless.triggers.extproc.replies import CLEAR, CONTINUE, common, immediate, recompress
 from dh_serverless.triggers.extproc.result import HandlerAnswer
 from dh_serverless.triggers.extproc.stats import PHASES, TriggerStats
 
 __all__ = ("Processor",)
 
-_STREAMED = pm.ProcessingMode.STREAMED
 _NONE = pm.ProcessingMode.NONE
 _PHASE_BYTES = {kind: str(n).encode() for kind, n in PHASES.items()}
-_REPLY_TYPE = {
-    "request_headers": ep.HeadersResponse,
-    "response_headers": ep.HeadersResponse,
-    "request_body": ep.BodyResponse,
-    "response_body": ep.BodyResponse,
-    "request_trailers": ep.TrailersResponse,
-    "response_trailers": ep.TrailersResponse,
-}
 _DISPATCH_OUTCOME: dict[type[DispatchError], str] = {
     WorkerBusyError: "busy",
     EventTimeoutError: "timeout",
@@ -65,59 +55,6 @@ _DISPATCH_OUTCOME: dict[type[DispatchError], str] = {
 _PLAIN = frozenset({"continue", "mutated", "observed", "dropped"})  # never immediate
 _OVER_LIMIT = b"request body is larger than perRequestBodyBufferBytes"
 _utc = datetime.UTC
-
-
-def _continue(kind: str) -> ep.ProcessingResponse:
-    reply = ep.ProcessingResponse()
-    getattr(reply, kind).SetInParent()
-    return reply
-
-
-#: Prebuilt "go on unchanged" replies, one per message kind (never mutated).
-CONTINUE = {kind: _continue(kind) for kind in _REPLY_TYPE}
-
-
-def _common(
-    kind: str,
-    sets: list[tuple[str, bytes, bool]],
-    removes: list[str],
-    body: bytes | None = None,
-    clear: bool = False,
-) -> ep.ProcessingResponse:
-    if not sets and not removes and body is None and not clear:
-        return CONTINUE[kind]
-    reply = ep.ProcessingResponse()
-    common = getattr(reply, kind).response
-    if sets or removes:
-        common.header_mutation.CopyFrom(build_header_mutation(sets, removes))
-    if body is not None:
-        common.body_mutation.body = body
-    elif clear:
-        common.body_mutation.clear_body = True
-    return reply
-
-
-#: Prebuilt "hold this chunk back" replies for the two body kinds.
-_CLEAR = {kind: _common(kind, [], [], clear=True) for kind in ("request_body", "response_body")}
-
-
-def _immediate(
-    status: int, body: bytes, sets: list[tuple[str, bytes, bool]], details: str
-) -> ep.ProcessingResponse:
-    reply = ep.ProcessingResponse()
-    immediate = reply.immediate_response
-    immediate.status.code = status
-    immediate.body = body
-    immediate.details = details
-    if sets:
-        immediate.headers.CopyFrom(build_header_mutation([(k, v, a) for k, v, a in sets], []))
-    return reply
-
-
-def _recompress(encoding: bytes, body: bytes) -> bytes:
-    if encoding == b"deflate":
-        return zlib.compress(body)
-    return gzip.compress(body, mtime=0)
 
 
 class _Side:
@@ -338,7 +275,7 @@ class Processor:
         if self.on_response and ends:
             return await self._call(state, kind, b"", body_phase=False, extra=extra)
         if extra:
-            return _common(kind, extra, []), "mutated"
+            return common(kind, extra, []), "mutated"
         return CONTINUE[kind], "continue"
 
     async def _trailers(
@@ -380,7 +317,7 @@ class Processor:
                 if observing:
                     return CONTINUE[kind], "continue"
                 side.held = True
-                return _CLEAR[kind], "continue"
+                return CLEAR[kind], "continue"
             raw = buffer.take()
             side.buffer = None
         body = raw
@@ -413,8 +350,8 @@ class Processor:
         if self.observer is not None or not self.reject_over or late:
             side.passing = True
             side.held = False
-            return _common(kind, [], [], body=held), "over_limit"
-        return _immediate(413, _OVER_LIMIT, [], self.details), "over_limit"
+            return common(kind, [], [], body=held), "over_limit"
+        return immediate(413, _OVER_LIMIT, [], self.details), "over_limit"
 
     # ------------------------------------------------------------------
     # The handler call and its answer
@@ -458,7 +395,7 @@ class Processor:
         original = raw if held else None  # what to send when nothing changes
         if self.observer is not None:
             outcome = self.observer.offer(event)
-            return _common(kind, extra or [], [], body=original), outcome
+            return common(kind, extra or [], [], body=original), outcome
         start = time.perf_counter_ns()
         try:
             response = await self.dispatch(event)
@@ -506,25 +443,25 @@ class Processor:
                     "(STREAMED response body); sending its body instead. Use BUFFERED.",
                     self.name, status,
                 )  # fmt: skip
-                return _common(kind, [], [], body=answer.body), "late_immediate"
-            return _immediate(status, answer.body, sets, self.details), "immediate"
+                return common(kind, [], [], body=answer.body), "late_immediate"
+            return immediate(status, answer.body, sets, self.details), "immediate"
         # At a headers phase there is no body to replace: a returned body is ignored.
         removes = answer.removes
         changed = "mutated" if sets or removes else "continue"
         if not body_phase:
-            return _common(kind, sets, removes), changed
+            return common(kind, sets, removes), changed
         if not answer.body_given:
-            return _common(kind, sets, removes, body=original), changed
+            return common(kind, sets, removes, body=original), changed
         new_body = answer.body
         if chunk or held or side.streamed:
             # STREAMED: Envoy drops content-length itself; keep the body's encoding.
             if decoded and encoding is not None:
-                new_body = _recompress(encoding.strip().lower(), new_body)
-            return _common(kind, [], [], body=new_body or None, clear=not new_body), "mutated"
+                new_body = recompress(encoding.strip().lower(), new_body)
+            return common(kind, [], [], body=new_body or None, clear=not new_body), "mutated"
         sets = [*sets, ("content-length", str(len(new_body)).encode(), False)]  # G1
         if decoded:
             removes = [*removes, "content-encoding"]  # G8: the new body is not compressed
-        return _common(kind, sets, removes, body=new_body or None, clear=not new_body), "mutated"
+        return common(kind, sets, removes, body=new_body or None, clear=not new_body), "mutated"
 
     def _failed(
         self,
@@ -542,8 +479,8 @@ class Processor:
             text = message or {"busy": "no worker available", "timeout": "handler timed out"}.get(
                 outcome, "processing failed"
             )
-            return _immediate(code, text.encode(), [], self.details), outcome
-        return _common(kind, extra or [], [], body=original), outcome
+            return immediate(code, text.encode(), [], self.details), outcome
+        return common(kind, extra or [], [], body=original), outcome
 
     @staticmethod
     def _from_attributes(state: _Stream, request: ep.ProcessingRequest) -> None:
