@@ -124,7 +124,6 @@ def test_openinference_serves_rest_with_the_run_id_as_version(tmp_path):
 
 @pytest.mark.parametrize("processor_type", ["preprocessor", "postprocessor", "wrapprocessor"])
 def test_guardrail_yaml_loads_with_the_originals_processing_defaults(tmp_path, processor_type):
-    pytest.importorskip("dh_serverless.triggers.extproc")
     config, prepared = prepared_one(shared(tmp_path, guardrail_yaml(processor_type)))
     assert list(config.spec.triggers) == ["extproc"]  # no default http beside it
     assert prepared.config.workers == 4
@@ -138,7 +137,6 @@ def test_guardrail_yaml_loads_with_the_originals_processing_defaults(tmp_path, p
 
 
 def test_guardrail_serves_grpc_on_its_port(tmp_path):
-    pytest.importorskip("dh_serverless.triggers.extproc")
     port, health = free_port(), free_port()
     text = guardrail_yaml("preprocessor", port=port).replace(
         f"port: {port}\n", f'port: {port}\n                host: "127.0.0.1"\n'
