@@ -276,3 +276,26 @@ def test_events_and_responses_stay_plain_objects():
     assert Event(body=b"x").body == b"x"
     assert Response(body={"out": 1}).body == {"out": 1}
     assert "numpy" in sys.modules
+
+
+# ---------------------------------------------------------------------------
+# Draining: later messages of work in flight still go through
+# ---------------------------------------------------------------------------
+
+
+async def test_a_closed_gate_refuses_new_events_but_lets_a_continuation_finish(
+    function_dir, runtime_for
+):
+    from dh_serverless.hookspecs import ShuttingDownError
+
+    path = function_dir("def handler(c, e):\n    return e.body\n", SPEC % ("", 1, "{}"))
+    runtime = await runtime_for(path)
+    trigger = DirectTrigger.started[0]
+    runtime.gate.open = False  # what shutdown does first
+    with pytest.raises(ShuttingDownError):
+        await trigger.send(b"new")
+    event = Event(body=b"phase 2")
+    event.continuation = True
+    response = await trigger.dispatch(event)
+    assert (response.status_code, response.body) == (200, b"phase 2")
+    assert runtime.collector.events[0].events["shutdown"] == 1

@@ -29,8 +29,8 @@ async def draining():
     """A wrapprocessor whose runtime starts draining after ``calls_left`` handler calls."""
     state = {"calls_left": 0}
 
-    async def dispatch(event):
-        if state["calls_left"] <= 0:
+    async def dispatch(event):  # the core's gate: a continuation passes while draining
+        if state["calls_left"] <= 0 and not event.continuation:
             raise ShuttingDownError("the function is shutting down")
         state["calls_left"] -= 1
         return convert_result(event.body + b"!")
@@ -52,7 +52,7 @@ async def test_a_stream_that_meets_the_drain_first_is_left_to_envoys_failure_pol
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-async def test_a_stream_in_flight_finishes_with_the_original_passing(draining):
+async def test_a_stream_in_flight_finishes_through_the_handler(draining):
     stub, state = draining
     state["calls_left"] = 1
     call = stub.Process()
@@ -62,5 +62,6 @@ async def test_a_stream_in_flight_finishes_with_the_original_passing(draining):
     await call.write(body_message())  # the drain began meanwhile
     second = await call.read()
     assert second.WhichOneof("response") == "response_body"
-    assert not second.response_body.response.HasField("body_mutation")  # passed on intact
+    mutation = second.response_body.response.body_mutation
+    assert mutation.body == b"upstream!"  # its later phase still ran the handler
     await call.done_writing()

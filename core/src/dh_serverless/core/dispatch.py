@@ -42,7 +42,12 @@ _OUTCOME = {
 
 
 class Gate:
-    """Open while the runtime takes new events; closed once it drains."""
+    """Open while the runtime takes new events; closed once it drains.
+
+    A closed gate still lets through an event whose ``continuation`` attribute is true:
+    a later message of work already in flight (the next phase of an ext_proc stream),
+    which must finish rather than be cut in half.
+    """
 
     __slots__ = ("open",)
 
@@ -143,7 +148,7 @@ def build_dispatch(
     perf_counter = time.perf_counter
 
     async def dispatch(event: Event) -> Response:
-        if not gate.open:
+        if not gate.open and not event.continuation:
             events["shutdown"] += 1
             raise ShuttingDownError("the function is shutting down")
         worker = pool.try_acquire()

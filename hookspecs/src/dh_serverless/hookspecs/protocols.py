@@ -122,6 +122,10 @@ class Trigger(Protocol):
         ``dispatch(event)`` resolves to the converted :class:`Response` or raises a
         :class:`~dh_serverless.hookspecs.errors.DispatchError` (busy, timeout, lost,
         shutting down) that the trigger maps to its protocol's answer.
+        While the runtime drains, ``dispatch`` refuses new events with
+        ``ShuttingDownError`` but still takes one whose ``continuation`` attribute the
+        trigger set to ``True`` (``event.continuation = True``): a later message of work
+        already in flight, such as the next phase of a stream.
         """
 
     async def stop(self, timeout: float) -> None:

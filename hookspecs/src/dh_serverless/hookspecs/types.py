@@ -55,6 +55,7 @@ class Event:
         "__dict__",
         "body",
         "content_type",
+        "continuation",
         "fields",
         "headers",
         "id",
@@ -115,6 +116,7 @@ class Event:
         self.last_in_batch = last_in_batch
         self.offset = offset
         self.topic = topic
+        self.continuation = False  # a trigger's later message of work in flight (see Trigger)
 
     def get_header(self, name: str) -> Any:
         """Return the first header whose name equals ``name`` ignoring case, or None."""
@@ -139,7 +141,7 @@ class Event:
 
         data: dict[str, Any] = {}
         for name in Event.__slots__:
-            if name == "__dict__":
+            if name in ("__dict__", "continuation"):
                 continue
             value = getattr(self, name)
             if name == "trigger":

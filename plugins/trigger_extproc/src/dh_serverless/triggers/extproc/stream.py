@@ -390,6 +390,8 @@ class Processor:
         extra: list[tuple[str, bytes, bool]] | None = None,
     ) -> tuple[ep.ProcessingResponse, str]:
         event = self._event(state, kind, body)
+        if state.called:
+            event.continuation = True  # a later phase of a stream in flight: let it finish
         side = state.request if kind.startswith("request") else state.response
         held = side.held
         original = raw if held else None  # what to send when nothing changes
