@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PEERS_DIR = Path(os.environ.get("DH_PEERS_DIR", ROOT / ".peers"))
 
 #: peer name -> pip requirements of its venv. Add a peer with one line.
-PEERS: dict[str, list[str]] = {}
+PEERS: dict[str, list[str]] = {
+    # openinference: the Open Inference Protocol servers bench/openinference compares against
+    "mlserver": ["mlserver==1.7.1"],
+    "kserve": ["kserve==0.21.0"],
+}
 
 
 def peer_python(name: str) -> Path:

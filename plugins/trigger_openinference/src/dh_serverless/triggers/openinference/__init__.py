@@ -1,0 +1,1 @@
+"""dh-trigger-openinference: serve a function as a model over the Open Inference Protocol."""
