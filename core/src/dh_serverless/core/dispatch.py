@@ -3,19 +3,22 @@
 Built once per trigger at start-up: middleware from plugins (none: no extra call),
 then the core step (take a worker, run the handler under ``eventTimeout``, count the
 outcome), then, for a trigger with a sink, a hand-off of successful responses to the
-sink's queue that never waits.
+sink's queue that never waits: in completion order, or in dispatch order when the
+trigger asks for it (:mod:`dh_serverless.core.ordering`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 
 from dh_serverless.core.metrics import EventStats, SinkStats
+from dh_serverless.core.ordering import InOrder
 from dh_serverless.core.pool import WorkerPool
 from dh_serverless.hookspecs.errors import (
     DispatchError,
@@ -95,6 +98,9 @@ class SinkChannel:
                 try:
                     await self.sink.emit(response, event)
                     self.stats.emitted += 1
+                    stamp = event.timestamp
+                    if isinstance(stamp, datetime.datetime) and stamp.tzinfo is not None:
+                        self.stats.age.observe(time.time() - stamp.timestamp())
                 except Exception as exc:  # noqa: BLE001 - one failed item must not stop the sink
                     self.stats.failed += 1
                     _log.warning(
@@ -122,8 +128,16 @@ def build_dispatch(
     event_timeout: float | None,
     stats: EventStats,
     sink: SinkChannel | None = None,
+    sink_order_wait: float | None = None,
 ) -> Dispatch:
-    """The core step: a worker, the handler under ``event_timeout``, and the counting."""
+    """The core step: a worker, the handler under ``event_timeout``, and the counting.
+
+    With a ``sink`` and ``sink_order_wait``, successful responses reach the sink in
+    dispatch order (see :class:`InOrder`); otherwise as they complete.
+    """
+    if sink is not None and sink_order_wait is not None:
+        return _in_order(build_dispatch(pool, gate, event_timeout=event_timeout, stats=stats),
+                         sink, sink_order_wait)  # fmt: skip
     events = stats.events
     duration = stats.duration
     perf_counter = time.perf_counter
@@ -148,10 +162,34 @@ def build_dispatch(
         status = response.status_code
         events["ok" if status < 500 else "error"] += 1
         stats.bytes_in += event.size or 0
-        stats.bytes_out += len(response.body)
+        body = response.body
+        if isinstance(body, bytes):  # a trigger's result_converter may return other bodies
+            stats.bytes_out += len(body)
         if sink is not None and status < 400:
             sink.offer(response, event)
         return response
+
+    return dispatch
+
+
+def _in_order(call: Dispatch, sink: SinkChannel, wait: float) -> Dispatch:
+    """``call``, with its successful responses handed to ``sink`` in dispatch order."""
+
+    def late() -> None:
+        sink.stats.late += 1
+
+    order: InOrder[tuple[Response, Event]] = InOrder(lambda item: sink.offer(*item), wait, late)
+
+    async def dispatch(event: Event) -> Response:
+        ticket = order.ticket()
+        item = None
+        try:
+            response = await call(event)
+            if response.status_code < 400:
+                item = (response, event)
+            return response
+        finally:
+            order.finish(ticket, item)
 
     return dispatch
 

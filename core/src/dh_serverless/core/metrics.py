@@ -7,7 +7,6 @@ collector turns them into Prometheus families only when ``/metrics`` is scraped.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterator
 
 from prometheus_client.core import (
@@ -18,34 +17,20 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-__all__ = ("EventStats", "Histogram", "RuntimeCollector", "SinkStats", "make_registry")
+from dh_serverless.hookspecs.metrics import Counter, Gauge, Histogram, HistogramCell, Metrics
 
-_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+__all__ = (
+    "EventStats",
+    "HistogramCell",
+    "PluginCollector",
+    "RuntimeCollector",
+    "SinkStats",
+    "make_registry",
+)
+
 #: Outcomes of an event: answered by the handler (``ok`` below 500, ``error`` from 500),
 #: or by the runtime (``busy``, ``timeout``, ``lost``, ``shutdown``).
 OUTCOMES = ("ok", "error", "busy", "timeout", "lost", "shutdown")
-
-
-class Histogram:
-    """Bucket counts, a sum and a count; ``observe`` is a bisect and two additions."""
-
-    __slots__ = ("bounds", "counts", "sum")
-
-    def __init__(self, bounds: tuple[float, ...] = _DURATION_BUCKETS) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        total, out = 0, []
-        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
-            total += count
-            out.append((bound, total))
-        return out
 
 
 class EventStats:
@@ -68,8 +53,8 @@ class EventStats:
         self.trigger = trigger
         self.kind = kind
         self.events = dict.fromkeys(OUTCOMES, 0)
-        self.duration = Histogram()
-        self.wait = Histogram()
+        self.duration = HistogramCell()
+        self.wait = HistogramCell()
         self.bytes_in = 0
         self.bytes_out = 0
         self.workers_busy = 0
@@ -78,17 +63,20 @@ class EventStats:
 
 
 class SinkStats:
-    """Items a sink emitted, dropped (queue full) and failed to emit."""
+    """Items a sink emitted, dropped (queue full, or too late for ordered delivery) and
+    failed to emit, and the age of emitted items (arrival to emitted)."""
 
-    __slots__ = ("dropped", "emitted", "failed", "kind", "queued", "trigger")
+    __slots__ = ("age", "dropped", "emitted", "failed", "kind", "late", "queued", "trigger")
 
     def __init__(self, trigger: str, kind: str) -> None:
         self.trigger = trigger
         self.kind = kind
         self.emitted = 0
         self.dropped = 0
+        self.late = 0
         self.failed = 0
         self.queued = 0
+        self.age = HistogramCell()
 
 
 class RuntimeCollector(Collector):
@@ -136,7 +124,9 @@ class RuntimeCollector(Collector):
         sink_labels = ["trigger", "sink"]
         emitted = CounterMetricFamily("dh_sink_emitted", "Items a sink sent on", labels=sink_labels)
         dropped = CounterMetricFamily(
-            "dh_sink_dropped", "Items dropped: sink queue full", labels=sink_labels
+            "dh_sink_dropped",
+            "Items dropped: sink queue full, or too late for ordered delivery",
+            labels=[*sink_labels, "reason"],
         )
         failed = CounterMetricFamily(
             "dh_sink_failed", "Items a sink failed to send", labels=sink_labels
@@ -144,21 +134,59 @@ class RuntimeCollector(Collector):
         queued = GaugeMetricFamily(
             "dh_sink_queued", "Items waiting in a sink queue", labels=sink_labels
         )
+        age = HistogramMetricFamily(
+            "dh_sink_age_seconds",
+            "Time from an event's arrival (its timestamp) to its item emitted by the sink",
+            labels=sink_labels,
+        )
         for k in self.sinks:
             key = [k.trigger, k.kind]
             emitted.add_metric(key, k.emitted)
-            dropped.add_metric(key, k.dropped)
+            dropped.add_metric([*key, "full"], k.dropped)
+            dropped.add_metric([*key, "late"], k.late)
             failed.add_metric(key, k.failed)
             queued.add_metric(key, k.queued)
-        yield from (emitted, dropped, failed, queued)
+            if k.age.sum or any(k.age.counts):
+                age.add_metric(key, k.age.cumulative(), k.age.sum)
+        yield from (emitted, dropped, failed, queued, age)
 
 
-def make_registry(collector: RuntimeCollector) -> CollectorRegistry:
-    """A registry with the runtime's collector and the process metrics of prometheus-client."""
+class PluginCollector(Collector):
+    """Exports the families plugins created in a :class:`Metrics` registry."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.metrics:
+            labels = list(family.labelnames)
+            doc = family.documentation
+            if isinstance(family, Counter):
+                counter = CounterMetricFamily(family.name, doc, labels=labels)
+                for key, count in list(family.cells.items()):
+                    counter.add_metric(list(key), count.value)
+                yield counter
+            elif isinstance(family, Gauge):
+                gauge = GaugeMetricFamily(family.name, doc, labels=labels)
+                for key, level in list(family.cells.items()):
+                    gauge.add_metric(list(key), level.read())
+                yield gauge
+            elif isinstance(family, Histogram):
+                histogram = HistogramMetricFamily(family.name, doc, labels=labels)
+                for key, cell in list(family.cells.items()):
+                    histogram.add_metric(list(key), cell.cumulative(), cell.sum)
+                yield histogram
+
+
+def make_registry(collector: RuntimeCollector, metrics: Metrics | None = None) -> CollectorRegistry:
+    """A registry with the runtime's collector, the plugins' ``metrics`` and the process
+    metrics of prometheus-client."""
     from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    if metrics is not None:
+        registry.register(PluginCollector(metrics))
     for default in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(default)
     return registry

@@ -4,7 +4,10 @@ Each worker is a *spawned* interpreter (never forked: no inherited locks, thread
 sockets) that imports the handler and runs ``init_context`` with its own
 ``worker_id``. The parent talks to it over a socket pair, on the event loop itself (no
 thread hop per event). Bodies cross as raw byte messages next to a small pickled
-header: a 1 MiB body is written once into the socket and read once out of it.
+header: a 1 MiB body is written once into the socket and read once out of it. Other
+bodies (a trigger's own event bodies, results of a trigger's ``result_converter``) are
+pickled with protocol 5: numpy arrays and other buffers follow as raw messages of their
+own, never as pickled lists.
 
 A worker whose process dies (crash, ``kill -9``, OOM) or overruns ``eventTimeout``
 (it is killed) is marked lost; the event it held gets an error answer and the pool
@@ -30,7 +33,8 @@ import attrs
 from dh_serverless.core.channel import Channel
 from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler
-from dh_serverless.core.workers import Worker, WorkerOptions
+from dh_serverless.core.responses import to_response
+from dh_serverless.core.workers import Worker, WorkerOptions, handler_failed
 from dh_serverless.hookspecs.errors import EventTimeoutError, WorkerLostError
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
 
@@ -55,6 +59,31 @@ class _ChildConfig:
     debug: bool
     log_level: int
     json_lines: bool
+    converter: str | None = None
+
+
+def _callable_path(fn: Any) -> str | None:
+    """``module:qualname`` of a converter other than Nuclio's, for the child to import."""
+    if fn is to_response:
+        return None
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def _import_callable(path: str) -> Any:
+    import importlib
+
+    module, _, qualname = path.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _pickle_out_of_band(value: Any) -> tuple[bytes, list[memoryview]]:
+    """``value`` pickled (protocol 5) and the raw buffers that travel beside it."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    return data, [b.raw() for b in buffers]
 
 
 class ProcessWorker(Worker):
@@ -71,6 +100,7 @@ class ProcessWorker(Worker):
         child = _ChildConfig(
             loaded.spec, str(loaded.folder), worker_id, options.trigger.kind, options.trigger.name,
             options.namespace, options.debug, root.level, json_lines,
+            _callable_path(options.convert),
         )  # fmt: skip
         parent_sock, child_sock = socket.socketpair()
         for sock in (parent_sock, child_sock):  # fewer system calls per large body
@@ -108,27 +138,20 @@ class ProcessWorker(Worker):
 
     async def _roundtrip(self, event: Event) -> Response:
         body = event.body
-        raw = isinstance(body, bytes)
         header = [getattr(event, name) for name in _EVENT_FIELDS]
-        message = (
-            "event",
-            raw,
-            None if raw else body,
-            event.trigger.kind,
-            event.trigger.name,
-            header,
-        )
+        if isinstance(body, bytes):
+            pickled, frames = None, [body]
+        else:
+            pickled, frames = _pickle_out_of_band(body)  # type: ignore[assignment]
+        message = ("event", pickled, len(frames), event.trigger.kind, event.trigger.name, header)
         try:
             channel = self._channel
             assert channel is not None
-            encoded = pickle.dumps(message, protocol=5)
-            if raw:
-                channel.send(encoded, body)
-            else:
-                channel.send(encoded)
+            channel.send(pickle.dumps(message, protocol=5), *frames)
             await channel.drain()
-            status, headers, content_type = pickle.loads(await channel.receive())
-            payload = await channel.receive()
+            status, headers, content_type, pickled, count = pickle.loads(await channel.receive())
+            received = [await channel.receive() for _ in range(count)]
+            payload = received[0] if pickled is None else pickle.loads(pickled, buffers=received)
         except (EOFError, OSError):
             self.lost = True
             # reap it, so that its exit code is known (not None)
@@ -210,8 +233,7 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     from dh_serverless.core.function import load_handler
     from dh_serverless.core.logs import setup_logging
-    from dh_serverless.core.responses import to_response
-    from dh_serverless.core.workers import call_handler, handler_failed, make_context
+    from dh_serverless.core.workers import call_handler, make_context
 
     setup_logging(
         {10: "debug", 20: "info", 30: "warning"}.get(cfg.log_level, "error"),
@@ -224,6 +246,7 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
     context = make_context(options, cfg.worker_id)
     try:
         loaded = load_handler(cfg.handler, cfg.folder, debug=cfg.debug)
+        convert = to_response if cfg.converter is None else _import_callable(cfg.converter)
         if loaded.init_context is not None:
             result = loaded.init_context(context)
             if inspect.iscoroutine(result):
@@ -241,22 +264,19 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
             break
         kind = message[0]
         if kind == "event":
-            _, raw, body, trigger_kind, trigger_name, header = message
-            if raw:
-                body = conn.recv_bytes()
+            _, pickled, count, trigger_kind, trigger_name, header = message
+            frames = [conn.recv_bytes() for _ in range(count)]
+            body = frames[0] if pickled is None else pickle.loads(pickled, buffers=frames)
             event = Event(body=body, trigger=TriggerInfo(trigger_kind, trigger_name))
             for name, value in zip(_EVENT_FIELDS, header, strict=True):
                 setattr(event, name, value)
-            response = call_handler(handler, context, event, cfg.debug)
+            response = call_handler(handler, context, event, cfg.debug, convert)
             if not isinstance(response, Response):
                 try:
-                    response = to_response(loop.run_until_complete(response))
+                    response = convert(loop.run_until_complete(response))
                 except Exception as exc:  # noqa: BLE001
                     response = handler_failed(exc, context, cfg.debug)
-            conn.send_bytes(
-                pickle.dumps((response.status_code, response.headers, response.content_type))
-            )
-            conn.send_bytes(response.body)
+            _send_response(conn, response, context, cfg.debug)
         elif kind in ("drain", "terminate"):
             platform = context.platform
             run = (
@@ -273,3 +293,20 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
             break
     loop.close()
     os._exit(0)
+
+
+def _send_response(conn: Connection, response: Response, context: Any, debug: bool) -> None:
+    """Send a response: a ``bytes`` body raw, any other body pickled with its buffers."""
+    body = response.body
+    if isinstance(body, bytes):
+        pickled, frames = None, [body]
+    else:
+        try:
+            pickled, frames = _pickle_out_of_band(body)  # type: ignore[assignment]
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result is the handler's error
+            response = handler_failed(exc, context, debug)
+            pickled, frames = None, [response.body]
+    head = (response.status_code, response.headers, response.content_type, pickled, len(frames))
+    conn.send_bytes(pickle.dumps(head))
+    for frame in frames:
+        conn.send_bytes(frame)

@@ -17,7 +17,9 @@ from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, 
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool
 from dh_serverless.core.prepare import PreparedTrigger, apply_env, prepare_triggers
+from dh_serverless.core.responses import to_response
 from dh_serverless.core.workers import AsyncWorker, ThreadWorker, Worker, WorkerOptions
+from dh_serverless.hookspecs.metrics import Metrics
 from dh_serverless.hookspecs.protocols import FunctionInfo, Sink, SinkSpec, Trigger, TriggerSpec
 from dh_serverless.hookspecs.types import TriggerInfo
 
@@ -51,6 +53,7 @@ class Runtime:
             handler=self.handler_spec,
         )
         self.collector = RuntimeCollector()
+        self.metrics = Metrics()  #: the plugins' families, exported beside the core's
         self.health = (
             None
             if health_port is None
@@ -58,7 +61,7 @@ class Runtime:
                 health_host,
                 health_port,
                 is_ready=self._readiness,
-                registry=make_registry(self.collector),
+                registry=make_registry(self.collector, self.metrics),
             )
         )
         self.gate = Gate()
@@ -127,7 +130,10 @@ class Runtime:
         stats = EventStats(item.name, trigger_cfg.kind)
         self.collector.events.append(stats)
         options = WorkerOptions(
-            TriggerInfo(trigger_cfg.kind, item.name), self.function.namespace, self.debug
+            TriggerInfo(trigger_cfg.kind, item.name),
+            self.function.namespace,
+            self.debug,
+            getattr(item.cls, "result_converter", None) or to_response,
         )
         pool = WorkerPool(
             self._worker_factory(loaded, options),
@@ -142,24 +148,15 @@ class Runtime:
             sink_stats = SinkStats(item.name, item.sink_kind or "")
             self.collector.sinks.append(sink_stats)
             logger = logging.getLogger(f"dh_serverless.sink.{item.sink_kind}")
-            sink: Sink = item.sink_cls(
-                SinkSpec(item.sink_kind or "", item.name, item.sink_attributes, logger)
+            sink_spec = SinkSpec(
+                item.sink_kind or "", item.name, item.sink_attributes, logger, self.metrics
             )
+            sink: Sink = item.sink_cls(sink_spec)
             await sink.start()
             observe = self.host.sink_emit if self.host.sink_emit_observed else None
             channel = SinkChannel(sink, sink_stats, observe=observe)
             channel.start()
             self.sinks.append(channel)
-        dispatch = compose(
-            middleware,
-            build_dispatch(
-                pool,
-                self.gate,
-                event_timeout=self.config.spec.event_timeout,
-                stats=stats,
-                sink=channel,
-            ),
-        )
         spec = TriggerSpec(
             name=item.name,
             kind=trigger_cfg.kind,
@@ -169,8 +166,20 @@ class Runtime:
             logger=logging.getLogger(f"dh_serverless.trigger.{item.name}"),
             debug=self.debug,
             request_exit=self.request_exit,
+            metrics=self.metrics,
         )
         trigger: Trigger = item.cls(spec)
+        dispatch = compose(
+            middleware,
+            build_dispatch(
+                pool,
+                self.gate,
+                event_timeout=self.config.spec.event_timeout,
+                stats=stats,
+                sink=channel,
+                sink_order_wait=getattr(trigger, "sink_order_wait", None),
+            ),
+        )
         try:
             await trigger.start(dispatch)
         except OSError as exc:

@@ -35,11 +35,16 @@ _log = logging.getLogger("dh_serverless.workers")
 
 @attrs.frozen
 class WorkerOptions:
-    """What every worker of one trigger shares."""
+    """What every worker of one trigger shares.
+
+    ``convert`` turns a handler's return value into the :class:`Response` the trigger
+    gets: Nuclio's rules by default, or the trigger's own ``result_converter``.
+    """
 
     trigger: TriggerInfo
     namespace: str = "default"
     debug: bool = False
+    convert: Callable[[Any], Response] = to_response
 
 
 def make_context(options: WorkerOptions, worker_id: int) -> Context:
@@ -53,13 +58,19 @@ def make_context(options: WorkerOptions, worker_id: int) -> Context:
     )
 
 
-def call_handler(handler: Callable[..., Any], context: Context, event: Event, debug: bool) -> Any:
+def call_handler(
+    handler: Callable[..., Any],
+    context: Context,
+    event: Event,
+    debug: bool,
+    convert: Callable[[Any], Response] = to_response,
+) -> Any:
     """Call a plain handler and convert its result; a returned coroutine is passed back."""
     try:
         result = handler(context, event)
         if inspect.iscoroutine(result):
             return result
-        return to_response(result)
+        return convert(result)
     except Exception as exc:  # noqa: BLE001 - a handler failure is a 500, not a crash
         return handler_failed(exc, context, debug)
 
@@ -133,7 +144,7 @@ class AsyncWorker(Worker):
             else:
                 async with asyncio.timeout(timeout):
                     result = await self.loaded.handler(self.context, event)
-            return to_response(result)
+            return self.options.convert(result)
         except TimeoutError:
             if timeout is not None:
                 raise EventTimeoutError(
@@ -188,8 +199,9 @@ class ThreadWorker(Worker):
         return await self._submit(fn, *args)
 
     async def handle(self, event: Event, timeout: float | None) -> Response:
+        options = self.options
         future = self._submit(
-            call_handler, self.loaded.handler, self.context, event, self.options.debug
+            call_handler, self.loaded.handler, self.context, event, options.debug, options.convert
         )
         try:
             result = await (future if timeout is None else asyncio.wait_for(future, timeout))
@@ -204,7 +216,7 @@ class ThreadWorker(Worker):
         if isinstance(result, Response):
             return result
         try:  # a plain handler returned a coroutine: Nuclio awaits it
-            return to_response(await result)
+            return options.convert(await result)
         except Exception as exc:  # noqa: BLE001
             return handler_failed(exc, self.context, self.options.debug)
 

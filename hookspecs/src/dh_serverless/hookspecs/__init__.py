@@ -16,7 +16,15 @@ from dh_serverless.hookspecs.errors import (
     WorkerBusyError,
     WorkerLostError,
 )
-from dh_serverless.hookspecs.protocols import FunctionInfo, Sink, SinkSpec, Trigger, TriggerSpec
+from dh_serverless.hookspecs.metrics import Metrics
+from dh_serverless.hookspecs.protocols import (
+    FunctionInfo,
+    ResultConverter,
+    Sink,
+    SinkSpec,
+    Trigger,
+    TriggerSpec,
+)
 from dh_serverless.hookspecs.types import (
     CallNext,
     Dispatch,
@@ -37,8 +45,10 @@ __all__ = (
     "Event",
     "EventTimeoutError",
     "FunctionInfo",
+    "Metrics",
     "Middleware",
     "Response",
+    "ResultConverter",
     "ShuttingDownError",
     "Sink",
     "SinkSpec",

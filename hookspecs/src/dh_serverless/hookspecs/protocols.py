@@ -15,10 +15,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 
+from dh_serverless.hookspecs.metrics import Metrics
+
 if TYPE_CHECKING:
     from dh_serverless.hookspecs.types import Dispatch, Event, Response
 
-__all__ = ("FunctionInfo", "Sink", "SinkSpec", "Trigger", "TriggerSpec")
+__all__ = ("FunctionInfo", "ResultConverter", "Sink", "SinkSpec", "Trigger", "TriggerSpec")
+
+#: ``(handler result) -> Response``: a trigger's own conversion of what its handler returned.
+ResultConverter = Callable[[Any], "Response"]
 
 
 @attrs.frozen
@@ -44,6 +49,9 @@ class TriggerSpec:
     :param debug: ``--debug`` was given: errors may carry tracebacks.
     :param request_exit: ask the runtime to stop everything and exit with this code
         (a one-shot trigger such as ``job`` calls it when its work is done).
+    :param metrics: the runtime's metrics registry, exported on ``/metrics``: create the
+        trigger's own families here at start-up (see :mod:`dh_serverless.hookspecs.metrics`).
+        Built by hand (tests), it is a fresh registry that nothing scrapes.
     """
 
     name: str
@@ -54,6 +62,7 @@ class TriggerSpec:
     logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("dh_serverless"))
     debug: bool = False
     request_exit: Callable[[int], None] = lambda code: None
+    metrics: Metrics = attrs.field(factory=Metrics)
 
 
 @attrs.frozen
@@ -64,12 +73,14 @@ class SinkSpec:
     :param trigger: the name of the trigger whose responses this sink receives.
     :param attributes: an instance of the sink class's ``attributes_type``.
     :param logger: the logger to write to (``dh_serverless.sink.<kind>``).
+    :param metrics: the runtime's metrics registry, as :attr:`TriggerSpec.metrics`.
     """
 
     kind: str
     trigger: str
     attributes: Any
     logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("dh_serverless"))
+    metrics: Metrics = attrs.field(factory=Metrics)
 
 
 @runtime_checkable
@@ -78,6 +89,27 @@ class Trigger(Protocol):
 
     The class is constructed with a :class:`TriggerSpec`; ``attributes_type`` names the
     attrs class its ``attributes`` are structured into.
+
+    Two optional attributes change what the core does for the trigger (read once, after
+    the trigger is constructed and before ``start``; leave them out for Nuclio's ways):
+
+    ``result_converter`` (class attribute, ``staticmethod(fn)``)
+        A module-level :data:`ResultConverter` that replaces Nuclio's conversion of the
+        handler's return value (``dh_serverless.core.responses.to_response``, which ``fn``
+        may call for results it does not handle). The core calls it where the handler
+        ran: on the event loop, on the worker's thread, or in the worker process (imported
+        there by ``fn.__module__`` and ``fn.__qualname__``). The ``Response.body`` it
+        returns may be any picklable object: between processes it travels with pickle
+        protocol 5, numpy arrays and other buffers as raw out-of-band frames (so does a
+        non-``bytes`` ``event.body`` on the way in). When the handler or ``fn`` raises,
+        ``dispatch`` resolves to the usual error response (status 500, ``bytes`` body).
+
+    ``sink_order_wait`` (instance attribute, seconds or ``None``)
+        When set, the trigger's sink receives successful responses in the order
+        ``dispatch`` was called, not in completion order. An event that fails or answers
+        400 or more frees its place at once; one still running ``sink_order_wait`` seconds
+        after a later one finished is skipped, and dropped when it completes (counted in
+        ``dh_sink_dropped_total{reason="late"}``).
     """
 
     attributes_type: ClassVar[type]
@@ -114,7 +146,9 @@ class Sink(Protocol):
 
     async def emit(self, response: Response, event: Event) -> None:
         """Send one response on. ``event`` carries metadata (frame number, timestamp).
-        An exception is logged and counted; the next item is still emitted."""
+        An exception is logged and counted; the next item is still emitted. When
+        ``event.timestamp`` is a timezone-aware ``datetime`` (the arrival time), the core
+        records the item's age once ``emit`` returns (``dh_sink_age_seconds``)."""
 
     async def stop(self) -> None:
         """Close listeners and connections. Called once, after the trigger stopped."""
