@@ -7,6 +7,7 @@ extension, and a schema layer (pydantic and the like) is what makes the Python p
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -54,9 +55,9 @@ def _mapping(value: Any, where: str) -> dict[str, Any] | None:
     return value
 
 
-def _input(item: Any, index: int, body: memoryview, offset: int, binary: bool) -> tuple[
-    InputTensor, int
-]:
+def _input(
+    item: Any, index: int, body: memoryview, offset: int, binary: bool
+) -> tuple[InputTensor, int]:
     if not isinstance(item, dict):
         raise _bad(f"inputs[{index}] must be an object")
     name = item.get("name")
@@ -80,9 +81,7 @@ def _input(item: Any, index: int, body: memoryview, offset: int, binary: bool) -
                 )
             end = offset + size
             if end > len(body):
-                raise _bad(
-                    f"input {name!r}: binary_data_size {size} runs past the end of the body"
-                )
+                raise _bad(f"input {name!r}: binary_data_size {size} runs past the end of the body")
             array = from_raw(body[offset:end], datatype, shape, name)
             offset = end
         else:
@@ -126,8 +125,7 @@ def parse_request(body: bytes, header_length: int | None) -> ParsedRequest:
         header_length = len(body)
     elif not 0 <= header_length <= len(body):
         raise _bad(
-            f"Inference-Header-Content-Length is {header_length} but the body has "
-            f"{len(body)} bytes"
+            f"Inference-Header-Content-Length is {header_length} but the body has {len(body)} bytes"
         )
     try:
         doc = orjson.loads(view[:header_length] if binary else body)
@@ -193,10 +191,8 @@ def encode_response(
         params = dict(tensor.parameters) if tensor.parameters else None
         data = None
         if not binary and datatype != "BF16":
-            try:
+            with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: goes binary
                 data = json_data(array, datatype)
-            except UnicodeDecodeError:
-                pass
         if data is None:
             raw = to_raw(array, datatype)
             params = params or {}

@@ -57,7 +57,7 @@ class InferenceRequest:
         *,
         model_name: str = "",
         model_version: str = "",
-        id: str = "",  # noqa: A002 - the protocol's name
+        id: str = "",
         parameters: dict[str, Any] | None = None,
         input_parameters: dict[str, dict[str, Any]] | None = None,
         outputs: list[str] | None = None,
@@ -133,7 +133,7 @@ class RequestBody(str):
         self.data = data
         return self
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return self.data[key]
         return str.__getitem__(self, key)
@@ -154,10 +154,10 @@ class RequestBody(str):
         """``dict.items`` of the request."""
         return self.data.items()
 
-    def __contains__(self, key: object) -> bool:  # type: ignore[override]
+    def __contains__(self, key: object) -> bool:
         return key in self.data
 
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.data)
 
     def __eq__(self, other: object) -> bool:
@@ -194,15 +194,16 @@ def _listed(tensor: InputTensor) -> list[Any]:
         return out
     if tensor.datatype == "BF16":
         if array.dtype == BF16_DTYPE and BF16_DTYPE.kind != "u":
-            return array.astype(np.float32).tolist()  # type: ignore[no-any-return]
+            listed: list[Any] = array.astype(np.float32).tolist()
+            return listed
         words = array.astype(np.uint32) << 16
-        return words.view(np.float32).tolist()  # type: ignore[no-any-return]
-    return array.tolist()  # type: ignore[no-any-return]
+        listed = words.view(np.float32).tolist()
+        return listed
+    listed = array.tolist()
+    return listed
 
 
-def lists_body(
-    request: ParsedRequest, model_name: str, model_version: str
-) -> RequestBody:
+def lists_body(request: ParsedRequest, model_name: str, model_version: str) -> RequestBody:
     """The original's body: ``{model_name, model_version, id, parameters, inputs, outputs}``
     with ``inputs[i] = {name, datatype, shape, data[, parameters]}``."""
     inputs = []

@@ -41,7 +41,7 @@ def _bf16_dtype() -> np.dtype[Any]:
         import ml_dtypes
     except ImportError:
         return np.dtype("<u2")
-    return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(ml_dtypes.bfloat16)  # type: ignore[no-any-return]
 
 
 #: the numpy dtype of BF16 tensors (``ml_dtypes.bfloat16``, or ``uint16`` words).
@@ -110,8 +110,7 @@ def decode_bytes(buffer: bytes | memoryview, count: int, name: str) -> list[byte
         offset += length
     if len(items) != count:
         raise TensorError(
-            f"input {name!r}: {len(items)} BYTES elements do not fit its shape "
-            f"({count} elements)"
+            f"input {name!r}: {len(items)} BYTES elements do not fit its shape ({count} elements)"
         )
     return items
 
@@ -184,8 +183,7 @@ def from_json(data: Any, datatype: str, shape: Sequence[int], name: str) -> np.n
         raise TensorError(f"input {name!r}: data is not a regular array: {exc}") from None
     if array.size != count:
         raise TensorError(
-            f"input {name!r}: {array.size} values do not fit shape {list(shape)} "
-            f"({count} elements)"
+            f"input {name!r}: {array.size} values do not fit shape {list(shape)} ({count} elements)"
         )
     kinds = _JSON_KINDS[datatype.rstrip("0123456789")]
     if array.dtype.kind not in kinds:

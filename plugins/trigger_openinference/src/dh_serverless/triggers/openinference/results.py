@@ -66,7 +66,7 @@ class InferenceResult:
     def __init__(
         self,
         outputs: list[OutputTensor],
-        id: str | None = None,  # noqa: A002 - the protocol's name
+        id: str | None = None,
         parameters: dict[str, Any] | None = None,
     ) -> None:
         self.outputs = outputs
