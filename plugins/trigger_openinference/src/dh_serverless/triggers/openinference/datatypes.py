@@ -160,6 +160,25 @@ def _flatten_strings(data: Any, out: list[bytes], name: str) -> None:
         )
 
 
+def _flat(data: Any, out: list[Any]) -> None:
+    if isinstance(data, list):
+        for item in data:
+            _flat(item, out)
+    else:
+        out.append(data)
+
+
+def _uint64(data: Any, name: str) -> np.ndarray[Any, Any]:
+    flat: list[Any] = []
+    _flat(data, flat)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+        raise TensorError(f"input {name!r}: UINT64 data must be integers")
+    try:
+        return np.array(flat, dtype=np.uint64)
+    except OverflowError:
+        raise TensorError(f"input {name!r}: a value is out of the range of UINT64") from None
+
+
 def from_json(data: Any, datatype: str, shape: Sequence[int], name: str) -> np.ndarray[Any, Any]:
     """A tensor from a JSON ``data`` value, flat or nested (row-major); checked, never cast
     silently: integers stay integers, booleans booleans, and values must fit the type."""
@@ -181,6 +200,8 @@ def from_json(data: Any, datatype: str, shape: Sequence[int], name: str) -> np.n
         array = np.asarray(data)
     except (ValueError, TypeError, OverflowError) as exc:
         raise TensorError(f"input {name!r}: data is not a regular array: {exc}") from None
+    if array.dtype.kind in "fO" and datatype == "UINT64":
+        array = _uint64(data, name)  # numpy reads integers above 2**63 as floats
     if array.size != count:
         raise TensorError(
             f"input {name!r}: {array.size} values do not fit shape {list(shape)} ({count} elements)"
