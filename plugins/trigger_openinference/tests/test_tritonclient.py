@@ -296,11 +296,13 @@ def test_messages_over_4_mib(identity_server):
 
 def test_server_metadata_and_health(identity_server):
     rest = httpclient.InferenceServerClient(identity_server.url)
-    assert rest.is_server_live() and rest.is_server_ready()
+    assert rest.is_server_live()
+    assert rest.is_server_ready()
     meta = rest.get_server_metadata()
     assert "binary_tensor_data" in meta["extensions"]
     grpc = grpcclient.InferenceServerClient(identity_server.grpc_url)
-    assert grpc.is_server_live() and grpc.is_server_ready()
+    assert grpc.is_server_live()
+    assert grpc.is_server_ready()
     assert "binary_tensor_data" in grpc.get_server_metadata().extensions
 
 
