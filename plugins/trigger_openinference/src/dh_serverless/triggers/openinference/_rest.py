@@ -23,7 +23,7 @@ from dh_serverless.triggers.openinference._request import RequestError
 from dh_serverless.triggers.openinference._rest_codec import encode_response, parse_request
 from dh_serverless.triggers.openinference._serving import HandlerError, Inference
 
-__all__ = ("RestHandler", "make_handler")
+__all__ = ("RestHandler", "RestServer", "make_handler")
 
 _JSON = {"Content-Type": "application/json"}
 _LIVE = orjson.dumps({"live": True})
@@ -47,6 +47,40 @@ RestHandler = Callable[[web.BaseRequest], Coroutine[Any, Any, web.StreamResponse
 
 def _error(status: int, message: str) -> web.Response:
     return web.Response(body=orjson.dumps({"error": message}), status=status, headers=_JSON)
+
+
+class _RequestHandler(web.RequestHandler):
+    """aiohttp's connection handler, whose own answers (a request it cannot parse) are
+    ``{"error": ...}`` like every other answer, and logged at debug level only."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error answer")
+        detail = getattr(exc, "message", None) or message or (str(exc) if exc else "")
+        if status == 500:
+            self.logger.error("openinference: error handling a request", exc_info=exc)
+        else:
+            self.logger.debug("openinference: %d for a request: %s", status, detail)
+        text = f"bad request: {detail}" if status == 400 else f"{status}: {detail}"
+        response = _error(status, text.strip())
+        response.force_close()
+        return response
+
+
+class RestServer(web.Server):
+    """``aiohttp.web.Server`` whose connections use the handler above."""
+
+    def __call__(self) -> web.RequestHandler:
+        kwargs: dict[str, Any] = self._kwargs
+        return _RequestHandler(self, loop=self._loop, **kwargs)
 
 
 def _dispatch_status(error: DispatchError) -> int:

@@ -13,7 +13,7 @@ from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec
 from dh_serverless.triggers.openinference._grpc import GrpcServer
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics
 from dh_serverless.triggers.openinference._model import Model
-from dh_serverless.triggers.openinference._rest import make_handler
+from dh_serverless.triggers.openinference._rest import RestServer, make_handler
 from dh_serverless.triggers.openinference._serving import Inference
 from dh_serverless.triggers.openinference.config import OpenInferenceAttributes
 from dh_serverless.triggers.openinference.results import to_result
@@ -94,7 +94,7 @@ class OpenInferenceTrigger:
             on_idle=self._idle.set,
             logger=self._logger,
         )
-        self._web = web.Server(handler, access_log=None, logger=self._logger)
+        self._web = RestServer(handler, access_log=None, logger=self._logger)
         loop = asyncio.get_running_loop()
         try:
             self._listener = await loop.create_server(self._web, a.host, a.rest_port, backlog=1024)
