@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import attrs
 
+from dh_serverless.core.config import display_key
 from dh_serverless.triggers.openinference.datatypes import DATATYPES
 
 __all__ = (
@@ -44,34 +45,41 @@ def _datatype(value: str) -> str:
     return value.strip().upper()
 
 
-def _check_datatype(_: Any, __: attrs.Attribute[str], value: str) -> None:
+# attrs validators run after cattrs placed the value: each message names its own key.
+
+
+def _check_datatype(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if value not in DATATYPES:
         close = difflib.get_close_matches(value, list(DATATYPES), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(DATATYPES)}"
-        raise ValueError(f"unknown datatype {value!r}{hint}")
+        raise ValueError(f"{display_key(attribute.name)}: unknown datatype {value!r}{hint}")
 
 
-def _check_shape(_: Any, __: attrs.Attribute[tuple[int, ...]], value: tuple[int, ...]) -> None:
+def _check_shape(_: Any, attribute: attrs.Attribute[Any], value: tuple[int, ...]) -> None:
     for dim in value:
         if dim < -1:
             raise ValueError(
-                f"shape {list(value)}: each dimension is a size (0 or more) or -1 (variable)"
+                f"{display_key(attribute.name)}: {list(value)}: each dimension is a size "
+                "(0 or more) or -1 (variable)"
             )
 
 
 def _check_port(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
     if not 0 <= value <= 65535:
-        raise ValueError(f"must be between 1 and 65535 (0: any free port), got {value}")
+        raise ValueError(
+            f"{display_key(attribute.name)}: must be between 1 and 65535 (0: any free port), "
+            f"got {value}"
+        )
 
 
-def _check_size(_: Any, __: attrs.Attribute[int], value: int) -> None:
+def _check_size(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1024:
-        raise ValueError(f"must be at least 1024 bytes, got {value}")
+        raise ValueError(f"{display_key(attribute.name)}: must be at least 1024 bytes, got {value}")
 
 
-def _check_name(_: Any, __: attrs.Attribute[str], value: str) -> None:
+def _check_name(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if not value.strip():
-        raise ValueError("must not be empty")
+        raise ValueError(f"{display_key(attribute.name)}: must not be empty")
 
 
 @attrs.frozen
@@ -99,7 +107,9 @@ def _unique_names(
     seen: set[str] = set()
     for tensor in value:
         if tensor.name in seen:
-            raise ValueError(f"tensor {tensor.name!r} is declared twice")
+            raise ValueError(
+                f"{display_key(attribute.name)}: tensor {tensor.name!r} is declared twice"
+            )
         seen.add(tensor.name)
 
 
