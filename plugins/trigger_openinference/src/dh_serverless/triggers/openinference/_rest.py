@@ -11,10 +11,12 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
+from multidict import CIMultiDict
 
 from dh_serverless.hookspecs import DispatchError
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics, dispatch_outcome
@@ -26,6 +28,9 @@ from dh_serverless.triggers.openinference._serving import HandlerError, Inferenc
 __all__ = ("RestHandler", "RestServer", "make_handler")
 
 _JSON = {"Content-Type": "application/json"}
+#: copied per answer (aiohttp adds to the headers it is given): cheaper than from a dict
+_JSON_CI = CIMultiDict(_JSON)
+_BINARY_CI = CIMultiDict({"Content-Type": "application/octet-stream"})
 _LIVE = orjson.dumps({"live": True})
 _READY = orjson.dumps({"ready": True})
 _NOT_READY = orjson.dumps({"ready": False})
@@ -115,8 +120,6 @@ def make_handler(
     *,
     limit: int,
     is_ready: Callable[[], bool],
-    inflight: set[Any],
-    on_idle: Callable[[], None],
     logger: logging.Logger,
 ) -> RestHandler:
     """Build the per-request coroutine, everything it needs bound as locals."""
@@ -151,16 +154,17 @@ def make_handler(
                 response = _error(413, too_large)
                 response.force_close()
                 return response
-            bytes_in.inc(len(body))
+            bytes_in.value += len(body)
             parsed = parse_request(body, header_length)
             result, outputs, status = await inference.run(parsed, "rest", len(body))
             binary = parsed.binary_output
-            chosen = []
             if parsed.outputs is None:
                 chosen = [(t, binary) for t in outputs]
             else:
-                for tensor, asked in zip(outputs, parsed.outputs, strict=True):
-                    chosen.append((tensor, binary if asked.binary is None else asked.binary))
+                chosen = [
+                    (tensor, binary if asked.binary is None else asked.binary)
+                    for tensor, asked in zip(outputs, parsed.outputs, strict=True)
+                ]
             payload, json_length = encode_response(
                 model.name, model.version, result.id or parsed.id, result.parameters, chosen
             )
@@ -180,19 +184,14 @@ def make_handler(
             outcome["error"].inc()
             logger.error("openinference: cannot answer %s: %s", request.path, exc, exc_info=exc)
             return _error(500, f"internal error: {type(exc).__name__}: {exc}")
-        ok.inc()
-        bytes_out.inc(len(payload))
+        ok.value += 1
+        bytes_out.value += len(payload)
         if json_length is None:
-            response = web.Response(body=payload, status=status, headers=_JSON)
+            response = web.Response(body=payload, status=status, headers=_JSON_CI.copy())
         else:
-            response = web.Response(
-                body=payload,
-                status=status,
-                headers={
-                    "Content-Type": "application/octet-stream",
-                    "Inference-Header-Content-Length": str(json_length),
-                },
-            )
+            headers = _BINARY_CI.copy()
+            headers["Inference-Header-Content-Length"] = str(json_length)
+            response = web.Response(body=payload, status=status, headers=headers)
         seconds.observe(clock() - start)
         return response
 
@@ -224,20 +223,19 @@ def make_handler(
             return web.Response(body=model.metadata_json, headers=_JSON)
         return None  # infer
 
+    # tritonclient's own paths, matched on the raw path: no decoding, no routing.
+    name, version = quote(model.name), quote(model.version)
+    direct = frozenset((f"/v2/models/{name}/infer", f"/v2/models/{name}/versions/{version}/infer"))
+
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        if request.raw_path in direct and request.method == "POST":
+            return await infer(request)
         path = request.path
         if path.startswith("/v2/models/") and not path.startswith("/v2/models/stats"):
             answer = model_route(request, path)
             if answer is not None:
                 return answer
-            task = request.task
-            inflight.add(task)
-            try:
-                return await infer(request)
-            finally:
-                inflight.discard(task)
-                if not inflight:
-                    on_idle()
+            return await infer(request)
         if request.method not in ("GET", "HEAD") and path in _GET_ONLY:
             return _error(405, f"{path} takes GET, not {request.method}")
         if path == "/v2/health/live":

@@ -39,10 +39,10 @@ def _bad(message: str) -> RequestError:
 
 def parse_shape(shape: Any, where: str) -> list[int]:
     """A shape: a list of sizes (integers >= 0); raise a 400 otherwise."""
-    if not isinstance(shape, list):
+    if type(shape) is not list:
         raise _bad(f"{where}: shape must be a list of sizes, got {shape!r}")
     for dim in shape:
-        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
+        if type(dim) is not int or dim < 0:  # type() also refuses bool
             raise _bad(f"{where}: shape must be a list of sizes (0 or more), got {shape!r}")
     return shape
 
@@ -58,16 +58,18 @@ def _mapping(value: Any, where: str) -> dict[str, Any] | None:
 def _input(
     item: Any, index: int, body: memoryview, offset: int, binary: bool
 ) -> tuple[InputTensor, int]:
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         raise _bad(f"inputs[{index}] must be an object")
     name = item.get("name")
-    if not isinstance(name, str) or not name:
+    if type(name) is not str or not name:
         raise _bad(f"inputs[{index}] needs a name")
     datatype = item.get("datatype")
-    if not isinstance(datatype, str) or datatype not in DATATYPES:
+    if type(datatype) is not str or datatype not in DATATYPES:
         raise _bad(f"input {name!r}: unknown datatype {datatype!r}")
     shape = parse_shape(item.get("shape"), f"input {name!r}")
-    parameters = _mapping(item.get("parameters"), f"input {name!r}: parameters")
+    parameters = item.get("parameters")
+    if parameters is not None and type(parameters) is not dict:
+        raise _bad(f"input {name!r}: parameters must be an object, got {type(parameters).__name__}")
     size = parameters.get("binary_data_size") if parameters else None
     listed = None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import random
 from typing import Any
 
@@ -58,7 +59,10 @@ class Inference:
         self.info = info
         self.numpy = numpy
         self._path = f"/v2/models/{model.name}/infer"
-        self._random = random.Random().getrandbits
+        # Event ids: UUID-shaped, a random prefix per trigger and a counter (unique, cheap).
+        h = "%032x" % (random.getrandbits(128) & _UUID_MASK | _UUID_BITS)
+        self._id_prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
+        self._ids = itertools.count(1)
 
     def event(self, request: ParsedRequest, protocol: str, size: int) -> Event:
         """The event a handler sees for ``request``."""
@@ -67,7 +71,6 @@ class Inference:
             body: Any = numpy_body(request, model.name, model.version, protocol)
         else:
             body = lists_body(request, model.name, model.version)
-        h = "%032x" % (self._random(128) & _UUID_MASK | _UUID_BITS)
         return Event(
             body,
             "application/json",
@@ -79,7 +82,7 @@ class Inference:
                 "X-Request-ID": request.id,
                 "X-Protocol": protocol,
             },
-            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
+            f"{self._id_prefix}{next(self._ids):012x}",
             "POST",
             self._path,
             size,

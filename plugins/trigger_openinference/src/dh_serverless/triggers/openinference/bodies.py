@@ -241,18 +241,20 @@ def numpy_body(
     request: ParsedRequest, model_name: str, model_version: str, protocol: str
 ) -> InferenceRequest:
     """The fast path's body: inputs as arrays, nothing turned into lists."""
+    inputs = {}
     input_parameters = {}
     for tensor in request.inputs:
-        params = _params(tensor.parameters)
-        if params:
-            input_parameters[tensor.name] = params
-    return InferenceRequest(
-        {tensor.name: tensor.array for tensor in request.inputs},
-        model_name=model_name,
-        model_version=model_version,
-        id=request.id,
-        parameters=_params(request.parameters),
-        input_parameters=input_parameters,
-        outputs=None if request.outputs is None else [o.name for o in request.outputs],
-        protocol=protocol,
-    )
+        inputs[tensor.name] = tensor.array
+        if tensor.parameters:
+            params = _params(tensor.parameters)
+            if params:
+                input_parameters[tensor.name] = params
+    body = InferenceRequest(inputs, model_name=model_name, model_version=model_version)
+    body.id = request.id
+    if request.parameters:
+        body.parameters = _params(request.parameters) or {}
+    body.input_parameters = input_parameters
+    if request.outputs is not None:
+        body.outputs = [o.name for o in request.outputs]
+    body.protocol = protocol
+    return body

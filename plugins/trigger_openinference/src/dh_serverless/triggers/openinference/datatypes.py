@@ -70,7 +70,12 @@ _BY_DTYPE: dict[np.dtype[Any], str] = {
 }
 if BF16_DTYPE.name == "bfloat16":
     _BY_DTYPE[BF16_DTYPE] = "BF16"
-_JSON_KINDS = {"BOOL": "b", "UINT": "iu", "INT": "iu", "FP": "iuf"}
+#: datatype -> the numpy kinds its JSON values may have (b: bool, iu: integers, f: floats)
+_JSON_KINDS = {
+    name: "b" if name == "BOOL" else ("iuf" if name.startswith("FP") else "iu")
+    for name in ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                 "INT64", "FP16", "FP32", "FP64")
+}  # fmt: skip
 _LENGTH = struct.Struct("<I")
 
 
@@ -206,7 +211,7 @@ def from_json(data: Any, datatype: str, shape: Sequence[int], name: str) -> np.n
         raise TensorError(
             f"input {name!r}: {array.size} values do not fit shape {list(shape)} ({count} elements)"
         )
-    kinds = _JSON_KINDS[datatype.rstrip("0123456789")]
+    kinds = _JSON_KINDS[datatype]
     if array.dtype.kind not in kinds:
         what = {"b": "true or false", "iu": "integers", "iuf": "numbers"}[kinds]
         raise TensorError(f"input {name!r}: {datatype} data must be {what}")

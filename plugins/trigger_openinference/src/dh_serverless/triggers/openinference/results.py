@@ -80,6 +80,10 @@ class InferenceResult:
         return f"InferenceResult({self.outputs!r}, id={self.id!r})"
 
 
+#: native little-endian dtypes that need no conversion
+_FAST = {dtype: name for name, dtype in DATATYPES.items() if name != "BYTES"}
+
+
 def _is_response(value: Any) -> bool:
     return isinstance(value, Response) or (
         hasattr(value, "status_code") and hasattr(value, "body") and hasattr(value, "headers")
@@ -87,7 +91,10 @@ def _is_response(value: Any) -> bool:
 
 
 def _array_output(name: str | None, value: Any) -> OutputTensor:
-    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    datatype = _FAST.get(array.dtype)
+    if datatype is not None and array.flags.c_contiguous:  # the common case, checked cheaply
+        return OutputTensor(name, datatype, array)
     datatype = datatype_of(array)
     if datatype == "BYTES" and array.dtype.kind != "O":
         array = array.astype(object)
@@ -165,6 +172,8 @@ def _from_mapping(payload: Mapping[str, Any]) -> InferenceResult:
 
 
 def _from_payload(payload: Any) -> InferenceResult:
+    if type(payload) is dict and "outputs" not in payload:  # {name: array}, the fast path
+        return InferenceResult([_array_output(str(k), v) for k, v in payload.items()])
     if isinstance(payload, np.ndarray):
         return InferenceResult([_array_output(None, payload)])
     if isinstance(payload, (bytes, bytearray, memoryview, str)):
@@ -188,6 +197,8 @@ def to_result(result: Any) -> Response:
     """The trigger's ``result_converter``: a handler's result as a ``Response`` whose body
     is an :class:`InferenceResult`, or an error ``Response`` (status >= 400, bytes body)."""
     status = 200
+    if type(result) is dict or type(result) is np.ndarray:
+        return Response(body=_from_payload(result))
     if _is_response(result):
         status = result.status_code or 200
         if not isinstance(status, int) or isinstance(status, bool):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from aiohttp import web
 
@@ -39,8 +39,6 @@ class OpenInferenceTrigger:
         self._listener: asyncio.AbstractServer | None = None
         self._web: web.Server | None = None
         self._grpc: GrpcServer | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._idle = asyncio.Event()
         self.rest_port: int | None = None
         self.grpc_port: int | None = None
         model = self.model.name
@@ -90,8 +88,6 @@ class OpenInferenceTrigger:
             self._rest_metrics,
             limit=a.max_request_body_size,
             is_ready=self._is_ready,
-            inflight=self._inflight,
-            on_idle=self._idle.set,
             logger=self._logger,
         )
         self._web = RestServer(handler, access_log=None, logger=self._logger)
@@ -126,15 +122,9 @@ class OpenInferenceTrigger:
         self._listener = self._web = None
         loop = asyncio.get_running_loop()
         listener.close()
-        await asyncio.sleep(0)
-        web_server.pre_shutdown()
-        if self._inflight:
-            self._idle.clear()
-            try:
-                await asyncio.wait_for(self._idle.wait(), max(deadline - loop.time(), 0.0))
-            except TimeoutError:
-                for task in list(self._inflight):
-                    task.cancel()
+        await asyncio.sleep(0)  # requests already read off the sockets start
+        web_server.pre_shutdown()  # idle keep-alive connections close now
+        # In-flight requests finish within what is left of the timeout, then are cancelled.
         await web_server.shutdown(max(deadline - loop.time(), 0.1))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(listener.wait_closed(), 1.0)
