@@ -234,7 +234,7 @@ def _ms(value: str, unit: str) -> float:
 
 def run_wrk(port: int, conns: int, seconds: float, body: Path, header: int | None) -> dict:
     env = dict(os.environ, OI_BODY=str(body), OI_PATH=INFER, OI_HEADER_LEN=str(header or ""))
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency",
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout=60s",
            "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}"]  # fmt: skip
     out = subprocess.run(
         pinned(LOAD_CPU, cmd), capture_output=True, text=True, check=True, env=env
@@ -361,7 +361,7 @@ def print_table(best, servers, cases, levels, args) -> None:
             rows = [(s, best.get((s, case.name, conns))) for s in servers]
             rows = [(s, r) for s, r in rows if r is not None]
             ours = best.get(("dh-serverless", case.name, conns))
-            peers = [r for s, r in rows if s in PEERS and not r["errors"]]
+            peers = [r for s, r in rows if s in PEERS and not r["errors"] and r["rps"] > 0]
             floors = [r for s, r in rows if s.startswith("floor")]
             for server, r in rows:
                 vs_peer = vs_floor = ""

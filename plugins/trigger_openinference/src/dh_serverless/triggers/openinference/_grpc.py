@@ -168,12 +168,16 @@ class GrpcServer:
             outcome["not_found"].inc()
             error = model.not_found(request.model_name, request.model_version)
             await context.abort(grpc.StatusCode.NOT_FOUND, error.message)
-        # Shielded: a client that gives up (deadline, cancel) must not cancel the handler,
-        # which would cost a thread or process worker its life.
-        task = asyncio.ensure_future(self._infer(request))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        code, message, response = await asyncio.shield(task)
+        if context.time_remaining() is None:
+            code, message, response = await self._infer(request)
+        else:
+            # Shielded: a client whose deadline passes must not cancel the handler, which
+            # would cost a thread or process worker its life. (Only calls with a deadline:
+            # the extra task costs a loop turn per call.)
+            task = asyncio.ensure_future(self._infer(request))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+            code, message, response = await asyncio.shield(task)
         if code is not None:
             await context.abort(code, message)
         return response
