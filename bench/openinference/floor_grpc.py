@@ -5,6 +5,8 @@ module, which is plain protobuf; no other dh-serverless code.
     python floor_grpc.py PORT
 """
 
+import asyncio
+import os
 import sys
 
 import grpc
@@ -51,4 +53,7 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(main(int(sys.argv[1])))
+    if os.environ.get("FLOOR_LOOP") == "asyncio":
+        asyncio.run(main(int(sys.argv[1])))
+    else:
+        uvloop.run(main(int(sys.argv[1])))

@@ -186,13 +186,14 @@ class GrpcServer:
         start = time.perf_counter()
         metrics = self.metrics
         outcome = metrics.outcome
-        size = request.ByteSize()
-        metrics.bytes_in.inc(size)
         try:
             parsed = parse_request(request)
+            # Tensor bytes, counted while parsing: ByteSize() would encode the whole message.
+            size = parsed.size
+            metrics.bytes_in.value += size
             result, outputs, _ = await self.inference.run(parsed, "grpc", size)
             model = self.model
-            response = encode_response(
+            response, sent = encode_response(
                 model.name,
                 model.version,
                 result.id or parsed.id,
@@ -218,7 +219,7 @@ class GrpcServer:
             self.logger.error("openinference: cannot answer ModelInfer: %s", exc, exc_info=exc)
             return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}", None
         outcome["ok"].inc()
-        metrics.bytes_out.inc(response.ByteSize())
+        metrics.bytes_out.value += sent
         metrics.seconds.observe(time.perf_counter() - start)
         return None, "", response
 

@@ -109,6 +109,7 @@ def parse_request(request: Any) -> ParsedRequest:
         )
     inputs = []
     names: set[str] = set()
+    size = 0
     for index, tensor in enumerate(inputs_pb):
         name = tensor.name
         if not name:
@@ -124,7 +125,9 @@ def parse_request(request: Any) -> ParsedRequest:
             raise RequestError(400, f"input {name!r}: shape must be sizes (0 or more): {shape}")
         try:
             if raw:
-                array = from_raw(raw[index], datatype, shape, name)
+                buffer = raw[index]  # each access copies the bytes out of the message
+                size += len(buffer)
+                array = from_raw(buffer, datatype, shape, name)
             else:
                 array = _typed(tensor, datatype, shape, name)
         except TensorError as exc:
@@ -135,13 +138,15 @@ def parse_request(request: Any) -> ParsedRequest:
         outputs = [
             RequestedOutput(o.name, None, read_parameters(o.parameters)) for o in request.outputs
         ]
-    return ParsedRequest(
+    parsed = ParsedRequest(
         request.id,
         read_parameters(request.parameters),
         inputs,
         outputs,
         typed=bool(inputs) and not raw,
     )
+    parsed.size = size if raw else request.ByteSize()
+    return parsed
 
 
 def encode_response(
@@ -151,8 +156,9 @@ def encode_response(
     parameters: dict[str, Any] | None,
     outputs: list[OutputTensor],
     typed: bool,
-) -> Any:
-    """The ``ModelInferResponse``: raw contents, or typed ones when ``typed`` and possible."""
+) -> tuple[Any, int]:
+    """The ``ModelInferResponse`` (raw contents, or typed ones when ``typed`` and possible)
+    and the bytes of tensor data it carries."""
     typed = typed and all(t.datatype in TYPED_FIELDS for t in outputs)
     tensors = []
     raws = []
@@ -178,4 +184,4 @@ def encode_response(
     )
     if parameters:
         _write_parameters(response.parameters, parameters)
-    return response
+    return response, sum(map(len, raws)) if raws else response.ByteSize()

@@ -6,7 +6,8 @@
 - ``dh_openinference_infer_seconds{model, protocol}``: from the request read to the
   answer encoded, for inference requests the handler ran on;
 - ``dh_openinference_bytes_total{model, protocol, direction}``: inference bodies
-  received (``in``) and sent (``out``).
+  received (``in``) and sent (``out``); on gRPC the raw tensor contents (the message size
+  for typed contents).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class RequestedOutput:
 class ParsedRequest:
     """An inference request, checked: ``outputs`` is ``None`` when the client asked for all."""
 
-    __slots__ = ("binary_output", "id", "inputs", "outputs", "parameters", "typed")
+    __slots__ = ("binary_output", "id", "inputs", "outputs", "parameters", "size", "typed")
 
     def __init__(
         self,
@@ -73,3 +73,5 @@ class ParsedRequest:
         self.binary_output = binary_output
         #: gRPC: inputs came as typed ``contents``, so outputs go back the same way
         self.typed = typed
+        #: bytes of tensor data received (for metrics)
+        self.size = 0

@@ -155,7 +155,10 @@ def from_raw(
 
 def _flatten_strings(data: Any, out: list[bytes], name: str) -> None:
     if isinstance(data, str):
-        out.append(data.encode("utf-8", "surrogatepass"))
+        try:
+            out.append(data.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate: not text
+            raise TensorError(f"input {name!r}: a BYTES string is not valid Unicode") from None
     elif isinstance(data, list):
         for item in data:
             _flatten_strings(item, out, name)

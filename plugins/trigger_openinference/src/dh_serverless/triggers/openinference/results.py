@@ -139,18 +139,32 @@ def _protocol_output(index: int, item: Any) -> OutputTensor:
         if isinstance(data, np.ndarray):
             data = data.tolist()
         if datatype == "BYTES":
-            data = _bytes_to_str(data)
-        array = from_json(data, datatype, shape, name).copy()
+            array = _bytes_array(data, shape, name)
+        else:
+            array = from_json(data, datatype, shape, name).copy()
     return OutputTensor(name, datatype, array, parameters)
 
 
-def _bytes_to_str(data: Any) -> Any:
-    # from_json takes strings for BYTES; a handler may return bytes too.
+def _flat_items(data: Any, out: list[bytes], name: str) -> None:
     if isinstance(data, (bytes, bytearray)):
-        return bytes(data).decode("utf-8", "surrogateescape")
-    if isinstance(data, (list, tuple)):
-        return [_bytes_to_str(item) for item in data]
-    return data
+        out.append(bytes(data))
+    elif isinstance(data, str):
+        out.append(data.encode("utf-8"))
+    elif isinstance(data, (list, tuple)):
+        for item in data:
+            _flat_items(item, out, name)
+    else:
+        raise TensorError(f"output {name!r}: BYTES data must be str or bytes, got {data!r}")
+
+
+def _bytes_array(data: Any, shape: list[int], name: str) -> np.ndarray[Any, Any]:
+    items: list[bytes] = []
+    _flat_items(data, items, name)
+    if len(items) != int(np.prod(shape)):
+        raise TensorError(f"output {name!r}: {len(items)} values do not fit shape {shape}")
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array.reshape(shape)
 
 
 def _from_mapping(payload: Mapping[str, Any]) -> InferenceResult:
