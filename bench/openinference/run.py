@@ -8,7 +8,8 @@ are loaded in turns, round after round, one at a time, pinned to CPU 0; the load
 is pinned to CPU 1: wrk (REST, ``post.lua``) and h2load (gRPC: one connection, N streams,
 a prebuilt request body), both written in C. Every answer is checked once before the load.
 The best round of each server and case is kept. Prints req/s, p50, p99, server CPU time
-per request and our ratio to the best peer that supports the case and to the floor.
+per request and our ratio to the best peer that supports the case and to the floor, by
+req/s and by requests per server CPU-second (steadier on a shared machine).
 
     python bench/openinference/run.py [--duration 5] [--rounds 2] [--concurrency 1,8]
         [--servers dh-serverless,floor,MLServer,KServe] [--cases all]
@@ -353,9 +354,9 @@ def print_table(best, servers, cases, levels, args) -> None:
     )
     print(
         "| case | c | server | req/s | p50 ms | p99 ms | server CPU µs/req "
-        "| ours ÷ best peer | ours ÷ floor |"
+        "| ours ÷ best peer | ours ÷ floor | per CPU: ÷ best peer | per CPU: ÷ floor |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case in cases:
         for conns in levels:
             rows = [(s, best.get((s, case.name, conns))) for s in servers]
@@ -364,22 +365,26 @@ def print_table(best, servers, cases, levels, args) -> None:
             peers = [r for s, r in rows if s in PEERS and not r["errors"] and r["rps"] > 0]
             floors = [r for s, r in rows if s.startswith("floor")]
             for server, r in rows:
-                vs_peer = vs_floor = ""
+                ratios = ["", "", "", ""]
                 if server == "dh-serverless" and ours is not None:
+                    mine = ours["cpu_per_request"]
                     if peers:
-                        peer = max(p["rps"] for p in peers)
-                        vs_peer = f"**{ours['rps'] / peer:.2f}x**"
+                        ratios[0] = f"**{ours['rps'] / max(p['rps'] for p in peers):.2f}x**"
+                        cheapest = min(p["cpu_per_request"] for p in peers)
+                        ratios[2] = f"{cheapest / mine:.2f}x" if mine else ""
                     if floors:
-                        vs_floor = f"{ours['rps'] / floors[0]['rps']:.2f}x"
+                        ratios[1] = f"{ours['rps'] / floors[0]['rps']:.2f}x"
+                        ratios[3] = f"{floors[0]['cpu_per_request'] / mine:.2f}x" if mine else ""
                 flag = f" ({r['errors']} errors)" if r["errors"] else ""
                 print(
                     f"| {case.name} | {conns} | {server}{flag} | {r['rps']:.0f} | "
                     f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu_per_request'] * 1e6:.0f} | "
-                    f"{vs_peer} | {vs_floor} |"
+                    + " | ".join(ratios)
+                    + " |"
                 )
             missing = [s for s in PEERS if s in servers and not supports(s, case)]
             for server in missing:
-                print(f"| {case.name} | {conns} | {server} | not supported | | | | | |")
+                print(f"| {case.name} | {conns} | {server} | not supported | | | | | | | |")
 
 
 if __name__ == "__main__":
