@@ -15,7 +15,7 @@ happens there and, across processes, arrays travel as raw buffers. It accepts:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -157,11 +157,11 @@ def _flat_items(data: Any, out: list[bytes], name: str) -> None:
         raise TensorError(f"output {name!r}: BYTES data must be str or bytes, got {data!r}")
 
 
-def _bytes_array(data: Any, shape: list[int], name: str) -> np.ndarray[Any, Any]:
+def _bytes_array(data: Any, shape: Sequence[int], name: str) -> np.ndarray[Any, Any]:
     items: list[bytes] = []
     _flat_items(data, items, name)
     if len(items) != int(np.prod(shape)):
-        raise TensorError(f"output {name!r}: {len(items)} values do not fit shape {shape}")
+        raise TensorError(f"output {name!r}: {len(items)} values do not fit shape {list(shape)}")
     array = np.empty(len(items), dtype=object)
     array[:] = items
     return array.reshape(shape)
