@@ -21,8 +21,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_DIR = Path(os.environ.get("DH_PEERS_DIR", ROOT / ".peers"))
 
+#: Our own distributions, editable, for peers that run dh-serverless itself (the DH SDK).
+_DH_SERVERLESS = [
+    f"--editable={ROOT / folder}"
+    for folder in (
+        "hookspecs",
+        "core",
+        "plugins/trigger_http",
+        "plugins/trigger_job",
+        "contrib/dhcore",
+    )
+]
+
 #: peer name -> pip requirements of its venv. Add a peer with one line.
 PEERS: dict[str, list[str]] = {
+    # The DH SDK as DH Core's images hold it, one venv per supported release line.
+    "dhcore-0.15": [
+        "digitalhub[full]==0.15.11",
+        "digitalhub-runtime-python==0.15.2",
+        *_DH_SERVERLESS,
+    ],
+    "dhcore-0.16": [
+        "digitalhub[full]==0.16.0b19",
+        "digitalhub-runtime-python==0.16.0b12",
+        *_DH_SERVERLESS,
+    ],
     # openinference: the Open Inference Protocol servers bench/openinference compares against
     "mlserver": ["mlserver==1.7.1"],
     "kserve": ["kserve==0.21.0"],

@@ -558,8 +558,11 @@ def test_too_many_workers(write):
     assert error.problems == ["spec.triggers.web.maxWorkers: must be between 1 and 100000"]
 
 
-def test_no_trigger(write):
-    _, error = load_error(write, "apiVersion: nuclio.io/v1\nspec:\n  handler: m:h\n")
+def test_no_trigger_with_the_default_http_trigger_disabled(write):
+    _, error = load_error(
+        write,
+        "apiVersion: nuclio.io/v1\nspec:\n  handler: m:h\n  disableDefaultHTTPTrigger: true\n",
+    )
     (problem,) = error.problems
     assert problem.startswith("spec.triggers: no trigger configured")
 

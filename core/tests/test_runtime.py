@@ -474,3 +474,24 @@ async def test_a_slow_sync_init_context_does_not_block_the_loop(function_dir, ru
     assert len(ticks) == 10  # the loop kept running (health answers) while init_context slept
     await ticker
     assert (await DirectTrigger.started[0].send()).body == b"ok"
+
+
+async def test_a_slow_handler_module_import_does_not_block_the_loop(function_dir, runtime_for):
+    # DH Core's rendered handler.py imports the DH SDK (1-3 s) at module level.
+    path = function_dir(
+        """
+        import time
+
+        time.sleep(0.3)  # a heavy import, say
+
+        async def handler(context, event):
+            return "imported"
+        """,
+        spec(),
+    )
+    ticks: list[int] = []
+    ticker = asyncio.create_task(tick(10, ticks))
+    await runtime_for(path)
+    assert len(ticks) == 10  # the loop kept running (health answers) while the module imported
+    await ticker
+    assert (await DirectTrigger.started[0].send()).body == b"imported"

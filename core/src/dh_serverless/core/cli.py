@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     run = add("run", "serve a function until SIGTERM or SIGINT")
-    run.add_argument("file", help="the function.yaml")
+    run.add_argument(
+        "file", help="the function.yaml, or a handler .py (its # @nuclio.configure block)"
+    )
     run.add_argument("--handler", help="override spec.handler (module:function)")
     run.add_argument(
         "--health-host", default="0.0.0.0", help="health server address (default 0.0.0.0)"
@@ -62,12 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-health", action="store_true", help="do not start the health server")
 
     validate = add("validate", "check a function.yaml and its plugins without starting anything")
-    validate.add_argument("file", help="the function.yaml")
+    validate.add_argument(
+        "file", help="the function.yaml, or a handler .py (its # @nuclio.configure block)"
+    )
 
     add("plugins", "list installed triggers, sinks and hook plugins")
 
     invoke = add("invoke", "call the handler once in-process and print the response")
-    invoke.add_argument("file", help="the function.yaml")
+    invoke.add_argument(
+        "file", help="the function.yaml, or a handler .py (its # @nuclio.configure block)"
+    )
     invoke.add_argument("--handler", help="override spec.handler (module:function)")
     invoke.add_argument("--body", default=None, help="the event body; @path reads a file")
     invoke.add_argument(

@@ -111,7 +111,11 @@ class Runtime:
                     f"health server cannot listen on {self.health.host}:{self.health.port}: "
                     f"{exc.strerror or exc}; choose another port with --health-port"
                 ) from exc
-        loaded = load_handler(self.handler_spec, self.source.resolve().parent, debug=self.debug)
+        # Off the loop: a handler module that imports something heavy at module level
+        # (DH Core's handler.py imports the DH SDK, 1-3 s) must not stall /live.
+        loaded = await asyncio.to_thread(
+            load_handler, self.handler_spec, self.source.resolve().parent, debug=self.debug
+        )
         middleware = self.host.dispatch_middleware(self.function)
         for item in prepared:
             await self._start_trigger(item, loaded, middleware)

@@ -1,0 +1,84 @@
+"""What one result becomes on a WebSocket: a text or binary message, and its metadata."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+from dh_serverless.hookspecs import Event, Response
+
+__all__ = ("Message", "body_bytes", "encode", "metadata_json")
+
+#: ``(is_text, payload)``: the payload is ``str`` for a text message, ``bytes`` otherwise.
+Message = tuple[bool, str | bytes]
+
+
+def body_bytes(body: Any) -> bytes:
+    """A response body as bytes: bytes-like as is, ``str`` as UTF-8, ``None`` as empty.
+
+    Raises ``TypeError`` for anything else (a trigger whose result converter keeps objects
+    such as arrays): the core logs and counts it as a failed item.
+    """
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    if body is None:
+        return b""
+    raise TypeError(f"the sink sends bytes or text, got a {type(body).__name__} body")
+
+
+def _textual(content_type: str) -> bool:
+    base = content_type.split(";", 1)[0].strip().lower()
+    return base.startswith("text/") or base == "application/json" or base.endswith("+json")
+
+
+def encode(response: Response, message_type: str) -> Message | None:
+    """The message for ``response`` under ``message_type``; None if it cannot be sent.
+
+    ``binary`` sends the body as is. ``text`` sends it as UTF-8 text (None when it is
+    not UTF-8: a text message must be). ``auto`` sends text for a ``text/*`` or JSON
+    content type whose body is UTF-8, binary otherwise.
+    """
+    body = body_bytes(response.body)
+    if message_type == "binary":
+        return False, body
+    if message_type == "auto" and not _textual(response.content_type or ""):
+        return False, body
+    try:
+        return True, body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None if message_type == "text" else (False, body)
+
+
+def _timestamp(value: Any) -> str | None:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        return str(value.isoformat())
+    if value is None or value == 0 or value == "":
+        return None
+    return str(value)
+
+
+def metadata_json(response: Response, event: Event) -> str:
+    """The event's metadata as one JSON object (the ``sendMetadata`` message).
+
+    Keys: ``frame_num``, ``timestamp`` (ISO 8601), ``source``, ``event_id``,
+    ``content_type``, ``size``; the mjpeg trigger's fields first, the event's own
+    attributes otherwise; unknown values are ``null``.
+    """
+    fields = event.fields if isinstance(event.fields, dict) else {}
+    frame = fields.get("frame_num")
+    data = {
+        "frame_num": frame if isinstance(frame, (int, str)) or frame is None else str(frame),
+        "timestamp": _timestamp(fields.get("timestamp") or event.timestamp),
+        "source": str(fields.get("url") or event.url or "") or None,
+        "event_id": event.id,
+        "content_type": response.content_type,
+        "size": len(body_bytes(response.body)),
+    }
+    return json.dumps(data, default=str)

@@ -1,0 +1,87 @@
+"""The trigger's families on the runtime's ``/metrics``, and its cells kept for the hot path.
+
+=====================================  =====================================================
+``dh_mjpeg_frames_received_total``     frames cut from the stream
+``dh_mjpeg_frames_processed_total``    frames the handler answered below 400
+``dh_mjpeg_frames_dropped_total``      by ``reason``: ``sampled`` (processingFactor),
+                                       ``superseded`` (a newer frame won a busy slot),
+                                       ``failed`` (handler error or no worker),
+                                       ``corrupt`` (broken JPEG), ``oversize`` (over the cap)
+``dh_mjpeg_reconnects_total``          connections lost or refused, then retried
+``dh_mjpeg_source_fps``                frames per second arriving from the source
+``dh_mjpeg_connected``                 1 while a stream is being read
+=====================================  =====================================================
+
+Frame age at the sink (arrival to emission) is the core's ``dh_sink_age_seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from dh_serverless.hookspecs import Metrics
+
+__all__ = ("DROP_REASONS", "FpsMeter", "TriggerMetrics")
+
+DROP_REASONS = ("sampled", "superseded", "failed", "corrupt", "oversize")
+
+
+class FpsMeter:
+    """Frames per second over the last second or so; 0 once the source is silent."""
+
+    __slots__ = ("_count", "_last", "_start", "fps")
+
+    def __init__(self) -> None:
+        self.fps = 0.0
+        self._count = 0
+        self._start = 0.0
+        self._last = 0.0
+
+    def tick(self, now: float) -> None:
+        """Count one frame arriving at ``now`` (``time.monotonic()``)."""
+        self._last = now
+        self._count += 1
+        elapsed = now - self._start
+        if elapsed >= 1.0:
+            self.fps = self._count / elapsed if self._start else 0.0
+            self._start = now
+            self._count = 0
+
+    def read(self) -> float:
+        """The current rate (read at scrape time)."""
+        return 0.0 if time.monotonic() - self._last > 2.0 else self.fps
+
+
+class TriggerMetrics:
+    """Cells of one trigger, created once at start-up from ``spec.metrics``."""
+
+    def __init__(
+        self, registry: Metrics, trigger: str, fps: FpsMeter, connected: Callable[[], float]
+    ) -> None:
+        received = registry.counter(
+            "dh_mjpeg_frames_received", "Frames cut from the MJPEG stream", ("trigger",)
+        )
+        processed = registry.counter(
+            "dh_mjpeg_frames_processed", "Frames the handler answered below 400", ("trigger",)
+        )
+        dropped = registry.counter(
+            "dh_mjpeg_frames_dropped", "Frames not handled, by reason", ("trigger", "reason")
+        )
+        reconnects = registry.counter(
+            "dh_mjpeg_reconnects", "Source connections lost or refused, then retried", ("trigger",)
+        )
+        self.received = received.labels(trigger)
+        self.processed = processed.labels(trigger)
+        self.sampled = dropped.labels(trigger, "sampled")
+        self.superseded = dropped.labels(trigger, "superseded")
+        self.failed = dropped.labels(trigger, "failed")
+        self.corrupt = dropped.labels(trigger, "corrupt")
+        self.oversize = dropped.labels(trigger, "oversize")
+        self.reconnects = reconnects.labels(trigger)
+        registry.gauge(
+            "dh_mjpeg_source_fps", "Frames per second arriving from the source", ("trigger",)
+        ).labels(trigger).set_function(fps.read)
+        registry.gauge(
+            "dh_mjpeg_connected", "1 while the source stream is being read", ("trigger",)
+        ).labels(trigger).set_function(connected)

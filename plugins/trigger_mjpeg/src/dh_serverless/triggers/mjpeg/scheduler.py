@@ -1,0 +1,126 @@
+"""Hand frames to ``dispatch``: up to N at once, and the newest frame wins when all are busy.
+
+A camera does not wait for a slow handler. Queueing its frames would make memory and
+latency grow without bound, so at most ``slots`` frames are being handled and one more
+waits; a newer frame replaces the waiting one, which is dropped and counted. ``dispatch``
+is called in frame order, which is what the core's ordered sink delivery keys on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dh_serverless.hookspecs import Dispatch, DispatchError, Event, ShuttingDownError
+from dh_serverless.triggers.mjpeg.metrics import TriggerMetrics
+
+__all__ = ("LatestWins",)
+
+
+class LatestWins:
+    """Runs ``dispatch`` on at most ``slots`` events at once, holding one newest event back.
+
+    :param dispatch: the core's dispatch callable.
+    :param slots: how many events may be in ``dispatch`` at once (the trigger's workers).
+    :param metrics: where processed and dropped frames are counted.
+    :param logger: where handler failures are reported (at debug level per frame).
+    """
+
+    def __init__(
+        self, dispatch: Dispatch, slots: int, metrics: TriggerMetrics, logger: logging.Logger
+    ) -> None:
+        self._dispatch = dispatch
+        self.slots = max(1, slots)
+        self._metrics = metrics
+        self._logger = logger
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: Event | None = None
+        self._failures = 0
+
+    @property
+    def running(self) -> int:
+        """Events inside ``dispatch`` now."""
+        return len(self._tasks)
+
+    @property
+    def waiting(self) -> int:
+        """0 or 1: the newest frame held back while every slot is busy."""
+        return 0 if self._pending is None else 1
+
+    def offer(self, event: Event) -> None:
+        """Start ``event`` now if a slot is free, else keep it as the one waiting frame."""
+        if len(self._tasks) < self.slots:
+            self._start(event)
+            return
+        if self._pending is not None:
+            self._metrics.superseded.inc()
+        self._pending = event
+
+    async def settle(self, rounds: int = 8) -> None:
+        """Between frames that came in one read: give a frame already handed over a few
+        loop iterations to finish (a fast handler does) before a newer one supersedes it.
+        Never waits for a slow handler: the newest frame still wins."""
+        for _ in range(rounds):
+            if self._pending is None:
+                return
+            await asyncio.sleep(0)
+
+    def _start(self, event: Event) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._start(pending)
+
+    async def _run(self, event: Event) -> None:
+        m = self._metrics
+        try:
+            response = await self._dispatch(event)
+        except ShuttingDownError:
+            m.failed.inc()  # the function is draining: expected, not worth a warning
+            return
+        except DispatchError as exc:
+            m.failed.inc()
+            self._report(event, f"{type(exc).__name__}: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - one frame must not stop the stream
+            m.failed.inc()
+            self._report(event, f"{type(exc).__name__}: {exc}")
+            return
+        if response.status_code >= 400:
+            m.failed.inc()
+            body = response.body
+            text = body[:200].decode("utf-8", "replace") if isinstance(body, bytes) else body
+            self._report(event, f"status {response.status_code}: {text}")
+        else:
+            m.processed.inc()
+
+    def _report(self, event: Event, what: str) -> None:
+        self._failures += 1
+        # The first failure and then one in a hundred at warning level: a broken handler on
+        # a 30 fps stream would otherwise write 30 lines a second.
+        level = logging.WARNING if self._failures % 100 == 1 else logging.DEBUG
+        self._logger.log(level, "frame %s failed: %s", event.fields.get("frame_num"), what)
+
+    def drop_waiting(self) -> None:
+        """Forget the waiting frame (on shutdown)."""
+        if self._pending is not None:
+            self._pending = None
+            self._metrics.superseded.inc()
+
+    async def drain(self, timeout: float) -> None:
+        """Let running events finish for up to ``timeout`` seconds, then cancel them."""
+        self.drop_waiting()
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, left = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=1.0)
