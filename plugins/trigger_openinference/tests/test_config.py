@@ -43,7 +43,20 @@ def test_original_keys_load_in_any_case():
         }
     )
     assert a.model_version == "2"
-    assert a.input_tensors == (TensorSpec("x", "FP16", (-1, 3)),)
+    assert a.input_tensors == (TensorSpec(name="x", datatype="FP16", shape=(-1, 3)),)
+
+
+def test_tensors_without_a_name_are_named_by_position():
+    # DH Core writes output tensors without a name when the function spec gives none.
+    a = _structure(
+        {
+            "model_name": "m",
+            "input_tensors": [{"name": "input-0", "datatype": "FP32", "shape": [1, 4]}],
+            "output_tensors": [{"datatype": "FP32", "shape": [1]}, {"datatype": "INT64"}],
+        }
+    )
+    assert [t.name for t in a.output_tensors] == ["output-0", "output-1"]
+    assert a.output_tensors[1].shape == ()
 
 
 @pytest.mark.parametrize(

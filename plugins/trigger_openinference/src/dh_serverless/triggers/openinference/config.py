@@ -84,10 +84,14 @@ def _check_name(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
 
 @attrs.frozen
 class TensorSpec:
-    """One declared input or output: ``name``, ``datatype`` and ``shape`` (-1: any size)."""
+    """One declared input or output: ``name``, ``datatype`` and ``shape`` (-1: any size).
 
-    name: str = attrs.field(validator=_check_name)
+    A tensor declared without a name (DH Core writes outputs that way) is named by its
+    position: ``input-0``, ``output-1``, ...
+    """
+
     datatype: str = attrs.field(converter=_datatype, validator=_check_datatype)
+    name: str = ""
     shape: tuple[int, ...] = attrs.field(default=(), validator=_check_shape)
 
     def accepts(self, shape: tuple[int, ...] | list[int]) -> bool:
@@ -99,6 +103,20 @@ class TensorSpec:
     def as_json(self) -> dict[str, Any]:
         """The metadata form: ``{"name", "datatype", "shape"}``."""
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+def _named(value: tuple[TensorSpec, ...], prefix: str) -> tuple[TensorSpec, ...]:
+    return tuple(
+        t if t.name.strip() else attrs.evolve(t, name=f"{prefix}-{i}") for i, t in enumerate(value)
+    )
+
+
+def _name_inputs(value: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
+    return _named(value, "input")
+
+
+def _name_outputs(value: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
+    return _named(value, "output")
 
 
 def _unique_names(
@@ -142,8 +160,12 @@ class OpenInferenceAttributes:
     grpc_port: int = attrs.field(default=9000, validator=_check_port)
     enable_rest: bool = True
     enable_grpc: bool = True
-    input_tensors: tuple[TensorSpec, ...] = attrs.field(default=(), validator=_unique_names)
-    output_tensors: tuple[TensorSpec, ...] = attrs.field(default=(), validator=_unique_names)
+    input_tensors: tuple[TensorSpec, ...] = attrs.field(
+        default=(), converter=_name_inputs, validator=_unique_names
+    )
+    output_tensors: tuple[TensorSpec, ...] = attrs.field(
+        default=(), converter=_name_outputs, validator=_unique_names
+    )
     tensors: Literal["lists", "numpy"] = "lists"
     max_request_body_size: int = attrs.field(
         default=DEFAULT_MAX_REQUEST_BODY_SIZE, validator=_check_size
