@@ -1,7 +1,7 @@
 """DH Core's openinference and guardrail (extproc) function.yaml files load and run.
 
-Each test is skipped until its trigger plugin is installed (``pytest.importorskip`` per
-test); the shapes are DH Core's, as its Jackson mapper writes them (:mod:`dhcore_fixtures`).
+Each test runs a real trigger plugin;
+the shapes are DH Core's, as its Jackson mapper writes them (:mod:`dhcore_fixtures`).
 """
 
 from __future__ import annotations
@@ -84,7 +84,6 @@ def start(config: Path, health: int) -> subprocess.Popen[str]:
 
 
 def test_openinference_yaml_loads_with_the_run_id_as_model_version(tmp_path):
-    pytest.importorskip("dh_serverless.triggers.openinference")
     config, prepared = prepared_one(shared(tmp_path, openinference_yaml(RUN_ID)))
     assert list(config.spec.triggers) == ["openinference"]  # no default http beside it
     assert prepared.config.workers == 4
@@ -100,7 +99,6 @@ def test_openinference_yaml_loads_with_the_run_id_as_model_version(tmp_path):
 
 
 def test_openinference_serves_rest_with_the_run_id_as_version(tmp_path):
-    pytest.importorskip("dh_serverless.triggers.openinference")
     rest, grpc_port, health = free_port(), free_port(), free_port()
     text = openinference_yaml(RUN_ID, rest_port=rest, grpc_port=grpc_port)
     process = start(shared(tmp_path, text), health)

@@ -46,6 +46,9 @@ PEERS: dict[str, list[str]] = {
         "digitalhub-runtime-python==0.16.0b12",
         *_DH_SERVERLESS,
     ],
+    # openinference: the Open Inference Protocol servers bench/openinference compares against
+    "mlserver": ["mlserver==1.7.1"],
+    "kserve": ["kserve==0.21.0"],
 }
 
 

@@ -1,0 +1,1 @@
+"""Generated protobuf messages (see the README to regenerate); excluded from ruff and mypy."""

@@ -1,0 +1,114 @@
+"""One inference, the same for REST and gRPC: check, build the event, dispatch, match outputs."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import random
+from typing import Any
+
+import orjson
+
+from dh_serverless.hookspecs import Dispatch, Event, TriggerInfo
+from dh_serverless.triggers.openinference._model import Model
+from dh_serverless.triggers.openinference._request import ParsedRequest
+from dh_serverless.triggers.openinference.bodies import lists_body, numpy_body
+from dh_serverless.triggers.openinference.results import InferenceResult, OutputTensor, to_result
+
+__all__ = ("HandlerError", "Inference", "error_message")
+
+_UTC = datetime.UTC
+_now = datetime.datetime.now
+#: uuid4: version nibble 4 and variant bits 10 set on 128 random bits.
+_UUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID_BITS = (0x4 << 76) | (0x2 << 62)
+
+
+class HandlerError(Exception):
+    """The handler raised or answered with a status of 400 or more."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_message(body: Any) -> str:
+    """The text of an error answer: its ``error`` if it is JSON with one, else the text."""
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        raw = bytes(body) if not isinstance(body, str) else body
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and "error" in doc:
+            return str(doc["error"])
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        return text.strip() or "the handler failed"
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return str(body) if body is not None else "the handler failed"
+
+
+class Inference:
+    """Runs requests through ``dispatch`` and returns the outputs to send."""
+
+    def __init__(self, model: Model, dispatch: Dispatch, info: TriggerInfo, numpy: bool) -> None:
+        self.model = model
+        self.dispatch = dispatch
+        self.info = info
+        self.numpy = numpy
+        self._path = f"/v2/models/{model.name}/infer"
+        # Event ids: UUID-shaped, a random prefix per trigger and a counter (unique, cheap).
+        h = "%032x" % (random.getrandbits(128) & _UUID_MASK | _UUID_BITS)
+        self._id_prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
+        self._ids = itertools.count(1)
+
+    def event(self, request: ParsedRequest, protocol: str, size: int) -> Event:
+        """The event a handler sees for ``request``."""
+        model = self.model
+        if self.numpy:
+            body: Any = numpy_body(request, model.name, model.version, protocol)
+        else:
+            body = lists_body(request, model.name, model.version)
+        return Event(
+            body,
+            "application/json",
+            self.info,
+            None,
+            {
+                "X-Model-Name": model.name,
+                "X-Model-Version": model.version,
+                "X-Request-ID": request.id,
+                "X-Protocol": protocol,
+            },
+            f"{self._id_prefix}{next(self._ids):012x}",
+            "POST",
+            self._path,
+            size,
+            _now(_UTC),
+        )
+
+    async def run(
+        self, request: ParsedRequest, protocol: str, size: int
+    ) -> tuple[InferenceResult, list[OutputTensor], int]:
+        """Check, dispatch and match: the result, the outputs to send, and the status.
+
+        Raises ``RequestError`` (the client's fault), :class:`HandlerError`,
+        ``HandlerOutputError`` (the handler's), or a ``DispatchError`` (the runtime's).
+        """
+        self.model.check(request)
+        response = await self.dispatch(self.event(request, protocol, size))
+        status = response.status_code
+        if status >= 400:
+            raise HandlerError(status, error_message(response.body))
+        result = response.body
+        if not isinstance(result, InferenceResult):
+            # A middleware, or a core without result converters, answered with bytes.
+            try:
+                result = to_result(result).body
+            except (TypeError, ValueError) as exc:
+                raise HandlerError(500, f"{type(exc).__name__}: {exc}") from None
+            if not isinstance(result, InferenceResult):
+                raise HandlerError(500, error_message(result))
+        return result, self.model.finish(result, request), status

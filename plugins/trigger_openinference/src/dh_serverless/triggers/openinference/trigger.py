@@ -1,0 +1,130 @@
+"""The ``openinference`` trigger: a function served as a model over REST and gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import ClassVar
+
+from aiohttp import web
+
+from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec
+from dh_serverless.triggers.openinference._grpc import GrpcServer
+from dh_serverless.triggers.openinference._metrics import ProtocolMetrics
+from dh_serverless.triggers.openinference._model import Model
+from dh_serverless.triggers.openinference._rest import RestServer, make_handler
+from dh_serverless.triggers.openinference._serving import Inference
+from dh_serverless.triggers.openinference.config import OpenInferenceAttributes
+from dh_serverless.triggers.openinference.results import to_result
+
+__all__ = ("OpenInferenceTrigger",)
+
+
+class OpenInferenceTrigger:
+    """Serves the handler as the model ``model_name`` (see the package README)."""
+
+    kind: ClassVar[str] = "openinference"
+    attributes_type: ClassVar[type] = OpenInferenceAttributes
+    #: handler results become outputs in the worker: numpy arrays are never listed
+    result_converter = staticmethod(to_result)
+
+    def __init__(self, spec: TriggerSpec) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.attributes: OpenInferenceAttributes = spec.attributes
+        self.model = Model(self.attributes)
+        self._logger: logging.Logger = spec.logger
+        self._ready = False
+        self._listener: asyncio.AbstractServer | None = None
+        self._web: web.Server | None = None
+        self._grpc: GrpcServer | None = None
+        self.rest_port: int | None = None
+        self.grpc_port: int | None = None
+        model = self.model.name
+        self._rest_metrics = ProtocolMetrics(spec.metrics, model, "rest")
+        self._grpc_metrics = ProtocolMetrics(spec.metrics, model, "grpc")
+
+    def _is_ready(self) -> bool:
+        return self._ready
+
+    async def start(self, dispatch: Dispatch) -> None:
+        """Start the REST and gRPC servers that are enabled; return once both listen."""
+        a = self.attributes
+        inference = Inference(
+            self.model, dispatch, TriggerInfo(self.kind, self.name), a.tensors == "numpy"
+        )
+        try:
+            if a.enable_rest:
+                await self._start_rest(inference)
+            if a.enable_grpc:
+                self._grpc = GrpcServer(
+                    self.model,
+                    inference,
+                    self._grpc_metrics,
+                    max_message_bytes=a.max_message_bytes,
+                    is_ready=self._is_ready,
+                    logger=self._logger,
+                )
+                self.grpc_port = await self._grpc.start(a.host, a.grpc_port)
+        except BaseException:
+            await self.stop(0)
+            raise
+        self._ready = True
+        self._logger.info(
+            "openinference trigger %s serving model %s version %s (REST %s, gRPC %s, "
+            "tensors as %s)",
+            self.name, self.model.name, self.model.version,
+            f"{a.host}:{self.rest_port}" if a.enable_rest else "off",
+            f"{a.host}:{self.grpc_port}" if a.enable_grpc else "off",
+            a.tensors,
+        )  # fmt: skip
+
+    async def _start_rest(self, inference: Inference) -> None:
+        a = self.attributes
+        handler = make_handler(
+            self.model,
+            inference,
+            self._rest_metrics,
+            limit=a.max_request_body_size,
+            is_ready=self._is_ready,
+            logger=self._logger,
+        )
+        self._web = RestServer(handler, access_log=None, logger=self._logger)
+        loop = asyncio.get_running_loop()
+        try:
+            self._listener = await loop.create_server(self._web, a.host, a.rest_port, backlog=1024)
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"cannot listen on {a.host}:{a.rest_port} (REST): {exc.strerror or exc}"
+            ) from exc
+        sockets = self._listener.sockets
+        self.rest_port = sockets[0].getsockname()[1] if sockets else a.rest_port
+
+    async def stop(self, timeout: float) -> None:
+        """Stop taking requests, let in-flight ones finish for up to ``timeout`` seconds."""
+        self._ready = False
+        timeout = max(timeout, 0.0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        stops = []
+        if self._grpc is not None:
+            grpc_server, self._grpc = self._grpc, None
+            stops.append(grpc_server.stop(timeout))
+        stops.append(self._stop_rest(deadline))
+        await asyncio.gather(*stops)
+        self._logger.info("openinference trigger %s stopped", self.name)
+
+    async def _stop_rest(self, deadline: float) -> None:
+        listener, web_server = self._listener, self._web
+        if listener is None or web_server is None:
+            return
+        self._listener = self._web = None
+        loop = asyncio.get_running_loop()
+        listener.close()
+        await asyncio.sleep(0)  # requests already read off the sockets start
+        web_server.pre_shutdown()  # idle keep-alive connections close now
+        # In-flight requests finish within what is left of the timeout, then are cancelled.
+        await web_server.shutdown(max(deadline - loop.time(), 0.1))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listener.wait_closed(), 1.0)
