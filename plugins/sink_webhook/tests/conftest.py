@@ -1,12 +1,1 @@
-"""Fixtures of this distribution's tests; helpers live in ``webhook_support``."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from webhook_support import start_function
-
-__all__ = ("start_function",)
+"""Fixtures of this distribution's tests: ``dh_sink_function`` comes from ``dh_serverless.testing``."""

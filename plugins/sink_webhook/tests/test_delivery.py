@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
-from webhook_support import HOST, eventually, free_port
+
+from dh_serverless.testing.processes import HOST, eventually, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -68,7 +69,7 @@ def webhook_sink(url: str, **attributes: object) -> dict[str, object]:
             "retryDelay": 1, **attributes}}  # fmt: skip
 
 
-async def test_500_then_200_is_retried_without_holding_up_other_frames(start_function):
+async def test_500_then_200_is_retried_without_holding_up_other_frames(dh_sink_function):
     async with receiver_on(free_port()) as receiver:
         seen: dict[str, int] = {}
 
@@ -80,7 +81,7 @@ async def test_500_then_200_is_retried_without_holding_up_other_frames(start_fun
             return web.Response(text="ok")
 
         receiver.answer = answer
-        function = await start_function(webhook_sink(receiver.url))
+        function = await dh_sink_function(webhook_sink(receiver.url))
         assert await function.post(b"\xff\xd8one\xff\xd9", "image/jpeg", frame_num=1) == 200
         assert await function.post(b"boom", path="/raise") == 500
         assert await function.post(b"missing", "text/plain", status=404) == 404
@@ -120,10 +121,10 @@ async def _is(value, expected) -> bool:
     return await value == expected
 
 
-async def test_a_4xx_answer_is_final(start_function):
+async def test_a_4xx_answer_is_final(dh_sink_function):
     async with receiver_on(free_port()) as receiver:
         receiver.answer = lambda r, b: web.Response(status=400, text="bad json")
-        function = await start_function(webhook_sink(receiver.url, retryDelay=0.05))
+        function = await dh_sink_function(webhook_sink(receiver.url, retryDelay=0.05))
         assert await function.post(b"x", "application/json", frame_num=1) == 200
         await eventually(
             lambda: function.metric("dh_webhook_deliveries_total", outcome="failed"), 5, "a failure"
@@ -132,9 +133,9 @@ async def test_a_4xx_answer_is_final(start_function):
         assert "gave up after 1 attempt(s): status 400" in function.log()
 
 
-async def test_peer_down_at_start_then_up(start_function):
+async def test_peer_down_at_start_then_up(dh_sink_function):
     port = free_port()
-    function = await start_function(
+    function = await dh_sink_function(
         webhook_sink(f"http://{HOST}:{port}/webhook", retryDelay=0.2, maxRetryDelay=0.4,
                      maxRetries=50)
     )  # fmt: skip
@@ -149,7 +150,7 @@ async def test_peer_down_at_start_then_up(start_function):
         assert receiver.requests[0][2]["Content-Type"] == "text/plain"
 
 
-async def test_a_timeout_is_retried(start_function):
+async def test_a_timeout_is_retried(dh_sink_function):
     async with receiver_on(free_port()) as receiver:
         calls = []
 
@@ -159,7 +160,7 @@ async def test_a_timeout_is_retried(start_function):
 
         receiver.answer = answer
         receiver.delay = 1.0
-        function = await start_function(
+        function = await dh_sink_function(
             webhook_sink(receiver.url, timeout=0.3, retryDelay=0.05, maxRetries=1)
         )
         assert await function.post(b"slow", "text/plain") == 200
@@ -170,20 +171,20 @@ async def test_a_timeout_is_retried(start_function):
         assert len(receiver.requests) == 2
 
 
-async def test_sigterm_flushes_results_in_flight(start_function):
+async def test_sigterm_flushes_results_in_flight(dh_sink_function):
     async with receiver_on(free_port()) as receiver:
         receiver.delay = 0.4
-        function = await start_function(webhook_sink(receiver.url, maxConcurrency=2))
+        function = await dh_sink_function(webhook_sink(receiver.url, maxConcurrency=2))
         for n in range(6):
             assert await function.post(b"frame-%d" % n, "image/jpeg", frame_num=n) == 200
         assert await function.terminate() == 0
         assert sorted(receiver.bodies()) == [b"frame-%d" % n for n in range(6)]
 
 
-async def test_full_concurrency_drops_oldest_and_never_slows_requests(start_function):
+async def test_full_concurrency_drops_oldest_and_never_slows_requests(dh_sink_function):
     async with receiver_on(free_port()) as receiver:
         receiver.delay = 3.0  # every slot stays busy
-        function = await start_function(
+        function = await dh_sink_function(
             webhook_sink(receiver.url, maxConcurrency=1, flushTimeout=0.5)
         )
         loop = asyncio.get_running_loop()
@@ -196,11 +197,11 @@ async def test_full_concurrency_drops_oldest_and_never_slows_requests(start_func
         assert "dropped" in function.log()
 
 
-async def test_configured_content_type_wins_and_metadata_can_be_off(start_function):
+async def test_configured_content_type_wins_and_metadata_can_be_off(dh_sink_function):
     async with receiver_on(free_port()) as receiver:
         sink = webhook_sink(receiver.url, metadataHeaders=False, method="put")
         sink["attributes"]["headers"]["Content-Type"] = "application/json"
-        function = await start_function(sink)
+        function = await dh_sink_function(sink)
         assert await function.post(b"\xff\xd8", "image/jpeg", frame_num=3) == 200
         await eventually(lambda: receiver.requests, 5, "one request")
         _, method, headers, body = receiver.requests[0]

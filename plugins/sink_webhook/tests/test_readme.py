@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from webhook_support import DH, free_port
+
+from dh_serverless.testing.processes import dh_command, free_port
+
+DH = dh_command()
 
 pytestmark = pytest.mark.timeout(90)
 

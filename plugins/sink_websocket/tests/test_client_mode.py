@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-from ws_support import HOST, eventually, free_port
+
+from dh_serverless.testing.processes import HOST, eventually, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,9 +71,9 @@ def client_sink(port: int, **attributes: object) -> dict[str, object]:
             "maxReconnectDelay": 0.3, **attributes}}  # fmt: skip
 
 
-async def test_peer_down_at_start_then_up_then_restarted(start_function):
+async def test_peer_down_at_start_then_up_then_restarted(dh_sink_function):
     port = free_port()
-    function = await start_function(client_sink(port))  # nothing listens yet: still starts
+    function = await dh_sink_function(client_sink(port))  # nothing listens yet: still starts
     assert await function.post(b"lost", "image/jpeg", frame_num=0) == 200
     await eventually(
         lambda: function.metric("dh_websocket_dropped_total", reason="disconnected"),
@@ -105,10 +106,10 @@ async def test_peer_down_at_start_then_up_then_restarted(start_function):
     assert "cannot reach" in function.log()
 
 
-async def test_text_mode_sends_text_and_drops_what_is_not_utf8(start_function):
+async def test_text_mode_sends_text_and_drops_what_is_not_utf8(dh_sink_function):
     port = free_port()
     async with peer_on(port) as peer:
-        function = await start_function(client_sink(port, messageType="text"))
+        function = await dh_sink_function(client_sink(port, messageType="text"))
         await eventually(lambda: peer.connections == 1, 10, "the sink to dial in")
         assert await function.post("ok ✓".encode(), "application/octet-stream") == 200
         assert await function.post(b"\xff\xd8\xff", "image/jpeg") == 200
@@ -120,7 +121,7 @@ async def test_text_mode_sends_text_and_drops_what_is_not_utf8(start_function):
         assert await function.metric("dh_websocket_dropped_total", reason="not_text") == 1
 
 
-async def test_stalled_peer_never_holds_up_the_trigger(start_function):
+async def test_stalled_peer_never_holds_up_the_trigger(dh_sink_function):
     """A peer that accepts and never reads: requests keep their answer time, frames drop."""
     port = free_port()
     accepted = asyncio.Event()
@@ -140,7 +141,7 @@ async def test_stalled_peer_never_holds_up_the_trigger(start_function):
     await runner.setup()
     await web.TCPSite(runner, HOST, port).start()
     try:
-        function = await start_function(client_sink(port, timeout=0.5))
+        function = await dh_sink_function(client_sink(port, timeout=0.5))
         await asyncio.wait_for(accepted.wait(), 10)
         frame = b"\0" * 500_000
         loop = asyncio.get_running_loop()
@@ -162,10 +163,10 @@ async def test_stalled_peer_never_holds_up_the_trigger(start_function):
         await runner.cleanup()
 
 
-async def test_sigterm_sends_what_is_queued_then_closes_1001(start_function):
+async def test_sigterm_sends_what_is_queued_then_closes_1001(dh_sink_function):
     port = free_port()
     async with peer_on(port) as peer:
-        function = await start_function(client_sink(port), workers=4)
+        function = await dh_sink_function(client_sink(port), workers=4)
         await eventually(lambda: peer.connections == 1, 10, "the sink to dial in")
         frame = b"\xff" * 200_000
         posts = [function.post(n.to_bytes(4, "big") + frame, "image/jpeg") for n in range(30)]

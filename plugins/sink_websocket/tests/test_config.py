@@ -9,11 +9,13 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ws_support import DH
 
 from dh_serverless.core.config import structure
 from dh_serverless.core.errors import ConfigError
 from dh_serverless.sinks.websocket import WebsocketAttributes
+from dh_serverless.testing.processes import dh_command
+
+DH = dh_command()
 
 PATH = ("spec", "triggers", "cam", "attributes", "sink", "attributes")
 

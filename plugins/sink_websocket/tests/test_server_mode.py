@@ -7,7 +7,8 @@ import json
 
 import aiohttp
 import pytest
-from ws_support import HOST, eventually, free_port
+
+from dh_serverless.testing.processes import HOST, eventually, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,9 +33,9 @@ async def _equals(value, expected) -> bool:
     return await value == expected
 
 
-async def test_clients_get_binary_frames_and_text_results_never_errors(start_function):
+async def test_clients_get_binary_frames_and_text_results_never_errors(dh_sink_function):
     port = free_port()
-    function = await start_function(server_sink(port))
+    function = await dh_sink_function(server_sink(port))
     async with aiohttp.ClientSession() as session:
         first, second = await connect(session, port), await connect(session, port)
         await until_clients(function, 2)
@@ -62,9 +63,9 @@ async def test_clients_get_binary_frames_and_text_results_never_errors(start_fun
     assert await function.terminate() == 0
 
 
-async def test_metadata_message_precedes_each_result(start_function):
+async def test_metadata_message_precedes_each_result(dh_sink_function):
     port = free_port()
-    function = await start_function(server_sink(port, sendMetadata=True, messageType="binary"))
+    function = await dh_sink_function(server_sink(port, sendMetadata=True, messageType="binary"))
     async with aiohttp.ClientSession() as session:
         ws = await connect(session, port)
         await until_clients(function, 1)
@@ -83,9 +84,9 @@ async def test_metadata_message_precedes_each_result(start_function):
         await ws.close()
 
 
-async def test_wrong_path_is_404_and_too_many_clients_503(start_function):
+async def test_wrong_path_is_404_and_too_many_clients_503(dh_sink_function):
     port = free_port()
-    await start_function(server_sink(port, maxClients=1))
+    await dh_sink_function(server_sink(port, maxClients=1))
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
             await session.ws_connect(f"ws://{HOST}:{port}/other")
@@ -97,9 +98,9 @@ async def test_wrong_path_is_404_and_too_many_clients_503(start_function):
         await ws.close()
 
 
-async def test_slow_client_loses_frames_and_never_slows_the_fast_one(start_function):
+async def test_slow_client_loses_frames_and_never_slows_the_fast_one(dh_sink_function):
     port = free_port()
-    function = await start_function(server_sink(port, clientQueueSize=4))
+    function = await dh_sink_function(server_sink(port, clientQueueSize=4))
     frame = bytes(range(256)) * 1200  # 300 KiB: a few fill any socket buffer
     total = 60
     async with aiohttp.ClientSession() as session:
@@ -135,9 +136,9 @@ async def test_slow_client_loses_frames_and_never_slows_the_fast_one(start_funct
         await fast.close()
 
 
-async def test_sigterm_flushes_queued_frames_then_closes_1001(start_function):
+async def test_sigterm_flushes_queued_frames_then_closes_1001(dh_sink_function):
     port = free_port()
-    function = await start_function(server_sink(port, clientQueueSize=64))
+    function = await dh_sink_function(server_sink(port, clientQueueSize=64))
     async with aiohttp.ClientSession() as session:
         ws = await connect(session, port)
         await until_clients(function, 1)
@@ -157,14 +158,14 @@ async def test_sigterm_flushes_queued_frames_then_closes_1001(start_function):
         assert await stopping == 0
 
 
-async def test_port_in_use_fails_start_with_a_clear_message(start_function):
+async def test_port_in_use_fails_start_with_a_clear_message(dh_sink_function):
     import socket
 
     with socket.socket() as busy:
         busy.bind((HOST, 0))
         busy.listen()
         port = busy.getsockname()[1]
-        function = await start_function(server_sink(port), wait=False)
+        function = await dh_sink_function(server_sink(port), wait=False)
         code = await asyncio.to_thread(function.proc.wait, 20)
     assert code == 1
     log = function.log()
@@ -172,9 +173,9 @@ async def test_port_in_use_fails_start_with_a_clear_message(start_function):
     assert "Traceback" not in log
 
 
-async def test_what_clients_send_is_ignored_and_garbage_never_hurts(start_function):
+async def test_what_clients_send_is_ignored_and_garbage_never_hurts(dh_sink_function):
     port = free_port()
-    function = await start_function(server_sink(port))
+    function = await dh_sink_function(server_sink(port))
     async with aiohttp.ClientSession() as session:
         chatty, quiet = await connect(session, port), await connect(session, port)
         await until_clients(function, 2)
