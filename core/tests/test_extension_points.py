@@ -299,3 +299,23 @@ async def test_a_closed_gate_refuses_new_events_but_lets_a_continuation_finish(
     response = await trigger.dispatch(event)
     assert (response.status_code, response.body) == (200, b"phase 2")
     assert runtime.collector.events[0].events["shutdown"] == 1
+
+
+# ---------------------------------------------------------------------------
+# What every sink does with an item
+# ---------------------------------------------------------------------------
+
+
+def test_sink_items_bodies_as_bytes_and_times_as_iso_text():
+    from dh_serverless.core.sinkitems import body_bytes, timestamp_text
+
+    assert body_bytes(b"x") == b"x"
+    assert body_bytes(bytearray(b"y")) == b"y"
+    assert body_bytes("é") == "é".encode()
+    assert body_bytes(None) == b""
+    with pytest.raises(TypeError, match="got a ndarray body"):
+        body_bytes(np.zeros(2))
+    naive = datetime.datetime(2026, 1, 2, 3, 4, 5)
+    assert timestamp_text(naive) == "2026-01-02T03:04:05+00:00"
+    assert timestamp_text(0) is None
+    assert timestamp_text(1700000000) == "1700000000"

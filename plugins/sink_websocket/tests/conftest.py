@@ -1,1 +1,1 @@
-"""Fixtures of this distribution's tests: ``dh_sink_function`` comes from ``dh_serverless.testing``."""
+"""Fixtures of these tests: ``dh_sink_function`` comes from ``dh_serverless.testing``."""

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 from typing import Any
 
+from dh_serverless.core.sinkitems import timestamp_text
 from dh_serverless.hookspecs import Event
 
-__all__ = ("metadata_headers", "timestamp_text")
+__all__ = ("metadata_headers",)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_VALUE = 2048
-
-
-def timestamp_text(value: Any) -> str | None:
-    """``value`` as ISO 8601 (a naive ``datetime`` is taken as UTC), or None when unset."""
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.UTC)
-        return str(value.isoformat())
-    if value is None or value == 0 or value == "":
-        return None
-    return str(value)
 
 
 def _clean(value: Any) -> str | None:

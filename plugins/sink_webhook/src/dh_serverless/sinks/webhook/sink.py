@@ -13,6 +13,7 @@ from typing import ClassVar
 import aiohttp
 from multidict import CIMultiDict
 
+from dh_serverless.core.sinkitems import body_bytes
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.webhook._metadata import metadata_headers
 from dh_serverless.sinks.webhook._retry import RETRYABLE_STATUSES, next_delay, parse_retry_after
@@ -21,23 +22,6 @@ from dh_serverless.sinks.webhook.config import WebhookAttributes
 __all__ = ("WebhookSink",)
 
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-
-
-def _body_bytes(body: object) -> bytes:
-    """A response body as bytes: bytes-like as is, ``str`` as UTF-8, ``None`` as empty.
-
-    Raises ``TypeError`` for anything else (a trigger whose result converter keeps objects
-    such as arrays): the core logs and counts it as a failed item.
-    """
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, (bytearray, memoryview)):
-        return bytes(body)
-    if isinstance(body, str):
-        return body.encode()
-    if body is None:
-        return b""
-    raise TypeError(f"the webhook sink sends bytes or text, got a {type(body).__name__} body")
 
 
 class WebhookSink:
@@ -125,7 +109,7 @@ class WebhookSink:
         if self.attributes.metadata_headers:
             headers.update(metadata_headers(event))
         headers.update(self.attributes.headers)  # replaces ignoring case: one Content-Type
-        body = _body_bytes(response.body)
+        body = body_bytes(response.body)
         while len(self._pending) >= self.attributes.max_concurrency:
             self._has_room.clear()
             await self._has_room.wait()

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 import json
-from typing import Any
 
+from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 from dh_serverless.hookspecs import Event, Response
 
-__all__ = ("Message", "body_bytes", "encode", "metadata_json")
+__all__ = ("Message", "encode", "metadata_json")
 
 #: ``(is_text, payload)``: the payload is ``str`` for a text message, ``bytes`` otherwise.
 Message = tuple[bool, str | bytes]
-
-
-def body_bytes(body: Any) -> bytes:
-    """A response body as bytes: bytes-like as is, ``str`` as UTF-8, ``None`` as empty.
-
-    Raises ``TypeError`` for anything else (a trigger whose result converter keeps objects
-    such as arrays): the core logs and counts it as a failed item.
-    """
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, (bytearray, memoryview)):
-        return bytes(body)
-    if isinstance(body, str):
-        return body.encode()
-    if body is None:
-        return b""
-    raise TypeError(f"the sink sends bytes or text, got a {type(body).__name__} body")
 
 
 def _textual(content_type: str) -> bool:
@@ -54,16 +36,6 @@ def encode(response: Response, message_type: str) -> Message | None:
         return None if message_type == "text" else (False, body)
 
 
-def _timestamp(value: Any) -> str | None:
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.UTC)
-        return str(value.isoformat())
-    if value is None or value == 0 or value == "":
-        return None
-    return str(value)
-
-
 def metadata_json(response: Response, event: Event) -> str:
     """The event's metadata as one JSON object (the ``sendMetadata`` message).
 
@@ -75,7 +47,7 @@ def metadata_json(response: Response, event: Event) -> str:
     frame = fields.get("frame_num")
     data = {
         "frame_num": frame if isinstance(frame, (int, str)) or frame is None else str(frame),
-        "timestamp": _timestamp(fields.get("timestamp") or event.timestamp),
+        "timestamp": timestamp_text(fields.get("timestamp") or event.timestamp),
         "source": str(fields.get("url") or event.url or "") or None,
         "event_id": event.id,
         "content_type": response.content_type,
