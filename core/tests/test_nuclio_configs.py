@@ -194,6 +194,18 @@ def test_nuclios_invalid_inline_config_is_an_error_naming_the_line(tmp_path):
     assert excinfo.value.exit_code == 2
 
 
+def test_an_unclosed_bracket_names_the_line_it_opened_on(tmp_path):
+    text = (
+        "# @nuclio.configure\n# function.yaml:\n#   spec:\n#     handler: [oops\n"
+        "#     env: []\nx = 1\n"
+    )
+    with pytest.raises(ConfigError) as excinfo:
+        load_function_config(write(tmp_path, text, "h.py"))
+    (problem,) = excinfo.value.problems
+    assert problem.startswith("line 5 ('#     env: []')")
+    assert "while parsing a flow sequence at line 4: '#     handler: [oops'" in problem
+
+
 def test_function_yaml_that_is_not_a_mapping_names_its_line(tmp_path):
     text = "# @nuclio.configure\n#\n# function.yaml: 3\nx = 1\n"
     with pytest.raises(ConfigError) as excinfo:

@@ -97,12 +97,18 @@ def inline_function_config(path: str | os.PathLike[str]) -> dict[str, Any] | Non
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = block.line_of(mark.line) if mark is not None else block.start
         problem = getattr(exc, "problem", None) or str(exc)
-        shown = text.splitlines()[line - 1].strip()
+        lines = text.splitlines()
+        context = getattr(exc, "context_mark", None)
+        if context is not None and mark is not None and context.line != mark.line:
+            # e.g. an unclosed `[`: the parser notices a line later; name where it opened
+            start = block.line_of(context.line)
+            opened = getattr(exc, "context", None) or "opened"
+            problem = f"{problem} ({opened} at line {start}: {lines[start - 1].strip()!r})"
         raise ConfigError(
             source,
             [
-                f"line {line} ({shown!r}): the '# @nuclio.configure' block starting at line "
-                f"{block.start} is not valid YAML: {problem}"
+                f"line {line} ({lines[line - 1].strip()!r}): the '# @nuclio.configure' block "
+                f"starting at line {block.start} is not valid YAML: {problem}"
             ],
         ) from exc
     if contents is None:
