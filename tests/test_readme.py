@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from dh_serverless.testing.processes import code_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
 def blocks(language: str) -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    return re.findall(rf"```{language}\n(.*?)```", readme, flags=re.S)
+    return code_blocks((ROOT / "README.md").read_text(), language)
 
 
 def run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -6,9 +6,7 @@ ones (and the health server gets a free port) so that the test never clashes wit
 
 from __future__ import annotations
 
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,48 +15,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dh_serverless.testing.processes import dh_command, free_port
+from dh_serverless.testing.processes import (
+    Commands,
+    code_blocks,
+    dh_command,
+    free_port,
+    wait_for_text,
+)
 
 DH = dh_command()
 
 pytestmark = pytest.mark.timeout(90)
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
-PYTHON = [code for lang, code in BLOCKS if lang == "python"]
-YAML = [code for lang, code in BLOCKS if lang == "yaml"]
+PYTHON = code_blocks(README, "python")
+YAML = code_blocks(README, "yaml")
 CURL = shutil.which("curl")
-
-
-def wait_for_text(path: Path, text: str, timeout: float = 15) -> str:
-    deadline = time.monotonic() + timeout
-    content = ""
-    while time.monotonic() < deadline:
-        content = path.read_text(errors="replace") if path.exists() else ""
-        if text in content:
-            return content
-        time.sleep(0.05)
-    pytest.fail(f"{path.name} never showed {text!r}:\n{content}")
-
-
-def start(folder: Path, name: str, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-    out = folder / f"{name}.log"
-    proc = subprocess.Popen(
-        args, cwd=folder, stdout=out.open("ab"), stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": str(Path(sys.executable).parent), "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    return proc, out
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def test_original_sink_block_loads():
@@ -76,15 +48,12 @@ def test_walkthrough_with_a_receiver_that_comes_back(tmp_path):
     (tmp_path / "function.yaml").write_text(
         YAML[0].replace("port: 8080", f"port: {web}").replace("127.0.0.1:8888", f"127.0.0.1:{hook}")
     )
-    procs = []
+    commands = Commands(tmp_path)
+    fn = None
     try:
-        rcv, rcv_log = start(tmp_path, "receiver", sys.executable, "receiver.py")
-        procs.append(rcv)
+        rcv, rcv_log = commands.start("receiver", sys.executable, "receiver.py")
         wait_for_text(rcv_log, "Running on")
-        fn, fn_log = start(
-            tmp_path, "run", DH, "run", "function.yaml", "--health-port", str(health)
-        )
-        procs.insert(0, fn)
+        fn, fn_log = commands.start("run", DH, "run", "function.yaml", "--health-port", str(health))
         wait_for_text(fn_log, "ready")
         answer = subprocess.run(
             [CURL, "-s", "--data-binary", "some bytes", f"http://127.0.0.1:{web}/?frame_num=5"],
@@ -94,15 +63,15 @@ def test_walkthrough_with_a_receiver_that_comes_back(tmp_path):
         out = wait_for_text(rcv_log, "X-DH-Trigger")
         assert 'application/json {"size": 10, "frame": "5"} {\'X-DH-Frame-Number\': \'5\'' in out
 
-        stop(rcv)  # the receiver goes away; a result sent meanwhile is retried
+        commands.stop(rcv)  # the receiver goes away; a result sent meanwhile is retried
         subprocess.run(
             [CURL, "-s", "-o", "/dev/null", "--data-binary", "late",
              f"http://127.0.0.1:{web}/?frame_num=6"], timeout=10, check=True,
         )  # fmt: skip
         time.sleep(0.5)
-        rcv, _ = start(tmp_path, "receiver", sys.executable, "receiver.py")
-        procs.append(rcv)
+        commands.start("receiver", sys.executable, "receiver.py")
         assert "'X-DH-Frame-Number': '6'" in wait_for_text(rcv_log, '"frame": "6"', timeout=20)
     finally:
-        for proc in procs:
-            stop(proc)
+        if fn is not None:
+            commands.stop(fn)  # the function first: it closes its connections
+        commands.stop()

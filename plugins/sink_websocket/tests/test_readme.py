@@ -6,9 +6,7 @@ ones (and the health server gets a free port) so that the test never clashes wit
 
 from __future__ import annotations
 
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,63 +15,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dh_serverless.testing.processes import dh_command, free_port
+from dh_serverless.testing.processes import (
+    Commands,
+    code_blocks,
+    dh_command,
+    free_port,
+    wait_for_text,
+)
 
 DH = dh_command()
 
 pytestmark = pytest.mark.timeout(90)
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
-PYTHON = [code for lang, code in BLOCKS if lang == "python"]
-YAML = [code for lang, code in BLOCKS if lang == "yaml"]
+PYTHON = code_blocks(README, "python")
+YAML = code_blocks(README, "yaml")
 CURL = shutil.which("curl")
-
-
-def wait_for_text(path: Path, text: str, timeout: float = 15) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        content = path.read_text(errors="replace") if path.exists() else ""
-        if text in content:
-            return content
-        time.sleep(0.05)
-    pytest.fail(f"{path.name} never showed {text!r}:\n{content}")
-
-
-class Processes:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, *args: str) -> Path:
-        out = self.folder / f"{name}.log"
-        self.procs.append(
-            subprocess.Popen(
-                args, cwd=self.folder, stdout=out.open("wb"), stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env={"PATH": str(Path(sys.executable).parent),
-                                               "PYTHONUNBUFFERED": "1"},
-            )
-        )  # fmt: skip
-        return out
-
-    def stop(self) -> None:
-        for proc in self.procs:  # the function first: it closes its connections
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
 
 
 @pytest.fixture
 def processes(tmp_path):
-    procs = Processes(tmp_path)
+    commands = Commands(tmp_path)  # the function starts first, so it stops first
     try:
-        yield procs
+        yield commands
     finally:
-        procs.stop()
+        commands.stop()
 
 
 def curl(*args: str, cwd: Path | None = None) -> None:
@@ -90,9 +56,9 @@ def test_server_mode_walkthrough(tmp_path, processes):
         YAML[0].replace("port: 8080", f"port: {web}").replace("port: 8765", f"port: {ws}")
     )
     (tmp_path / "frame.jpg").write_bytes(b"\xff\xd8\xff\xe0fakejpeg\xff\xd9")
-    run_log = processes.start("run", DH, "run", "function.yaml", "--health-port", str(health))
+    _, run_log = processes.start("run", DH, "run", "function.yaml", "--health-port", str(health))
     wait_for_text(run_log, "ready")
-    watch_log = processes.start("watch", sys.executable, "watch.py")
+    _, watch_log = processes.start("watch", sys.executable, "watch.py")
     deadline = time.monotonic() + 10
     while (
         "1.0"
@@ -124,9 +90,9 @@ def test_client_mode_walkthrough(tmp_path, processes):
     sink["attributes"]["reconnectDelay"] = 0.2
     config["spec"]["triggers"]["web"]["attributes"]["sink"] = sink
     (tmp_path / "function.yaml").write_text(yaml.safe_dump(config))
-    run_log = processes.start("run", DH, "run", "function.yaml", "--health-port", str(health))
+    _, run_log = processes.start("run", DH, "run", "function.yaml", "--health-port", str(health))
     wait_for_text(run_log, "ready")  # the receiver is not up yet: the start still succeeds
-    receiver_log = processes.start("receiver", sys.executable, "receiver.py")
+    _, receiver_log = processes.start("receiver", sys.executable, "receiver.py")
     wait_for_text(run_log, "websocket sink connected")
     curl(
         "-H", "Content-Type: image/jpeg", "--data-binary", "0123456789", f"http://127.0.0.1:{web}/"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,7 +32,17 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ("HOST", "RunningFunction", "SinkFunction", "dh_command", "eventually", "free_port")
+__all__ = (
+    "HOST",
+    "Commands",
+    "RunningFunction",
+    "SinkFunction",
+    "code_blocks",
+    "dh_command",
+    "eventually",
+    "free_port",
+    "wait_for_text",
+)
 
 HOST = "127.0.0.1"
 
@@ -61,6 +72,60 @@ async def eventually(predicate: Callable[[], Any], timeout: float, what: str) ->
 def dh_command() -> str:
     """The ``dh-serverless`` command of the running interpreter's environment."""
     return shutil.which("dh-serverless", path=str(Path(sys.executable).parent)) or "dh-serverless"
+
+
+def code_blocks(markdown: str, language: str) -> list[str]:
+    """The fenced code blocks of ``markdown`` in ``language`` (```` ```python ````), in order."""
+    return re.findall(rf"```{language}\n(.*?)```", markdown, flags=re.S)
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 15) -> str:
+    """Wait until the file at ``path`` contains ``text``; return its content.
+    ``AssertionError`` with the content after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    content = ""
+    while time.monotonic() < deadline:
+        content = path.read_text(errors="replace") if path.exists() else ""
+        if text in content:
+            return content
+        time.sleep(0.05)
+    raise AssertionError(f"{path.name} never showed {text!r}:\n{content}")
+
+
+class Commands:
+    """Commands run in ``folder`` the way a README tells a user to, each writing to
+    ``<name>.log`` there, with only this environment's ``bin`` on ``PATH``.
+
+    ``stop()`` ends them all by PID, in the order they started (SIGTERM, then SIGKILL);
+    use it in a ``finally`` or a fixture.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
+        """Start ``args``; return the process and its log (appended to on a restart)."""
+        log = self.folder / f"{name}.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                args, cwd=self.folder, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={"PATH": str(Path(sys.executable).parent), "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+        self.procs.append(proc)
+        return proc, log
+
+    def stop(self, *procs: subprocess.Popen[bytes]) -> None:
+        """Stop ``procs``, or every process started here when none is named."""
+        for proc in procs or self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
 
 
 class RunningFunction:
