@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,19 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from dh_serverless.testing.processes import stop_process
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "contrib" / "examples" / "mjpeg-rtsp"
 DH = Path(sys.executable).with_name("dh-serverless")
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -87,7 +78,7 @@ def test_the_example_plays_edges_over_rtsp(tmp_path, free_port):
         assert frames >= 30, decoded.stderr  # about 90 at 30 fps; bounded below for a busy CI
         assert "error while decoding" not in decoded.stderr
     finally:
-        _stop(function)
-        _stop(source)
+        stop_process(function)
+        stop_process(source)
     assert function.returncode == 0, log.read_text()
     assert f"rtsp://127.0.0.1:{rtsp}/processed" in log.read_text()

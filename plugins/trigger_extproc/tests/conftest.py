@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from dh_serverless.testing.processes import stop_process as stop
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 CONTRIB = ROOT / "contrib" / "deploy" / "envoy"
@@ -72,19 +74,6 @@ def wait_port(port: int, proc: subprocess.Popen[Any] | None = None, timeout: flo
             raise RuntimeError(f"process exited with {proc.returncode} before listening")
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {port} after {timeout}s")
-
-
-def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 10) -> int:
-    """Signal ``proc`` by PID, wait, SIGKILL after ``grace`` seconds; its exit code."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, sig)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    return proc.returncode
 
 
 class Reply:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from dh_serverless.testing.processes import stop_process
 
 HERE = Path(__file__).resolve().parent
 FUNCTIONS = HERE / "functions"
@@ -107,13 +108,7 @@ def _wait(proc: subprocess.Popen[bytes], log: Path, ports: list[int], timeout: f
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process by its PID, then SIGKILL it if it lingers."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    stop_process(proc, grace=15)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ to the configuration (``function.log()``). ``close()`` kills what is still runni
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ __all__ = (
     "dh_command",
     "eventually",
     "free_port",
+    "stop_process",
     "wait_for_text",
 )
 
@@ -72,6 +74,22 @@ async def eventually(predicate: Callable[[], Any], timeout: float, what: str) ->
 def dh_command() -> str:
     """The ``dh-serverless`` command of the running interpreter's environment."""
     return shutil.which("dh-serverless", path=str(Path(sys.executable).parent)) or "dh-serverless"
+
+
+def stop_process(
+    proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 10
+) -> int:
+    """Send ``sig`` to ``proc`` by its PID, wait ``grace`` seconds, then SIGKILL it;
+    return its exit code."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
 
 
 def code_blocks(markdown: str, language: str) -> list[str]:
@@ -119,13 +137,7 @@ class Commands:
     def stop(self, *procs: subprocess.Popen[bytes]) -> None:
         """Stop ``procs``, or every process started here when none is named."""
         for proc in procs or self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_process(proc)
 
 
 class RunningFunction:
