@@ -61,6 +61,6 @@ def test_bench_startup_prints_its_table():
 def test_bench_core_prints_its_table():
     out = run_bench("core", "--events", "200", "--profile")
     rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
-    assert "new_event + dispatch, async handler" in rows
-    assert "new_event + dispatch, thread handler" in rows
+    assert "EventFactory + dispatch, async handler" in rows
+    assert "EventFactory + dispatch, thread handler" in rows
     assert "Ordered by: internal time" in out
