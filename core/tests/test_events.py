@@ -23,7 +23,8 @@ def test_an_event_has_nuclio_values():
     assert event.timestamp.microsecond == 0
     assert before <= event.timestamp <= before + datetime.timedelta(seconds=2)
     assert (event.shard_id, event.num_shards, event.topic, event.path) == (-1, 0, "", "/")
-    assert event.headers == {} and event.fields == {}
+    assert event.headers == {}
+    assert event.fields == {}
 
 
 def test_ids_are_distinct_and_bodies_stay_bytes_unless_json():
