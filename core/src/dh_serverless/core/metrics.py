@@ -199,9 +199,9 @@ def make_registry(collector: RuntimeCollector, metrics: Metrics | None = None) -
 
     registry = CollectorRegistry(auto_describe=False)
     # Duck-typed collectors (``collect()`` only), so that this module imports no prometheus.
-    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(collector)
     if metrics is not None:
-        registry.register(PluginCollector(metrics))  # type: ignore[arg-type]
+        registry.register(PluginCollector(metrics))
     for default in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(default)
     return registry
