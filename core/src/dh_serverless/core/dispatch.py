@@ -20,25 +20,13 @@ from collections.abc import Callable
 from dh_serverless.core.metrics import EventStats, SinkStats
 from dh_serverless.core.ordering import InOrder
 from dh_serverless.core.pool import WorkerPool
-from dh_serverless.hookspecs.errors import (
-    DispatchError,
-    EventTimeoutError,
-    ShuttingDownError,
-    WorkerBusyError,
-    WorkerLostError,
-)
+from dh_serverless.hookspecs.errors import DispatchError, ShuttingDownError
 from dh_serverless.hookspecs.protocols import Sink
 from dh_serverless.hookspecs.types import Dispatch, Event, Middleware, Response
 
 __all__ = ("Gate", "SinkChannel", "build_dispatch", "compose")
 
 _log = logging.getLogger("dh_serverless.dispatch")
-_OUTCOME = {
-    WorkerBusyError: "busy",
-    EventTimeoutError: "timeout",
-    WorkerLostError: "lost",
-    ShuttingDownError: "shutdown",
-}
 
 
 class Gate:
@@ -159,7 +147,7 @@ def build_dispatch(
             response = await worker.handle(event, event_timeout)
             duration.observe(perf_counter() - start)
         except DispatchError as exc:
-            events[_OUTCOME.get(type(exc), "error")] += 1
+            events[exc.outcome] = events.get(exc.outcome, 0) + 1
             raise
         finally:
             if worker is not None:
