@@ -10,6 +10,8 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
 - events: :class:`EventFactory` (the hot-path builder) and :func:`new_event` (one-off);
 - results: :func:`to_response` (Nuclio's conversion), :func:`decode_body`,
   :func:`encode_json`;
+- hand-off: :class:`Handoff`, a bounded queue to async consumers that never makes its
+  producer wait, with a named :data:`DropPolicy` and every drop counted once;
 - sinks: :func:`body_bytes` and :func:`timestamp_text` (an item's body and capture time).
 """
 
@@ -20,13 +22,16 @@ from dh_serverless.core.config import CONVERTER, Duration, display_key
 from dh_serverless.core.durations import parse_go_duration
 from dh_serverless.core.errors import UserError
 from dh_serverless.core.events import EventFactory, new_event
+from dh_serverless.core.handoff import DropPolicy, Handoff
 from dh_serverless.core.responses import decode_body, encode_json, to_response
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 
 __all__ = (
     "CONVERTER",
+    "DropPolicy",
     "Duration",
     "EventFactory",
+    "Handoff",
     "UserError",
     "body_bytes",
     "decode_body",
