@@ -58,10 +58,20 @@ class WorkerPool:
         self.stats.workers_total = self.size
 
     def try_acquire(self) -> Worker | None:
-        """A free worker at once, or None."""
-        if self._idle:
+        """A free worker at once, or None.
+
+        A worker that died while idle (a killed process) is replaced, never handed out:
+        the event it would have taken goes to the next one, or waits for a free one.
+        """
+        idle = self._idle
+        while idle:
+            worker = idle.popleft()
+            if not worker.alive:
+                worker.lost = True
+                self._replace(worker, "died")
+                continue
             self.stats.workers_busy += 1
-            return self._idle.popleft()
+            return worker
         return None
 
     async def acquire(self) -> Worker:
@@ -100,6 +110,10 @@ class WorkerPool:
         self._hand_over(worker)
 
     def _hand_over(self, worker: Worker) -> None:
+        if not worker.alive:  # died between its last event and this one
+            worker.lost = True
+            self._replace(worker, "died")
+            return
         while self._waiters:
             future = self._waiters.popleft()
             if not future.done():
@@ -107,10 +121,10 @@ class WorkerPool:
                 return
         self._idle.append(worker)
 
-    def _replace(self, worker: Worker) -> None:
+    def _replace(self, worker: Worker, reason: str = "lost") -> None:
         if self._closed or self._draining:
             return  # shutting down: close() stops it, a replacement would serve nothing
-        task = asyncio.get_running_loop().create_task(self._respawn(worker))
+        task = asyncio.get_running_loop().create_task(self._respawn(worker, reason))
         self._replacing.add(task)
         task.add_done_callback(self._replacing.discard)
 
