@@ -18,9 +18,13 @@ The strategy (see the README for the quirk matrix it covers):
 * ``HEADERS``: read the part headers (any case, LF or CRLF line ends), keep
   ``Content-Type``, ``Content-Length`` and ``X-Timestamp``.
 * ``BODY``: with a sane ``Content-Length``, cut that many bytes and accept them when they
-  start with SOI and end with EOI (after trimming CR, LF and NUL); otherwise scan.
+  start with SOI, end with EOI (after trimming CR, LF and NUL) and hold no delimiter;
+  otherwise scan.
 * ``SCAN``: walk the JPEG segments by their length fields up to SOS, then the first
   ``FF D9`` is the end of the image (an EXIF thumbnail's EOI is skipped with its segment).
+  A part ends at its delimiter: an image that has not ended before the next delimiter,
+  or before the next ``FF D8`` in its entropy-coded data (raw concatenated JPEGs), was
+  cut short. It is counted in ``corrupt`` and dropped, never merged with what follows.
 * ``SKIP``: a non-JPEG part: discard up to the next delimiter.
 
 Well-formed parts (delimiter, header block, a ``Content-Length`` that frames a JPEG) take a
@@ -31,7 +35,14 @@ from __future__ import annotations
 
 import re
 
-from dh_serverless.triggers.mjpeg.jpeg import EOI, SOI, CorruptJpeg, scan_start, trimmed_end
+from dh_serverless.triggers.mjpeg.jpeg import (
+    EOI,
+    SOI,
+    CorruptJpeg,
+    CutShort,
+    scan_start,
+    trimmed_end,
+)
 from dh_serverless.triggers.mjpeg.multipart import (
     JPEG_TYPES,
     boundary_from_content_type,
@@ -89,7 +100,7 @@ class ParserStats:
         self.frames = 0
         #: parts whose ``Content-Length`` did not frame a JPEG (re-cut by scanning)
         self.bad_length = 0
-        #: JPEGs whose structure was broken (dropped, resynchronised)
+        #: JPEGs whose structure was broken or that were cut short (dropped)
         self.corrupt = 0
         #: parts that were not JPEG images (skipped)
         self.non_jpeg = 0
@@ -126,6 +137,7 @@ class MjpegParser:
         self._part_len: int | None = None
         self._part_ts: float | None = None
         self._eoi_from = 0  # where the EOI search resumes in SCAN (0 = walk again)
+        self._delim_from = 2  # where the search for a delimiter inside a SCAN image resumes
         self._misses = 0  # parts found by SOI while a declared delimiter was expected
         self._part_re: re.Pattern[bytes] | None = None
         self._part_delim: bytes | None = None
@@ -163,6 +175,7 @@ class MjpegParser:
         self._part_len = None
         self._part_ts = None
         self._eoi_from = 0
+        self._delim_from = 2
 
     def _drop(self, count: int) -> None:
         if count > 0:
@@ -214,6 +227,8 @@ class MjpegParser:
                 end = trimmed_end(buf, start, start + length)
                 if buf[start : start + 2] != SOI or buf[end - 2 : end] != EOI:
                     break
+                if buf.find(delim, start, end) >= 0:
+                    break  # the length runs into the next part: this one was cut short
                 frames.append(Frame(bytes(view[start:end]), timestamp(block)))
                 self.stats.dropped_bytes += d - pos
                 taken += 1
@@ -305,7 +320,12 @@ class MjpegParser:
         if len(buf) < n:
             return False
         end = trimmed_end(buf, 0, n)
-        if buf[:2] == SOI and buf[end - 2 : end] == EOI:
+        delim = self.delimiter
+        if (
+            buf[:2] == SOI
+            and buf[end - 2 : end] == EOI
+            and (delim is None or buf.find(delim, 0, end) < 0)
+        ):
             self._emit(frames, end)
             return True
         self.stats.bad_length += 1
@@ -315,6 +335,7 @@ class MjpegParser:
 
     def _scan(self, frames: list[Frame]) -> bool:
         buf = self._buf
+        delim = self.delimiter
         if buf[:2] != SOI:
             soi = buf.find(SOI)
             delim = self.delimiter
@@ -329,12 +350,24 @@ class MjpegParser:
                 return False
             self._drop(soi)
             self._eoi_from = 0
+            self._delim_from = 2
         try:
             end = self._jpeg_end()
+        except CutShort as cut:  # the next image starts inside this one
+            d = buf.find(delim, 2, cut.at) if delim is not None else -1
+            self._cut_short(d if d >= 0 else cut.at)  # keep the next part's headers
+            return True
         except CorruptJpeg:
             self.stats.corrupt += 1
             self._resync()
             return True
+        if delim is not None:  # a part ends at its delimiter, complete or not
+            stop = len(buf) if end is None else end
+            d = buf.find(delim, max(2, self._delim_from - len(delim)), stop)
+            if d >= 0:
+                self._cut_short(d)
+                return True
+            self._delim_from = stop
         if end is None:
             if len(buf) > self.max_frame:
                 self.stats.oversize += 1
@@ -362,10 +395,20 @@ class MjpegParser:
     def _find_eoi(self, start: int) -> int | None:
         buf = self._buf
         j = buf.find(EOI, start)
+        # Entropy-coded data never holds FF D8: one there is the next image's start.
+        soi = buf.find(SOI, start, j if j >= 0 else len(buf))
+        if soi >= 0:
+            raise CutShort(soi)
         if j < 0:
             self._eoi_from = max(start, len(buf) - 1)
             return None
         return j + 2
+
+    def _cut_short(self, at: int) -> None:
+        """The image at the start of the buffer ends before its EOI, at ``at``: drop it."""
+        self.stats.corrupt += 1
+        self._drop(at)
+        self._reset(_SEEK)
 
     def _skip(self) -> bool:
         buf = self._buf
