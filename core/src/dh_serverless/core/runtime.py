@@ -10,9 +10,10 @@ from typing import Any
 
 from dh_serverless.core import config as cfg
 from dh_serverless.core.dispatch import Gate, SinkChannel, build_dispatch, compose
-from dh_serverless.core.errors import UserError
+from dh_serverless.core.errors import ConfigError, UserError
 from dh_serverless.core.function import LoadedHandler, load_handler
 from dh_serverless.core.health import HealthServer
+from dh_serverless.core.listeners import listener_timeouts
 from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, make_registry
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool
@@ -102,6 +103,10 @@ class Runtime:
         """Everything up to serving; raise :class:`UserError` on a problem the user can fix."""
         prepared = prepare_triggers(self.config, str(self.source), self.host)
         apply_env(self.config)
+        try:  # every listener reads them when it starts: a bad value stops us here
+            listener_timeouts()
+        except ValueError as exc:
+            raise ConfigError("environment", [str(exc)]) from None
         self.host.load_hook_plugins()
         if self.health is not None:
             try:
