@@ -193,3 +193,46 @@ async def test_a_thread_worker_keeps_no_event_or_result_after_answering(function
     assert freed == ["event"], "a worker kept the last event alive"
     assert sys.modules["keeps"].FREED == ["result"], "a worker kept the last result alive"
     assert runtime.pools[0].workers
+
+
+# ---------------------------------------------------------------------------
+# Threads left by eventTimeout are bounded and reported
+# ---------------------------------------------------------------------------
+
+SLOW = """
+import threading, time
+
+def handler(context, event):
+    if event.get_header("x-do") == "sleep":
+        time.sleep(float(event.body))
+    return "ok"
+"""
+
+
+def _worker_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("dh-worker-t1")]
+
+
+async def test_threads_left_by_event_timeout_are_bounded_and_reported(function_dir, runtime_for):
+    from prometheus_client.core import GaugeMetricFamily
+
+    from dh_serverless.hookspecs import EventTimeoutError
+
+    spec = SPEC.replace("maxWorkers: 2", "maxWorkers: 1") % "eventTimeout: 200ms"
+    runtime = await runtime_for(function_dir(SLOW, spec))
+    trigger = DirectTrigger.started[0]
+    before = len(_worker_threads())
+    for _ in range(5):  # each overruns; at most maxWorkers threads may be left behind
+        with pytest.raises(EventTimeoutError):
+            await trigger.send(b"3", headers={"x-do": "sleep"})
+        await asyncio.sleep(0.2)
+        assert len(_worker_threads()) <= before + 1, "a thread per timed-out event"
+    gauges = {m.name: m for m in runtime.collector.collect() if isinstance(m, GaugeMetricFamily)}
+    abandoned = gauges["dh_worker_threads_abandoned"].samples
+    assert len(abandoned) == 1
+    assert 1 <= abandoned[0].value <= 2  # at most maxWorkers left, plus the one just timed out
+    # once a left-over thread finishes, the worker is replaced and events are served
+    response = await asyncio.wait_for(trigger.send(b"0", headers={"x-do": "sleep"}), 15)
+    assert response.status_code == 200

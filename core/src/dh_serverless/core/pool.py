@@ -39,6 +39,8 @@ class WorkerPool:
         self.wait_timeout = wait_timeout
         self.stats = stats
         self.max_waiters = max_waiters if max_waiters is not None else max(1024, 64 * size)
+        #: threads left running past ``eventTimeout`` before a lost worker waits to be replaced
+        self.max_abandoned = size
         self.workers: list[Worker] = []
         self._idle: deque[Worker] = deque()
         self._waiters: deque[asyncio.Future[Worker]] = deque()
@@ -131,6 +133,18 @@ class WorkerPool:
     async def _respawn(self, old: Worker, reason: str = "lost") -> None:
         self.stats.restarts[reason] = self.stats.restarts.get(reason, 0) + 1
         await old.stop()
+        thread = old.leftover
+        if thread is not None:  # a thread still in a handler that overran eventTimeout
+            stats = self.stats
+            stats.abandoned.append(thread)
+            if stats.abandoned_running() > self.max_abandoned:
+                _log.warning(
+                    "trigger %s: %d threads still run handlers past eventTimeout (at most "
+                    "%d): worker %s is replaced once one of them finishes",
+                    stats.trigger, len(stats.abandoned), self.max_abandoned, old.worker_id,
+                )  # fmt: skip
+                while stats.abandoned_running() > self.max_abandoned and not self._closed:  # noqa: ASYNC110 - a thread ending has nothing to await
+                    await asyncio.sleep(0.1)
         delay = 0.1
         while not self._closed:
             new = self._factory(old.worker_id)

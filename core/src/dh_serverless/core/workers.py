@@ -111,6 +111,12 @@ class Worker:
         """False when the worker died while idle (a process worker's process is gone)."""
         return True
 
+    @property
+    def leftover(self) -> Any:
+        """A thread this (stopped) worker leaves running, if any: a thread worker's after
+        ``eventTimeout``, still in the handler it cannot be interrupted in."""
+        return None
+
     def __init__(self, loaded: LoadedHandler, worker_id: int, options: WorkerOptions) -> None:
         self.loaded = loaded
         self.worker_id = worker_id
@@ -239,6 +245,10 @@ class ThreadWorker(Worker):
             return options.convert(await result)
         except HANDLER_FAILURES as exc:
             return handler_failed(exc, self.context, self.options.debug)
+
+    @property
+    def leftover(self) -> threading.Thread | None:
+        return self._thread if self._busy and self._thread.is_alive() else None
 
     async def stop(self) -> None:
         if self._busy:  # a daemon thread: it cannot hold up the exit
