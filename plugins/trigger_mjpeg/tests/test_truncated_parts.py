@@ -91,3 +91,21 @@ def test_any_cut_of_a_raw_jpeg_costs_only_that_frame(data, cut_index, chunk):
     assert all(f in FRAMES for f in out), "a merged frame came out"
     assert out == FRAMES[:cut_index] + FRAMES[cut_index + 1 :]
     assert parser.stats.corrupt == 1
+
+
+@pytest.mark.parametrize(("chunk", "step"), [(1 << 20, 1), (7, 17)], ids=["whole", "7-bytes"])
+def test_every_cut_of_one_frame_costs_only_that_frame(chunk, step):
+    """Every cut position of frame 2 (every 17th fed in 7-byte chunks), in every framing:
+    no merged frame, one corrupt."""
+    frame = FRAMES[2]
+    expected = FRAMES[:2] + FRAMES[3:]
+    for cut in range(4, len(frame), step):
+        raw = MjpegParser(None)
+        body = b"".join(f[:cut] if i == 2 else f for i, f in enumerate(FRAMES))
+        assert run(raw, body, chunk) == expected, f"raw JPEGs cut at {cut}"
+        assert raw.stats.corrupt == 1, f"raw JPEGs cut at {cut}"
+        for length in LENGTHS:
+            parser = MjpegParser("myboundary")
+            out = run(parser, stream(FRAMES, 2, cut, nl=b"\r\n", length=length), chunk)
+            assert out == expected, f"{length} cut at {cut}"
+            assert parser.stats.corrupt == 1, f"{length} cut at {cut}"

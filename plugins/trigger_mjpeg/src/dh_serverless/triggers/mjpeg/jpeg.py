@@ -69,7 +69,9 @@ def scan_start(buf: bytes | bytearray, limit: int) -> tuple[int, bool] | None:
             return None
         # An SOI inside a segment is the next image's start (the image was cut inside the
         # segment), unless an APPn segment holds a whole thumbnail (its EOI follows).
-        soi = buf.find(SOI, i + 4, stop)
+        # From i + 2: the length field itself may hold the next image's first bytes; to
+        # stop + 1: an SOI across the segment's end too.
+        soi = buf.find(SOI, i + 2, stop + 1)
         if soi >= 0 and (not 0xE0 <= marker <= 0xEF or buf.find(EOI, soi, stop) < 0):
             raise CutShort(soi)
         i = stop

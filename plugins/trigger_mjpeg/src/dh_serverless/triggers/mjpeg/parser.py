@@ -69,8 +69,24 @@ DEFAULT_MAX_FRAME = 16 * 1024 * 1024  #: the largest frame kept, in bytes
 DEFAULT_MAX_HEADER = 16 * 1024  #: the largest part-header block, in bytes
 
 _SEEK, _HEADERS, _BODY, _SCAN, _SKIP = range(5)
+_LINE_ENDS = b"\r\n\x00"
+_SOI_OR_EOI = re.compile(rb"\xff[\xd8\xd9]")
 #: learn a boundary from the body after this many parts found by SOI alone
 _LEARN_AFTER = 2
+
+
+def _whole_part(buf: bytearray, start: int, stop: int, end: int, delim: bytes) -> bool:
+    """Whether the JPEG at ``buf[start:end]``, framed by a ``Content-Length`` ending at
+    ``stop``, is its whole part: the next delimiter follows the length (past line ends),
+    or, when those bytes have not arrived yet, none lies inside the image. A length that
+    runs into the next part (the image was cut short) fails either way."""
+    size = len(buf)
+    k = stop
+    while k < size and k < stop + 8 and buf[k] in _LINE_ENDS:
+        k += 1
+    if k + len(delim) <= size:
+        return buf.startswith(delim, k)
+    return buf.find(delim, start, end) < 0
 
 
 class Frame:
@@ -227,7 +243,7 @@ class MjpegParser:
                 end = trimmed_end(buf, start, start + length)
                 if buf[start : start + 2] != SOI or buf[end - 2 : end] != EOI:
                     break
-                if buf.find(delim, start, end) >= 0:
+                if not _whole_part(buf, start, start + length, end, delim):
                     break  # the length runs into the next part: this one was cut short
                 frames.append(Frame(bytes(view[start:end]), timestamp(block)))
                 self.stats.dropped_bytes += d - pos
@@ -324,7 +340,7 @@ class MjpegParser:
         if (
             buf[:2] == SOI
             and buf[end - 2 : end] == EOI
-            and (delim is None or buf.find(delim, 0, end) < 0)
+            and (delim is None or _whole_part(buf, 0, n, end, delim))
         ):
             self._emit(frames, end)
             return True
@@ -394,11 +410,17 @@ class MjpegParser:
 
     def _find_eoi(self, start: int) -> int | None:
         buf = self._buf
-        j = buf.find(EOI, start)
-        # Entropy-coded data never holds FF D8: one there is the next image's start.
-        soi = buf.find(SOI, start, j if j >= 0 else len(buf))
-        if soi >= 0:
-            raise CutShort(soi)
+        if self.delimiter is None or self._misses:
+            # No delimiter ends the parts (raw JPEGs): entropy-coded data never holds
+            # FF D8, so one there is the next image's start. (With a delimiter, the
+            # delimiter check in SCAN catches an image cut short, for less.) One search
+            # for both markers; from start - 1: an SOI across the end of SOS too.
+            match = _SOI_OR_EOI.search(buf, start - 1)
+            if match is not None and match.group() == SOI:
+                raise CutShort(match.start())
+            j = -1 if match is None else match.start()
+        else:
+            j = buf.find(EOI, start)
         if j < 0:
             self._eoi_from = max(start, len(buf) - 1)
             return None
