@@ -31,6 +31,8 @@ from dh_serverless.core.api import display_key
 from dh_serverless.triggers.openinference.datatypes import DATATYPES
 
 __all__ = (
+    "DEFAULT_MAX_BYTES_IN_FLIGHT",
+    "DEFAULT_MAX_LIST_ELEMENTS",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_REQUEST_BODY_SIZE",
     "OpenInferenceAttributes",
@@ -39,6 +41,8 @@ __all__ = (
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024  #: gRPC messages, both ways (gRPC's own: 4 MiB)
 DEFAULT_MAX_REQUEST_BODY_SIZE = 256 * 1024 * 1024  #: REST request bodies
+DEFAULT_MAX_BYTES_IN_FLIGHT = 512 * 1024 * 1024  #: request bytes held at once
+DEFAULT_MAX_LIST_ELEMENTS = 16 * 1024 * 1024  #: elements of a ``tensors: lists`` body
 
 
 def _datatype(value: str) -> str:
@@ -148,6 +152,10 @@ class OpenInferenceAttributes:
         dict of ``data`` lists) or ``numpy`` (an :class:`InferenceRequest` of arrays).
     :param max_request_body_size: the largest REST request body, in bytes (413 beyond).
     :param max_message_bytes: the largest gRPC message, in bytes, both ways.
+    :param max_bytes_in_flight: request bytes received and handled at once, REST and gRPC
+        together (503 / ``RESOURCE_EXHAUSTED`` beyond).
+    :param max_list_elements: with ``tensors: lists``, the most tensor elements one
+        request's inputs may hold (413 / ``RESOURCE_EXHAUSTED`` beyond).
     :param platform: the ``platform`` reported in model metadata.
     :param server_name: the ``name`` in server metadata (the original's name by default).
     :param server_version: the ``version`` in server metadata.
@@ -171,6 +179,10 @@ class OpenInferenceAttributes:
         default=DEFAULT_MAX_REQUEST_BODY_SIZE, validator=_check_size
     )
     max_message_bytes: int = attrs.field(default=DEFAULT_MAX_MESSAGE_BYTES, validator=_check_size)
+    max_bytes_in_flight: int = attrs.field(
+        default=DEFAULT_MAX_BYTES_IN_FLIGHT, validator=_check_size
+    )
+    max_list_elements: int = attrs.field(default=DEFAULT_MAX_LIST_ELEMENTS, validator=_check_size)
     platform: str = "python"
     server_name: str = "digitalhub-serverless"
     server_version: str = "1.0.0"

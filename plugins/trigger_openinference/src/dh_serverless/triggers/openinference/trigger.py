@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from aiohttp import web
 
+from dh_serverless.core.api import ByteBudget, listener_timeouts, runner_options
 from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec
 from dh_serverless.triggers.openinference._grpc import GrpcServer
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics
@@ -52,7 +53,12 @@ class OpenInferenceTrigger:
         """Start the REST and gRPC servers that are enabled; return once both listen."""
         a = self.attributes
         inference = Inference(
-            self.model, dispatch, TriggerInfo(self.kind, self.name), a.tensors == "numpy"
+            self.model,
+            dispatch,
+            TriggerInfo(self.kind, self.name),
+            a.tensors == "numpy",
+            max_list_elements=a.max_list_elements,
+            budget=ByteBudget(a.max_bytes_in_flight),
         )
         try:
             if a.enable_rest:
@@ -90,7 +96,14 @@ class OpenInferenceTrigger:
             is_ready=self._is_ready,
             logger=self._logger,
         )
-        self._web = RestServer(handler, access_log=None, logger=self._logger)
+        timeouts = listener_timeouts()
+        self._web = RestServer(
+            handler,
+            access_log=None,
+            logger=self._logger,
+            read_timeout=timeouts.read,
+            **runner_options(timeouts),
+        )
         loop = asyncio.get_running_loop()
         try:
             self._listener = await loop.create_server(self._web, a.host, a.rest_port, backlog=1024)
