@@ -233,8 +233,10 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(port: int, conns: int, seconds: float, body: Path, header: int | None) -> dict:
-    env = dict(os.environ, OI_BODY=str(body), OI_PATH=INFER, OI_HEADER_LEN=str(header or ""))
+def run_wrk(
+    port: int, conns: int, seconds: float, body: Path, header: int | None, path: str = INFER
+) -> dict:
+    env = dict(os.environ, OI_BODY=str(body), OI_PATH=path, OI_HEADER_LEN=str(header or ""))
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout=60s",
            "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}"]  # fmt: skip
     out = subprocess.run(
