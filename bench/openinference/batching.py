@@ -4,11 +4,11 @@ The model (``matmul.py``): ``OUTPUT0 = INPUT0 @ W``, FP32 ``[1, 512]`` requests,
 after a fixed 1 ms per-call step standing for a framework; so a batch of 32 rows costs
 little more than one row. Served by:
 
-- dh-serverless batched: ``max_batch_size: 32``, ``max_queue_delay: 2ms`` (one worker,
+- dh-serverless batched: ``max_batch_size: 32``, ``max_queue_delay: 5ms`` (one worker,
   ``async def`` handler, ``tensors: numpy``);
 - dh-serverless unbatched: the same function without batching;
 - MLServer 1.7 with adaptive batching, the same model and settings (``max_batch_size: 32``,
-  ``max_batch_time: 0.002``, inline ``parallel_workers: 0``; its venv from
+  ``max_batch_time: 0.005``, inline ``parallel_workers: 0``; its venv from
   ``tools/peers.py``). MLServer has no binary extension: REST binary is ours only, so REST
   JSON is measured too.
 
@@ -16,7 +16,7 @@ Servers in turns, pinned to CPU 0 with ``OPENBLAS_NUM_THREADS=1``; wrk (REST) an
 (gRPC: one connection, N streams) on CPU 1. Every server's answer is checked once.
 
     python bench/openinference/batching.py [--duration 5] [--rounds 1] [--concurrency 1,32]
-        [--servers batched,unbatched,MLServer] [--cases all]
+        [--delay 5] [--servers batched,unbatched,MLServer] [--cases all]
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ from dh_serverless.triggers.openinference._generated import dh_openinference_pb2
 MODEL = "matmul"
 INFER = f"/v2/models/{MODEL}/infer"
 MAX_BATCH_SIZE = 32
-MAX_QUEUE_DELAY = 0.002
+#: the queue delay (both servers; ``--delay`` in ms): about max_batch_size times the
+#: protocol's cost per request, so a batch can fill before it goes
+MAX_QUEUE_DELAY = 0.005
 SERVERS = {
     "batched": "dh-serverless batched",
     "unbatched": "dh-serverless unbatched",
@@ -251,7 +253,10 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,32")
     parser.add_argument("--servers", default="batched,unbatched,MLServer")
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-3)")
+    parser.add_argument("--delay", type=float, default=MAX_QUEUE_DELAY * 1000, help="ms")
     args = parser.parse_args()
+    global MAX_QUEUE_DELAY
+    MAX_QUEUE_DELAY = args.delay / 1000
     for tool in ("wrk", "h2load"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed: apt-get install wrk nghttp2-client")

@@ -7,6 +7,8 @@ import asyncio
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dh_serverless.triggers.openinference._batcher import Batcher
 
@@ -178,3 +180,54 @@ async def test_metrics_callback_sees_rows_and_delays():
     assert seen[0][0] == 3
     assert len(seen[0][1]) == 2
     assert all(0 <= d < 1 for d in seen[0][1])
+
+
+# ---------------------------------------------------------------------------
+# Properties (hypothesis): any arrivals, any settings
+# ---------------------------------------------------------------------------
+
+arrivals = st.lists(
+    st.tuples(st.sampled_from("abc"), st.integers(0, 4), st.sampled_from([0, 0, 0.001])),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrivals=arrivals,
+    max_batch_size=st.integers(4, 12),
+    concurrency=st.integers(1, 3),
+    delay=st.sampled_from([0.0, 0.002]),
+    preferred=st.lists(st.integers(1, 4), max_size=2),
+)
+def test_every_item_is_answered_once_from_one_batch_of_its_key(
+    arrivals, max_batch_size, concurrency, delay, preferred
+):
+    async def scenario() -> None:
+        run = Recorder()
+        batcher = make(
+            run,
+            max_batch_size=max_batch_size,
+            max_queue_delay=delay,
+            preferred=preferred,
+            concurrency=concurrency,
+        )
+        calls = []
+        for index, (key, rows, pause) in enumerate(arrivals):
+            calls.append(asyncio.ensure_future(batcher.submit(key, (key, index, rows), rows)))
+            if pause:
+                await asyncio.sleep(pause)
+        results = await asyncio.wait_for(asyncio.gather(*calls), 30)
+        assert [item for item, _ in results] == [
+            (key, index, rows) for index, (key, rows, _) in enumerate(arrivals)
+        ]
+        seen = []
+        for key, items in run.batches:
+            assert {item[0] for item in items} == {key}
+            assert sum(item[2] for item in items) <= max_batch_size
+            seen += [item[1] for item in items]
+        assert sorted(seen) == list(range(len(arrivals)))
+        assert (batcher.waiting, batcher.running) == (0, 0)
+
+    asyncio.run(scenario())

@@ -20,12 +20,21 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
 import tritonclient.http as httpclient
 import tritonclient.http.aio as httpaio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oi_support import FUNCTIONS, Server, free_port, function_yaml, oi_trigger, serve
 from tritonclient.utils import InferenceServerException
 
 from dh_serverless.core.config import structure
 from dh_serverless.core.errors import ConfigError
-from dh_serverless.triggers.openinference import OpenInferenceAttributes
+from dh_serverless.triggers.openinference import Batch, OpenInferenceAttributes
+from dh_serverless.triggers.openinference._batching import batch_key, merge
+from dh_serverless.triggers.openinference._request import (
+    InputTensor,
+    ParsedRequest,
+    RequestedOutput,
+)
+from dh_serverless.triggers.openinference.datatypes import DATATYPES
 
 HANDLERS = FUNCTIONS / "batch_handlers.py"
 
@@ -564,3 +573,57 @@ def test_bad_batching_attributes_name_the_key(raw, message):
     with pytest.raises(ConfigError) as info:
         _structure({"model_name": "m", **raw})
     assert message in "\n".join(info.value.problems)
+
+
+# ---------------------------------------------------------------------------
+# Merging and splitting (hypothesis, in-process)
+# ---------------------------------------------------------------------------
+
+
+def _parsed(rows: int, datatype: str, tail: tuple[int, ...], seed: int, **extra) -> ParsedRequest:
+    shape = (rows, *tail)
+    if datatype == "BYTES":
+        array = np.array([str(seed + i).encode() for i in range(int(np.prod(shape)))], dtype=object)
+    else:
+        array = (np.arange(int(np.prod(shape))) + seed).astype(DATATYPES[datatype])
+    array = array.reshape(shape)
+    tensor = InputTensor("INPUT0", datatype, list(shape), array, extra.get("input_parameters"))
+    return ParsedRequest(f"id-{seed}", extra.get("parameters"), [tensor], None)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.integers(0, 5), min_size=1, max_size=6),
+    datatype=st.sampled_from(["FP32", "INT8", "BOOL", "FP16", "UINT64", "BYTES", "BF16"]),
+    tail=st.lists(st.integers(0, 3), max_size=2).map(tuple),
+)
+def test_merged_inputs_split_back_into_each_request(rows, datatype, tail):
+    requests = [_parsed(r, datatype, tail, 100 * i) for i, r in enumerate(rows)]
+    assert len({batch_key(r, "rest") for r in requests}) == 1
+    merged = merge(requests)
+    batch = Batch(rows, [r.id for r in requests])
+    assert merged.inputs[0].shape == [sum(rows), *tail]
+    assert batch.size == sum(rows)
+    assert len(batch) == len(rows)
+    parts = batch.split(merged.inputs[0].array)
+    for part, request in zip(parts, requests, strict=True):
+        np.testing.assert_array_equal(part, request.inputs[0].array)
+
+
+def test_requests_that_differ_never_share_a_key():
+    base = _parsed(2, "FP32", (4,), 0)
+    binary = _parsed(3, "FP32", (4,), 1, parameters={"binary_data_output": True},
+                     input_parameters={"binary_data_size": 48})  # fmt: skip
+    assert batch_key(base, "rest") == batch_key(binary, "rest")
+    others = [
+        batch_key(base, "grpc"),
+        batch_key(_parsed(2, "FP64", (4,), 0), "rest"),
+        batch_key(_parsed(2, "FP32", (5,), 0), "rest"),
+        batch_key(_parsed(2, "FP32", (4, 1), 0), "rest"),
+        batch_key(_parsed(2, "FP32", (4,), 0, parameters={"temperature": 0.5}), "rest"),
+        batch_key(_parsed(2, "FP32", (4,), 0, input_parameters={"scale": 2}), "rest"),
+    ]
+    asked = _parsed(2, "FP32", (4,), 0)
+    asked.outputs = [RequestedOutput("OUTPUT0", None, None)]
+    others.append(batch_key(asked, "rest"))
+    assert len({batch_key(base, "rest"), *others}) == len(others) + 1
