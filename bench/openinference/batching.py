@@ -247,6 +247,7 @@ def handler_time(rows: int) -> float:
 
 
 def main() -> None:
+    global MAX_QUEUE_DELAY  # --delay
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=1)
@@ -255,7 +256,6 @@ def main() -> None:
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-3)")
     parser.add_argument("--delay", type=float, default=MAX_QUEUE_DELAY * 1000, help="ms")
     args = parser.parse_args()
-    global MAX_QUEUE_DELAY
     MAX_QUEUE_DELAY = args.delay / 1000
     for tool in ("wrk", "h2load"):
         if not shutil.which(tool):
@@ -325,7 +325,7 @@ def print_table(best, servers, cases, levels, args) -> None:
                         print(f"| {case.name} | {conns} | {server} | not supported | | | | | |")
                     continue
                 ratios = ["", ""]
-                if server == "dh-serverless batched":
+                if server == "dh-serverless batched" and conns > 1:  # c=1: latency, below
                     if plain:
                         ratios[0] = f"**{r['rps'] / plain['rps']:.2f}x**"
                     if peer and peer["rps"] > 0 and not peer["errors"]:
