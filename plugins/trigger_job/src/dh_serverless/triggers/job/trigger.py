@@ -33,6 +33,7 @@ class JobTrigger:
 
     kind: ClassVar[str] = "job"
     attributes_type: ClassVar[type] = JobAttributes
+    one_shot: ClassVar[bool] = True
 
     def __init__(self, spec: TriggerSpec) -> None:
         self.name = spec.name
