@@ -233,7 +233,7 @@ async def test_mixed_requests_are_answered_from_separate_batches(server):
 
 
 def _blockers(server: Server) -> list[threading.Thread]:
-    """Keep both run slots busy for ~0.6 s (two batches: their parameters differ)."""
+    """Keep both run slots busy for 1.5 s (two batches: their parameters differ)."""
 
     def block(seconds: float) -> None:
         client = httpclient.InferenceServerClient(server.url, network_timeout=30)
@@ -241,11 +241,28 @@ def _blockers(server: Server) -> list[threading.Thread]:
         result = client.infer("model", inputs, outputs=outputs, parameters={"seconds": seconds})
         check(result, rows_for(7, 1))
 
-    threads = [threading.Thread(target=block, args=(s,)) for s in (0.6, 0.61)]
+    threads = [threading.Thread(target=block, args=(s,)) for s in (1.5, 1.51)]
     for thread in threads:
         thread.start()
-    time.sleep(0.2)
+    wait_busy(server, 2)
     return threads
+
+
+def wait_waiting(server: Server, requests: int) -> None:
+    """Wait until ``requests`` requests wait for a batch (``dh_openinference_queue_waiting``)."""
+    deadline = time.monotonic() + 10
+    pattern = rf'^dh_openinference_queue_waiting\{{model="model"\}} {requests}\.0$'
+    while not re.search(pattern, server.metrics(), re.M):
+        assert time.monotonic() < deadline, server.metrics()
+        time.sleep(0.01)
+
+
+def wait_busy(server: Server, workers: int) -> None:
+    """Wait until ``workers`` workers run a batch (``dh_workers_busy`` on /metrics)."""
+    deadline = time.monotonic() + 10
+    while not re.search(rf"^dh_workers_busy\{{[^}}]*\}} {workers}\.0$", server.metrics(), re.M):
+        assert time.monotonic() < deadline, server.metrics()
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize(
@@ -406,13 +423,13 @@ def test_beyond_max_queue_size_requests_get_503_and_unavailable(tmp_path):
             except InferenceServerException as exc:
                 answers[name] = exc
 
-        busy = threading.Thread(target=call, args=("busy", 1.5))
+        busy = threading.Thread(target=call, args=("busy", 2.0))
         busy.start()
-        time.sleep(0.3)  # the one run slot is taken; the next two requests wait
+        wait_busy(running, 1)  # the one run slot is taken; the next two requests wait
         queued = [threading.Thread(target=call, args=(f"queued{i}", 0.01)) for i in range(2)]
         for thread in queued:
             thread.start()
-        time.sleep(0.3)
+        wait_waiting(running, 2)
         call("refused", 0.01)
         grpc = grpcclient.InferenceServerClient(running.grpc_url)
         inputs, outputs = grpc_request(rows_for(1, 1), "FP32")
@@ -432,7 +449,7 @@ def test_beyond_max_queue_size_requests_get_503_and_unavailable(tmp_path):
 
 
 def test_sigterm_answers_every_queued_request(tmp_path):
-    # A 10 s delay and batches of 4: two full batches run (0.3 s each, one at a time) and
+    # A 10 s delay and batches of 4: two full batches run (1 s each, one at a time) and
     # two requests wait for more. SIGTERM sends them at once; every client gets its rows.
     with batched_server(
         tmp_path,
@@ -448,7 +465,7 @@ def test_sigterm_answers_every_queued_request(tmp_path):
             client = httpclient.InferenceServerClient(running.url, network_timeout=30)
             inputs, outputs = http_request(rows_for(index, 1), "FP32", True)
             try:
-                params = {"seconds": 0.3}
+                params = {"seconds": 1.0}
                 answers[index] = client.infer("model", inputs, outputs=outputs, parameters=params)
             except InferenceServerException as exc:
                 answers[index] = exc
@@ -456,7 +473,7 @@ def test_sigterm_answers_every_queued_request(tmp_path):
         threads = [threading.Thread(target=call, args=(i,)) for i in range(10)]
         for thread in threads:
             thread.start()
-        time.sleep(0.3)
+        wait_waiting(running, 6)  # 4 run, 4 wait for the worker, 2 wait for more rows
         start = time.perf_counter()
         running.proc.send_signal(signal.SIGTERM)
         for thread in threads:
