@@ -308,10 +308,10 @@ def print_table(best, servers, cases, levels, args) -> None:
         f"machine; a batch of {MAX_BATCH_SIZE} rows takes {batch_ms:.2f} ms in the handler here\n"
     )
     print(
-        "| case | c | server | req/s | p50 ms | p99 ms | server CPU µs/req "
-        "| batched ÷ unbatched | batched ÷ MLServer |"
+        "| case | c | server | req/s | p50 ms | p99 ms | server CPU µs/req | batched ÷ "
+        "unbatched | batched ÷ MLServer | per CPU: ÷ unbatched | per CPU: ÷ MLServer |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     checks = []
     for case in cases:
         for conns in levels:
@@ -322,14 +322,17 @@ def print_table(best, servers, cases, levels, args) -> None:
                 r = best.get((server, case.name, conns))
                 if r is None:
                     if not supports(server, case):
-                        print(f"| {case.name} | {conns} | {server} | not supported | | | | | |")
+                        print(f"| {case.name} | {conns} | {server} | not supported | | | | | | | |")
                     continue
-                ratios = ["", ""]
+                ratios = ["", "", "", ""]
                 if server == "dh-serverless batched" and conns > 1:  # c=1: latency, below
+                    mine = r["cpu_per_request"]
                     if plain:
                         ratios[0] = f"**{r['rps'] / plain['rps']:.2f}x**"
+                        ratios[2] = f"{plain['cpu_per_request'] / mine:.2f}x"
                     if peer and peer["rps"] > 0 and not peer["errors"]:
                         ratios[1] = f"**{r['rps'] / peer['rps']:.2f}x**"
+                        ratios[3] = f"{peer['cpu_per_request'] / mine:.2f}x"
                 flag = f" ({r['errors']} errors)" if r["errors"] else ""
                 print(
                     f"| {case.name} | {conns} | {server}{flag} | {r['rps']:.0f} | "

@@ -57,5 +57,8 @@ def test_bench_batching_prints_its_table():
     assert table[0].startswith("| case | c | server | req/s")
     batched = [line.split("|") for line in table if "| dh-serverless batched |" in line]
     assert len(batched) == 4
-    assert all(cells[-3].strip().endswith("x**") for cells in batched), batched
-    assert "batching adds" in done.stdout
+    loaded = [cells for cells in batched if cells[2].strip() == "4"]
+    assert len(loaded) == 2
+    assert all(cells[8].strip().endswith("x**") for cells in loaded), loaded  # ÷ unbatched
+    assert all(cells[10].strip().endswith("x") for cells in loaded), loaded  # per CPU
+    assert "c=1: batching adds" in done.stdout
