@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -70,6 +71,8 @@ SERVERS = {
     "MLServer": "MLServer batched",
 }
 #: one BLAS thread everywhere: the server has one core
+#: server -> its /metrics port (ours only)
+HEALTH: dict[str, int] = {}
 THREADS = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
@@ -174,11 +177,16 @@ def start(server: str, work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
             "spec": {"handler": "matmul:handler", "triggers": {"model": trigger}},
         }
         (folder / "function.yaml").write_text(json.dumps(config))
+        health = free_port()
+        HEALTH[server] = health
         cmd = [
             str(BIN / "dh-serverless"),
             "run",
             str(folder / "function.yaml"),
-            "--no-health",
+            "--health-host",
+            "127.0.0.1",
+            "--health-port",
+            str(health),
             "--log-level",
             "warning",
         ]
@@ -219,7 +227,22 @@ def start(server: str, work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     return proc, rest, grpc_port
 
 
-def measure(proc, port, case, conns, seconds, body, header, work) -> dict:
+def batch_rows(server: str) -> tuple[float, float]:
+    """``dh_openinference_batch_size`` sum and count so far (0, 0 without /metrics)."""
+    port = HEALTH.get(server)
+    if port is None:
+        return 0.0, 0.0
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = [
+        re.search(rf"^dh_openinference_batch_size_{part}\{{.*\}} (\S+)$", text, re.M)
+        for part in ("sum", "count")
+    ]
+    return tuple(float(f.group(1)) if f else 0.0 for f in found)  # type: ignore[return-value]
+
+
+def measure(server, proc, port, case, conns, seconds, body, header, work) -> dict:
+    rows_before = batch_rows(server)  # includes the warm-up: an average, not exact
     if case.protocol == "rest":
         run_wrk(port, conns, 1.0, body, header, INFER)  # warm-up
         before = cpu_seconds(proc.pid)
@@ -232,6 +255,8 @@ def measure(proc, port, case, conns, seconds, body, header, work) -> dict:
     if case.protocol == "grpc":
         used *= (seconds - 1) / seconds
     result["cpu_per_request"] = used / max(result["requests"], 1)
+    rows, batches = (a - b for a, b in zip(batch_rows(server), rows_before, strict=True))
+    result["rows_per_batch"] = rows / batches if batches else None
     return result
 
 
@@ -279,7 +304,9 @@ def main() -> None:
                         if round_ == 0:
                             check_answer(case, port, body, header)
                         for conns in levels:
-                            r = measure(proc, port, case, conns, args.duration, body, header, work)
+                            r = measure(
+                                server, proc, port, case, conns, args.duration, body, header, work
+                            )
                             print(
                                 f"round {round_ + 1} {server:<24} {case.name:<18} c={conns:<2} "
                                 f"{r['rps']:>8.0f} req/s p50 {r['p50']:6.2f} ms "
@@ -308,10 +335,10 @@ def print_table(best, servers, cases, levels, args) -> None:
         f"machine; a batch of {MAX_BATCH_SIZE} rows takes {batch_ms:.2f} ms in the handler here\n"
     )
     print(
-        "| case | c | server | req/s | p50 ms | p99 ms | server CPU µs/req | batched ÷ "
-        "unbatched | batched ÷ MLServer | per CPU: ÷ unbatched | per CPU: ÷ MLServer |"
+        "| case | c | server | req/s | p50 ms | p99 ms | server CPU µs/req | rows/batch "
+        "| batched ÷ unbatched | batched ÷ MLServer | per CPU: ÷ unbatched | per CPU: ÷ MLServer |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     checks = []
     for case in cases:
         for conns in levels:
@@ -322,7 +349,8 @@ def print_table(best, servers, cases, levels, args) -> None:
                 r = best.get((server, case.name, conns))
                 if r is None:
                     if not supports(server, case):
-                        print(f"| {case.name} | {conns} | {server} | not supported | | | | | | | |")
+                        cells = " |" * 9
+                        print(f"| {case.name} | {conns} | {server} | not supported |{cells}")
                     continue
                 ratios = ["", "", "", ""]
                 if server == "dh-serverless batched" and conns > 1:  # c=1: latency, below
@@ -334,11 +362,12 @@ def print_table(best, servers, cases, levels, args) -> None:
                         ratios[1] = f"**{r['rps'] / peer['rps']:.2f}x**"
                         ratios[3] = f"{peer['cpu_per_request'] / mine:.2f}x"
                 flag = f" ({r['errors']} errors)" if r["errors"] else ""
+                per_batch = r.get("rows_per_batch")
+                rows = "" if per_batch is None else f"{per_batch:.1f}"
                 print(
                     f"| {case.name} | {conns} | {server}{flag} | {r['rps']:.0f} | "
                     f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu_per_request'] * 1e6:.0f} | "
-                    + " | ".join(ratios)
-                    + " |"
+                    f"{rows} | " + " | ".join(ratios) + " |"
                 )
             if ours and plain and conns == 1:
                 extra = ours["p50"] - plain["p50"]

@@ -59,6 +59,6 @@ def test_bench_batching_prints_its_table():
     assert len(batched) == 4
     loaded = [cells for cells in batched if cells[2].strip() == "4"]
     assert len(loaded) == 2
-    assert all(cells[8].strip().endswith("x**") for cells in loaded), loaded  # ÷ unbatched
-    assert all(cells[10].strip().endswith("x") for cells in loaded), loaded  # per CPU
+    assert all(cells[9].strip().endswith("x**") for cells in loaded), loaded  # ÷ unbatched
+    assert all(cells[11].strip().endswith("x") for cells in loaded), loaded  # per CPU
     assert "c=1: batching adds" in done.stdout
