@@ -227,22 +227,25 @@ def start(server: str, work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     return proc, rest, grpc_port
 
 
-def batch_rows(server: str) -> tuple[float, float]:
-    """``dh_openinference_batch_size`` sum and count so far (0, 0 without /metrics)."""
+def batch_stats(server: str) -> tuple[float, float, float, float]:
+    """Sum and count of ``dh_openinference_batch_size`` and of
+    ``dh_openinference_queue_seconds`` so far (zeros without /metrics)."""
     port = HEALTH.get(server)
     if port is None:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
     found = [
-        re.search(rf"^dh_openinference_batch_size_{part}\{{.*\}} (\S+)$", text, re.M)
+        re.search(rf"^dh_openinference_{name}_{part}\{{.*\}} (\S+)$", text, re.M)
+        for name in ("batch_size", "queue_seconds")
         for part in ("sum", "count")
     ]
-    return tuple(float(f.group(1)) if f else 0.0 for f in found)  # type: ignore[return-value]
+    a, b, c, d = (float(f.group(1)) if f else 0.0 for f in found)
+    return a, b, c, d
 
 
 def measure(server, proc, port, case, conns, seconds, body, header, work) -> dict:
-    rows_before = batch_rows(server)  # includes the warm-up: an average, not exact
+    stats_before = batch_stats(server)  # REST: includes the warm-up (averages only)
     if case.protocol == "rest":
         run_wrk(port, conns, 1.0, body, header, INFER)  # warm-up
         before = cpu_seconds(proc.pid)
@@ -255,8 +258,11 @@ def measure(server, proc, port, case, conns, seconds, body, header, work) -> dic
     if case.protocol == "grpc":
         used *= (seconds - 1) / seconds
     result["cpu_per_request"] = used / max(result["requests"], 1)
-    rows, batches = (a - b for a, b in zip(batch_rows(server), rows_before, strict=True))
+    rows, batches, held, waited = (
+        a - b for a, b in zip(batch_stats(server), stats_before, strict=True)
+    )
     result["rows_per_batch"] = rows / batches if batches else None
+    result["queue_ms"] = held / waited * 1000 if waited else None
     return result
 
 
@@ -369,12 +375,15 @@ def print_table(best, servers, cases, levels, args) -> None:
                     f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu_per_request'] * 1e6:.0f} | "
                     f"{rows} | " + " | ".join(ratios) + " |"
                 )
-            if ours and plain and conns == 1:
-                extra = ours["p50"] - plain["p50"]
-                checks.append(
-                    f"{case.name}, c=1: batching adds {extra:.2f} ms to p50 "
-                    f"(target <= {delay_ms + 0.1:.1f} ms)"
-                )
+            if ours and conns == 1:
+                parts = []
+                if plain:
+                    extra = ours["p50"] - plain["p50"]
+                    target = delay_ms + 0.1
+                    parts.append(f"batching adds {extra:.2f} ms to p50 (target <= {target:.1f} ms)")
+                if ours.get("queue_ms") is not None:
+                    parts.append(f"held in the queue {ours['queue_ms']:.2f} ms on average")
+                checks.append(f"{case.name}, c=1: " + "; ".join(parts))
             elif ours and conns > 1:
                 checks.append(
                     f"{case.name}, c={conns}: p99 {ours['p99']:.2f} ms (target <= "
