@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,13 +22,15 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
 import tritonclient.http as httpclient
 import tritonclient.http.aio as httpaio
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oi_support import FUNCTIONS, Server, free_port, function_yaml, oi_trigger, serve
+from oi_support import FUNCTIONS, ROOT, Server, free_port, function_yaml, oi_trigger, serve
 from tritonclient.utils import InferenceServerException
 
 from dh_serverless.core.config import structure
 from dh_serverless.core.errors import ConfigError
+from dh_serverless.testing.processes import code_blocks
 from dh_serverless.triggers.openinference import Batch, OpenInferenceAttributes
 from dh_serverless.triggers.openinference._batching import batch_key, merge
 from dh_serverless.triggers.openinference._request import (
@@ -92,11 +96,11 @@ def check(result: Any, x: np.ndarray) -> int:
     return int(requests.max())
 
 
-def histogram(server: Server, name: str) -> tuple[int, float]:
-    """The count and sum of histogram ``name`` (model ``model``) on /metrics."""
+def histogram(server: Server, name: str, model: str = "model") -> tuple[int, float]:
+    """The count and sum of histogram ``name`` (of ``model``) on /metrics."""
     text = server.metrics()
     found = [
-        re.search(rf'^{name}_{part}\{{model="model"\}} (\S+)$', text, re.MULTILINE)
+        re.search(rf'^{name}_{part}\{{model="{model}"\}} (\S+)$', text, re.MULTILINE)
         for part in ("count", "sum")
     ]
     if found[0] is None or found[1] is None:
@@ -644,3 +648,41 @@ def test_requests_that_differ_never_share_a_key():
     asked.outputs = [RequestedOutput("OUTPUT0", None, None)]
     others.append(batch_key(asked, "rest"))
     assert len({batch_key(base, "rest"), *others}) == len(others) + 1
+
+
+# ---------------------------------------------------------------------------
+# The README's batching example, as written
+# ---------------------------------------------------------------------------
+
+
+def test_the_readme_batching_example_runs_as_written(tmp_path):
+    text = (ROOT / "plugins" / "trigger_openinference" / "README.md").read_text()
+    config_text, handler, client = (
+        next(b for b in code_blocks(text, language) if b.startswith(head))
+        for language, head in (
+            ("yaml", "# function-batched.yaml"),
+            ("python", "# batched.py"),
+            ("python", "# batched_client.py"),
+        )
+    )
+    config = yaml.safe_load(config_text)
+    rest, grpc_port = free_port(), free_port()
+    trigger = config["spec"]["triggers"]["model"]
+    trigger["attributes"].update(host="127.0.0.1", rest_port=rest, grpc_port=grpc_port)
+    (tmp_path / "batched.py").write_text(handler)
+    client_path = tmp_path / "batched_client.py"
+    client_path.write_text(client.replace("127.0.0.1:8080", f"127.0.0.1:{rest}"))
+    with serve(
+        tmp_path / "server",
+        config,
+        [tmp_path / "batched.py"],
+        ports={"rest": rest, "grpc": grpc_port},
+    ) as running:
+        done = subprocess.run(
+            [sys.executable, str(client_path)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "64 of 64 clients got their own rows"
+        count, rows = histogram(running, "dh_openinference_batch_size", "batched")
+        assert rows == sum(1 + i % 3 for i in range(64))
+        assert count < 64  # some requests shared a handler call
