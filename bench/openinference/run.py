@@ -257,6 +257,7 @@ def run_wrk(
 
 
 def run_h2load(port: int, conns: int, seconds: float, body: Path, log: Path) -> dict:
+    log.unlink(missing_ok=True)  # h2load appends to its --log-file: one run's latencies only
     cmd = ["h2load", "-c1", f"-m{conns}", "-D", f"{max(1, round(seconds))}",
            "--warm-up-time=1", "-d", str(body), "-H", "content-type: application/grpc",
            "-H", "te: trailers", f"--log-file={log}",
