@@ -117,7 +117,12 @@ class Inference:
         ``HandlerOutputError`` (the handler's), or a ``DispatchError`` (the runtime's).
         """
         self.model.check(request)
-        response = await self.dispatch(self.event(request, protocol, size))
+        result, status = await self.call(self.event(request, protocol, size))
+        return result, self.model.finish(result, request), status
+
+    async def call(self, event: Event) -> tuple[InferenceResult, int]:
+        """Dispatch ``event``: the handler's result and status (raises as :meth:`run`)."""
+        response = await self.dispatch(event)
         status = response.status_code
         if status >= 400:
             raise HandlerError(status, error_message(response.body))
@@ -130,4 +135,4 @@ class Inference:
                 raise HandlerError(500, f"{type(exc).__name__}: {exc}") from None
             if not isinstance(result, InferenceResult):
                 raise HandlerError(500, error_message(result))
-        return result, self.model.finish(result, request), status
+        return result, status
