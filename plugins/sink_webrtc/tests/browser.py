@@ -80,6 +80,7 @@ class Browser:
         self._http = session
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._targets: dict[str, str] = {}
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
@@ -107,12 +108,21 @@ class Browser:
         return await asyncio.wait_for(future, 30)
 
     async def open(self, url: str) -> str:
-        """A new tab on ``url``; its DevTools session id."""
-        target = await self.call("Target.createTarget", url=url)
+        """A new window on ``url`` (each visible, so none is throttled); its session id."""
+        target = await self.call("Target.createTarget", url=url, newWindow=True)
         attached = await self.call(
             "Target.attachToTarget", targetId=target["targetId"], flatten=True
         )
-        return str(attached["sessionId"])
+        session = str(attached["sessionId"])
+        self._targets[session] = target["targetId"]
+        return session
+
+    async def close_tab(self, session: str) -> None:
+        """Close the tab (as a user closing it: the page gets ``pagehide``)."""
+        target = self._targets.pop(session, None)
+        if target is not None:
+            with contextlib.suppress(RuntimeError):
+                await self.call("Target.closeTarget", targetId=target)
 
     async def evaluate(self, session: str, expression: str) -> Any:
         """The value of ``expression`` in a tab (promises awaited)."""
@@ -144,12 +154,15 @@ class Browser:
 
 
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    """A headless Chromium that plays WebRTC over loopback; closed on exit."""
+async def chromium(*prefix: str) -> AsyncIterator[Browser]:
+    """A headless Chromium that plays WebRTC over loopback; closed on exit.
+
+    :param prefix: a command to run it under (``taskset -c 1``).
+    """
     assert CHROMIUM is not None
     with tempfile.TemporaryDirectory() as profile:
         proc = await asyncio.create_subprocess_exec(
-            CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
+            *prefix, CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
             "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-default-apps", "--mute-audio",
             "--autoplay-policy=no-user-gesture-required",

@@ -105,23 +105,26 @@ class FrameEncoder:
         ctx.time_base = _TIME_BASE
         ctx.framerate = Fraction(self.fps)
         ctx.gop_size = 2 * self.fps
-        ctx.bit_rate = self.bitrate
         ctx.max_b_frames = 0
         kbit = max(self.bitrate // 1000, 1)
+        # constant quality, capped at the bitrate: a still or simple picture costs little
         if self.codec == "h264":
             ctx.options = {
                 "preset": "ultrafast",
                 "tune": "zerolatency",
                 "profile": "baseline",
                 "level": "31" if width * height <= 1280 * 720 else "41",
+                "crf": "23",
                 "x264-params": f"repeat-headers=1:bframes=0:vbv-maxrate={kbit}:vbv-bufsize={kbit}",
             }
         else:
+            ctx.bit_rate = self.bitrate  # libvpx's constrained quality: crf under this cap
             ctx.options = {
                 "deadline": "realtime",
                 "cpu-used": "8",
                 "lag-in-frames": "0",
                 "error-resilient": "1",
+                "crf": "10",
                 "maxrate": str(self.bitrate),
                 "bufsize": str(self.bitrate),
             }

@@ -41,6 +41,11 @@ class SinkMetrics:
             "dh_webrtc_frames_sent", "Frames sent to WebRTC viewers (one per frame per viewer)",
             labels,
         ).labels(trigger)  # fmt: skip
+        self.sent_bytes = registry.counter(
+            "dh_webrtc_sent_bytes",
+            "Encoded video bytes sent to WebRTC viewers (all viewers; RTP and SRTP headers aside)",
+            labels,
+        ).labels(trigger)
         skipped = registry.counter(
             "dh_webrtc_frames_skipped",
             "Frames not sent: slow (a viewer fell behind or waits for a key frame), "

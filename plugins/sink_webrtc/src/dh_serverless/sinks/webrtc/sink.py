@@ -164,6 +164,7 @@ class WebRtcSink:
         """Count a frame handed to one viewer, or ``skipped`` frames it did not get."""
         if frame is not None:
             self.metrics.sent.inc()
+            self.metrics.sent_bytes.inc(frame.packet.size)
             age = time.time() - frame.captured
             self._age = age if self._age is None else 0.9 * self._age + 0.1 * age
         if skipped:
