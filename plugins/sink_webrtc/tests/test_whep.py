@@ -157,11 +157,15 @@ async def test_an_offer_without_the_sinks_codec_is_a_clear_400():
         assert sink.viewers == 0
 
 
-async def test_wrong_content_type_is_415():
+async def test_wrong_content_type_is_415_and_a_huge_offer_413():
     async with running_sink() as sink:
         status, body, _ = await post_offer(whep(sink), "v=0", content_type="text/plain")
-    assert status == 415
-    assert "application/sdp" in body
+        assert status == 415
+        assert "application/sdp" in body
+        status, _, headers = await post_offer(whep(sink), "v=0\r\n" + "a=x\r\n" * 20000)
+        assert status == 413
+        assert headers["Access-Control-Allow-Origin"] == "*"
+        assert sink.viewers == 0
 
 
 async def test_a_full_house_gets_503_and_the_viewer_playing_goes_on():
@@ -338,3 +342,31 @@ async def test_fuzzed_offers_never_break_the_endpoint(offer):
 def _location_of(sink: WebRtcSink) -> str:
     (session,) = sink.server.sessions
     return f"http://127.0.0.1:{sink.port}/processed/whep/{session}"
+
+
+async def test_a_viewer_playing_longer_than_viewer_timeout_stays_and_its_rtcp_is_heard():
+    # the sink hears each viewer's RTCP through a hook on aiortc's sender: if that hook
+    # broke, every viewer would be closed after viewerTimeout
+    async with (
+        running_sink(viewer_timeout=2.0) as sink,
+        feeding(sink),
+        whep_viewer(whep(sink)) as viewer,
+    ):
+        await viewer.frames(5)
+        (session,) = sink.server.sessions.values()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 5
+        while loop.time() < end:
+            await viewer.frames(1)
+        assert sink.viewers == 1
+        assert session.last_rtcp is not None
+        assert metric(sink, "dh_webrtc_sessions_closed", "failed") == 0
+        # a picture loss reported by the viewer asks the encoder for a key frame
+        from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket
+
+        sender = session.pc.getSenders()[0]
+        sink._want_key = False
+        await sender._handle_rtcp_packet(
+            RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc)
+        )
+        assert sink._want_key
