@@ -74,8 +74,14 @@ async def _fewer(sink: WebRtcSink, count: int) -> bool:
 
 async def main() -> None:
     timeout = 3.0
+    codec = sys.argv[1] if len(sys.argv) > 1 else "h264"
     attributes = WebRtcSinkAttributes(
-        port=0, host="127.0.0.1", path="/processed", max_viewers=3, viewer_timeout=timeout
+        port=0,
+        host="127.0.0.1",
+        path="/processed",
+        codec=codec,
+        max_viewers=3,
+        viewer_timeout=timeout,
     )
     sink = WebRtcSink(SinkSpec("webrtc", "cam", attributes))
     await sink.start()

@@ -17,8 +17,9 @@ pytestmark = [
 ]
 
 
-def test_three_chromium_viewers_play_and_a_vanished_one_is_cleaned_up():
-    result = run_scenario(Path(__file__).with_name("chromium_viewers.py"), timeout=150)
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+def test_three_chromium_viewers_play_and_a_vanished_one_is_cleaned_up(codec):
+    result = run_scenario(Path(__file__).with_name("chromium_viewers.py"), codec, timeout=150)
     log = result["log"]
     first, second = result["first"], result["second"]
     for before, after in zip(first, second, strict=True):
