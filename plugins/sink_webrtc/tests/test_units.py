@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 from aiortc.mediastreams import MediaStreamError
+from hypothesis import given
+from hypothesis import strategies as st
 from whep_client import jpeg, picture
 
 from dh_serverless.core.config import structure
@@ -160,3 +162,17 @@ def test_additional_hosts_are_announced_on_the_same_port():
     assert "a=candidate:2x0 1 udp 2122260222 203.0.113.7 50001 typ host" in answer
     assert "a=candidate:4x1 1 udp 2122262781 2001:db8::1 50003 typ host" in answer
     assert announce(OFFER, []) == OFFER
+
+
+CANDIDATE_PARTS = st.sampled_from(
+    ["a=candidate:1", "1", "udp", "2122260223", "x", "127.0.0.1", "10.0.0.1", "::1", "h.local",
+     "50000", "typ", "host", "srflx", "raddr", "", "a=candidate:", "\r\n", "\n"]
+)  # fmt: skip
+
+
+@given(st.one_of(st.text(max_size=200), st.lists(CANDIDATE_PARTS, max_size=30).map(" ".join)))
+def test_sdp_edits_never_fail_on_any_text(sdp):
+    for local in (None, ["127.0.0.1"], ["192.0.2.2"]):
+        kept = keep_reachable(sdp, local)
+        assert isinstance(kept, str)
+    assert isinstance(announce(sdp, ["203.0.113.7", "2001:db8::1"]), str)
