@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -29,6 +30,7 @@ UNSHARE = shutil.which("unshare")
 IP = shutil.which("ip")
 
 
+@functools.cache
 def netns_available() -> bool:
     """Whether this process may make a network namespace (root, unshare and ip present)."""
     if UNSHARE is None or IP is None:

@@ -12,6 +12,7 @@ import pytest
 from browser import CHROMIUM, netns_available, run_scenario
 
 pytestmark = [
+    pytest.mark.timeout(300),
     pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),
     pytest.mark.skipif(not netns_available(), reason="cannot make a network namespace"),
 ]

@@ -11,6 +11,7 @@ from browser import netns_available, run_scenario
 pytest.importorskip("skimage")
 pytest.importorskip("dh_serverless.triggers.mjpeg")
 pytestmark = [
+    pytest.mark.timeout(200),
     pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed"),
     pytest.mark.skipif(not netns_available(), reason="cannot make a network namespace"),
 ]
