@@ -56,7 +56,8 @@ def to_picture(body: Any, decoder: Any) -> Any:
     if isinstance(body, np.ndarray):
         if body.dtype != np.uint8 or body.ndim != 3 or body.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 uint8 array, got {body.dtype} {body.shape}")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(body), format="rgb24")
+        even = body[: body.shape[0] & ~1, : body.shape[1] & ~1]  # crop odd sides
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(even), format="rgb24")
     else:
         if isinstance(body, memoryview | bytearray):
             body = bytes(body)
