@@ -136,7 +136,15 @@ async def window(browser: Any, tabs: list[str], server: Server, seconds: float) 
     after = server.counters()
     latencies: list[float] = await browser.evaluate(tabs[0], "window.__bench.lat")
     bad = await browser.evaluate(tabs[0], "window.__bench.bad")
-    return {"before": before, "after": after, "lat": latencies, "bad": bad, "tabs": len(tabs)}
+    shown = await browser.evaluate(tabs[0], "window.whep ? window.whep.latencyMs : null")
+    return {
+        "shown": shown,
+        "before": before,
+        "after": after,
+        "lat": latencies,
+        "bad": bad,
+        "tabs": len(tabs),
+    }
 
 
 async def measure_sink(
@@ -194,6 +202,7 @@ def summary(sink: str, row: dict[str, Any]) -> dict[str, float]:
         "cpu": 100 * (after["cpu"] - before["cpu"]) / dt,
         "bad": row["bad"],
         "samples": len(lat),
+        "shown": row["shown"],
     }
 
 
@@ -242,6 +251,11 @@ def report(args: argparse.Namespace, results: dict[str, Any], load_before: str) 
         f" points (first viewer: {w1['cpu']:.0f}%, the encoder's share), mjpeg "
         f"{(mn['cpu'] - m1['cpu']) / (many - 1):+.1f} points"
     )
+    if w1["shown"] is not None:
+        print(
+            f"- the webrtc viewer page's own latency figure at the end of the window: "
+            f"{w1['shown']:.0f} ms (one viewer), {wn['shown']:.0f} ms ({many} viewers)"
+        )
     print(
         f"- latency p50 webrtc/mjpeg: {w1['p50']:.0f} / {m1['p50']:.0f} ms; "
         f"p95: {w1['p95']:.0f} / {m1['p95']:.0f} ms (one viewer)"

@@ -2,8 +2,10 @@
 from elsewhere, showing the stream with its frame rate and latency.
 
 The latency shown is the frame's age when the sink handed it to the viewer's connection
-(from ``stats``: capture to sent) plus what the browser reports for the rest (half the
-round trip, the jitter buffer's delay and the decode time per frame). The page keeps its
+(from ``stats``: capture to sent) plus half the round trip plus, per frame, the time from
+its last packet's arrival to its display (``requestVideoFrameCallback``'s ``receiveTime``
+and ``expectedDisplayTime``; where a browser lacks them, the jitter buffer's delay and
+the decode time from ``getStats``). The page keeps its
 numbers in ``window.whep`` for scripts and tests.
 """
 
@@ -41,6 +43,18 @@ const video = document.getElementById("video");
 const show = (id, text) => {{ document.getElementById(id).textContent = text; }};
 window.whep = {{state: "connecting", framesDecoded: 0, fps: 0, latencyMs: null, session: null}};
 let pc = null, session = null, last = null, retry = null;
+const held = [];  // per frame: last packet received to displayed, ms
+
+function onFrame(now, meta) {{
+  if (meta.receiveTime !== undefined) {{
+    held.push(meta.expectedDisplayTime - meta.receiveTime);
+    if (held.length > 60) held.shift();
+  }}
+  video.requestVideoFrameCallback(onFrame);
+}}
+if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {{
+  video.requestVideoFrameCallback(onFrame);
+}}
 
 function iceServers(link) {{
   // RFC 9725: Link: <turn:host>; rel="ice-server"; username="u"; credential="p"
@@ -129,7 +143,9 @@ async function poll() {{
     const jb = now.jbCount > last.jbCount ? (now.jb - last.jb) / (now.jbCount - last.jbCount) : 0;
     const decode = (now.decode - last.decode) / frames;
     const sent = server && server.age_ms !== null ? server.age_ms / 1000 : 0;
-    const latency = 1000 * (sent + (now.rtt || 0) / 2 + jb + decode);
+    const client = held.length ? held.reduce((a, b) => a + b, 0) / held.length / 1000
+                               : jb + decode;
+    const latency = 1000 * (sent + (now.rtt || 0) / 2 + client);
     Object.assign(window.whep, {{fps, latencyMs: latency}});
     show("fps", fps.toFixed(1));
     show("latency", latency.toFixed(0));
