@@ -41,3 +41,14 @@ def test_three_chromium_viewers_play_and_a_vanished_one_is_cleaned_up(codec):
     for before, after in zip(result["survivors_before"], result["survivors_after"], strict=True):
         assert after["state"] == "connected"
         assert after["decoded"] - before["decoded"] >= 20, (before, after)
+
+
+def test_a_page_on_another_origin_plays_the_stream_over_whep():
+    result = run_scenario(Path(__file__).with_name("chromium_cross_origin.py"), timeout=120)
+    assert "error" not in result, result
+    assert result["post"] == 201
+    assert result["location"].startswith("/processed/whep/")
+    assert result["frames"] >= 30
+    assert result["width"] == 320
+    assert result["del"] == 200
+    assert result["viewers_after"] == 0
