@@ -66,7 +66,11 @@ async def main() -> None:
     try:
         async with chromium() as browser:
             tab = await browser.open(f"http://127.0.0.1:{port}/")
-            await asyncio.sleep(1)
+            for _ in range(300):  # the page loads on a busy machine
+                with contextlib.suppress(RuntimeError):  # still navigating
+                    if await browser.evaluate(tab, "window.result !== undefined"):
+                        break
+                await asyncio.sleep(0.1)
             result = await browser.evaluate(tab, "window.result")
             await asyncio.sleep(0.5)
             result["viewers_after"] = sink.viewers

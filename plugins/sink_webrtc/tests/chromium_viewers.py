@@ -61,7 +61,10 @@ async def feed(sink: WebRtcSink) -> None:
 
 async def until(condition, timeout: float) -> float:
     start = time.monotonic()
-    while not await condition():
+    while True:
+        with contextlib.suppress(RuntimeError):  # a page still navigating
+            if await condition():
+                break
         if time.monotonic() - start > timeout:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
