@@ -71,6 +71,20 @@ async def until(condition, timeout: float) -> float:
     return time.monotonic() - start
 
 
+async def growth(stats, frames: int = 30, limit: float = 20) -> tuple[list, list, float]:
+    """Stats before and once every viewer decoded ``frames`` more (or ``limit`` s passed)."""
+    before = await stats()
+    start = time.monotonic()
+    while True:
+        await asyncio.sleep(0.25)
+        after = await stats()
+        grown = all(
+            a["decoded"] - b["decoded"] >= frames for a, b in zip(after, before, strict=True)
+        )
+        if grown or time.monotonic() - start > limit:
+            return before, after, time.monotonic() - start
+
+
 async def _fewer(sink: WebRtcSink, count: int) -> bool:
     return sink.viewers < count
 
@@ -105,9 +119,7 @@ async def main() -> None:
                 return all(s["decoded"] > 15 and s["width"] for s in await stats())
 
             result["time_to_play"] = await until(all_playing, 30)
-            first = await stats()
-            await asyncio.sleep(2)
-            second = await stats()
+            first, second, result["grow_seconds"] = await growth(stats)
             result["first"], result["second"] = first, second
             result["viewers_before"] = sink.viewers
             # a fourth viewer while three watch: 503, and the three go on
@@ -128,9 +140,7 @@ async def main() -> None:
             result["cleanup_seconds"] = time.monotonic() - gone
             result["viewers_after"] = sink.viewers
             tabs.pop()
-            before = await stats()
-            await asyncio.sleep(2)
-            after = await stats()
+            before, after, result["survivors_grow_seconds"] = await growth(stats)
             result["survivors_before"], result["survivors_after"] = before, after
     finally:
         feeder.cancel()

@@ -26,11 +26,13 @@ def test_three_chromium_viewers_play_and_a_vanished_one_is_cleaned_up(codec):
     for before, after in zip(first, second, strict=True):
         assert before["state"] == "connected", log
         assert (after["width"], after["height"]) == (320, 240)
-        # the video element's decoded-frame count grows: about 30 a second
-        assert after["decoded"] - before["decoded"] >= 20, (before, after)
+        # the video element's decoded-frame count grows (30 frames a second are sent)
+        assert after["decoded"] - before["decoded"] >= 30, (before, after)
         assert "fps" in after["text"]
         assert "latency" in after["text"]
         assert after["latency"] is not None
+    assert result["grow_seconds"] < 20, log
+    assert result["survivors_grow_seconds"] < 20, log
     assert result["viewers_before"] == 3
     assert result["full_status"] == 503
     assert result["full_count"] == 1
@@ -40,7 +42,7 @@ def test_three_chromium_viewers_play_and_a_vanished_one_is_cleaned_up(codec):
     assert result["closed_failed"] == 1
     for before, after in zip(result["survivors_before"], result["survivors_after"], strict=True):
         assert after["state"] == "connected"
-        assert after["decoded"] - before["decoded"] >= 20, (before, after)
+        assert after["decoded"] - before["decoded"] >= 30, (before, after)
 
 
 def test_a_page_on_another_origin_plays_the_stream_over_whep():
