@@ -99,7 +99,9 @@ async def test_three_viewers_share_one_encode_per_frame():
             assert sink.viewers == 3
             reading = [asyncio.ensure_future(v.frames(40)) for v in (a, b, c)]
             before = metric(sink, "dh_webrtc_frames_encoded", "h264")
-            emitted = await feed(sink, JPEGS, 30, count=60)
+            emitted = 0
+            while not all(r.done() for r in reading) and emitted < 600:
+                emitted += await feed(sink, JPEGS, 30, count=10)
             encoded = metric(sink, "dh_webrtc_frames_encoded", "h264") - before
             got = await asyncio.gather(*reading)
         assert encoded == emitted  # once per frame, not once per viewer
