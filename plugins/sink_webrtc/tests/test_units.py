@@ -55,6 +55,7 @@ def test_keys_ice_servers_and_hosts():
         }
     )
     assert a.max_viewers == 3
+    assert _structure({"codec": "VP8"}).codec == "vp8"
     assert float(a.viewer_timeout) == 2.0
     assert a.ice_servers == (
         IceServer(("stun:stun.example.org",)),
@@ -67,10 +68,10 @@ def test_keys_ice_servers_and_hosts():
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"codec": "h265"}, "codec"),
-        ({"port": 70000}, "port must be between 0 and 65535"),
-        ({"path": "processed"}, "path must start with /"),
-        ({"path": "/a/"}, "trailing /"),
+        ({"codec": "h265"}, "codec must be one of h264, vp8, got 'h265'"),
+        ({"port": 70000}, "port must be between 1 and 65535"),
+        ({"path": "processed"}, "path must be an absolute path"),
+        ({"path": "/a/"}, "path must not end with /"),
         ({"maxViewers": 0}, "maxViewers must be between 1"),
         ({"bitrate": 10}, "bitrate must be between"),
         ({"iceServers": [{"urls": "http://x"}]}, "must start with stun:, turn: or turns:"),

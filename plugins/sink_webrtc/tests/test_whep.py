@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whep_client import feed, jpeg, picture, post_offer, whep_viewer
 
-from dh_serverless.core.errors import UserError
+from dh_serverless.core.api import UserError
 from dh_serverless.hookspecs import Response, SinkSpec
 from dh_serverless.sinks.webrtc import IceServer, WebRtcSink, WebRtcSinkAttributes
 

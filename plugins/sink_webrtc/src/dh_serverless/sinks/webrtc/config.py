@@ -23,34 +23,24 @@ Keys match ignoring case and underscores. ``viewerTimeout`` is a Go duration or 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
-from dh_serverless.core.converter import Duration
+from dh_serverless.core.api import Duration, validators
 
 __all__ = ("IceServer", "WebRtcSinkAttributes")
 
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
 
-def _between(key: str, low: float, high: float) -> Any:
-    def check(_: Any, __: attrs.Attribute[Any], value: float) -> None:
-        if not low <= value <= high:
-            raise ValueError(f"{key} must be between {low} and {high}, got {value!r}")
-
-    return check
+def _lower(value: str) -> str:
+    return str(value).lower()
 
 
-def _check_path(_: Any, __: attrs.Attribute[str], value: str) -> None:
-    if (
-        not value.startswith("/")
-        or (value != "/" and value.endswith("/"))
-        or any(c.isspace() or c in "?#" for c in value)
-    ):
-        raise ValueError(
-            f"path must start with / and hold no trailing /, spaces, ? or #; got {value!r}"
-        )
+def _no_trailing_slash(_: Any, __: attrs.Attribute[str], value: str) -> None:
+    if value != "/" and value.endswith("/"):
+        raise ValueError(f"path must not end with / (the page is <path>/), got {value!r}")
 
 
 def _urls(value: Any) -> tuple[str, ...]:
@@ -126,16 +116,20 @@ class WebRtcSinkAttributes:
     :param allow_origin: the ``Access-Control-Allow-Origin`` of the WHEP endpoint.
     """
 
-    port: int = attrs.field(default=8889, validator=_between("port", 0, 65535))
+    port: int = attrs.field(default=8889, validator=validators.port())
     host: str = "0.0.0.0"
-    path: str = attrs.field(default="/processed", validator=_check_path)
-    codec: Literal["h264", "vp8"] = "h264"
-    bitrate: int = attrs.field(default=1_500_000, validator=_between("bitrate", 50_000, 50_000_000))
-    fps: int = attrs.field(default=30, validator=_between("fps", 1, 240))
-    max_viewers: int = attrs.field(default=16, validator=_between("maxViewers", 1, 1024))
+    path: str = attrs.field(default="/processed", validator=[validators.path(), _no_trailing_slash])
+    codec: str = attrs.field(
+        default="h264", converter=_lower, validator=validators.one_of(("h264", "vp8"))
+    )
+    bitrate: int = attrs.field(
+        default=1_500_000, validator=validators.between(50_000, 50_000_000, "bitrate")
+    )
+    fps: int = attrs.field(default=30, validator=validators.between(1, 240, "fps"))
+    max_viewers: int = attrs.field(default=16, validator=validators.between(1, 1024, "maxViewers"))
     ice_servers: tuple[IceServer, ...] = attrs.field(default=(), converter=_ice_servers)
     additional_hosts: Any = attrs.field(default=(), converter=_hosts, validator=_check_hosts)
     viewer_timeout: Duration = attrs.field(
-        default=Duration(10.0), validator=_between("viewerTimeout", 1, 3600)
+        default=Duration(10.0), validator=validators.between(1, 3600, "viewerTimeout")
     )
     allow_origin: str = "*"

@@ -30,7 +30,7 @@ from aiortc import (
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
 from aiortc.sdp import SessionDescription
 
-from dh_serverless.core.errors import UserError
+from dh_serverless.core.api import UserError
 from dh_serverless.sinks.webrtc.ice import announce, gather_on, keep_reachable
 from dh_serverless.sinks.webrtc.page import viewer_page
 from dh_serverless.sinks.webrtc.track import ViewerTrack
