@@ -10,9 +10,10 @@ the health server) takes its timeouts from :func:`listener_timeouts`:
   waits for more) before the connection is closed (``DH_SERVERLESS_READ_TIMEOUT``,
   default 60 s). Time the handler spends working is never counted.
 
-Both take seconds or a Go duration (``90s``, ``2m``). :class:`TimedRequestHandler` applies
-them to a ``web.Server`` subclass's connections; :func:`runner_options` gives the
-``AppRunner`` keyword arguments for servers built on ``web.Application``.
+Both take seconds or a Go duration (``90s``, ``2m``). Two helpers apply
+them: :func:`runner_options` gives the ``web.Server`` / ``web.AppRunner`` keyword
+arguments (the idle timeout), :func:`watch_body_reads` the read timeout of a ``web.Server``
+subclass's connections. This module imports no aiohttp (a job never loads the HTTP stack).
 
 :class:`ByteBudget` bounds the bytes several requests hold at once (a large upload takes
 its size from it before it is read, and gives it back once answered).
@@ -20,11 +21,11 @@ its size from it before it is read, and gives it back once answered).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
 import attrs
-from aiohttp import web
 
 from dh_serverless.core.durations import parse_go_duration
 
@@ -33,9 +34,9 @@ __all__ = (
     "DEFAULT_READ_TIMEOUT",
     "ByteBudget",
     "ListenerTimeouts",
-    "TimedRequestHandler",
     "listener_timeouts",
     "runner_options",
+    "watch_body_reads",
 )
 
 DEFAULT_IDLE_TIMEOUT = 30.0  #: seconds; ``DH_SERVERLESS_IDLE_TIMEOUT``
@@ -89,57 +90,41 @@ def runner_options(timeouts: ListenerTimeouts | None = None) -> dict[str, Any]:
     return {"keepalive_timeout": t.idle}
 
 
-class TimedRequestHandler(web.RequestHandler):
-    """aiohttp's connection handler with a body read timeout.
+def watch_body_reads(handler: Any, read_timeout: float) -> None:
+    """Close the connection of an aiohttp ``RequestHandler`` whose request body stalls.
 
-    A connection whose request body receives nothing for ``read_timeout`` seconds while
-    the server waits for it (reading not paused by the server itself) is closed; the
-    handler's read then fails. A ``web.Server`` subclass returns these from
-    ``__call__`` (pass ``read_timeout`` among its keyword arguments).
+    Call it from a ``web.Server`` subclass's ``__call__`` on the handler it returns. Every
+    ``read_timeout / 2`` seconds the body of the request being handled is checked: when no
+    byte arrived for ``read_timeout`` seconds while the server waits for more (reading not
+    paused by the server itself, the body not complete), the connection is closed and the
+    handler's read fails. Time the handler spends working is never counted. Stops with the
+    connection.
     """
+    loop = asyncio.get_running_loop()
+    seen: list[Any] = [None, -1, 0.0]  # the request, its body bytes so far, since when
+    step = read_timeout / 2
 
-    __slots__ = ("_last_read", "_read_timeout", "_read_timer")
-
-    def __init__(self, manager: web.Server, *, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        self._read_timeout = read_timeout
-        self._last_read = 0.0
-        self._read_timer: Any = None
-
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        self._last_read = self._loop.time()
-        self._read_timer = self._loop.call_later(self._read_timeout, self._check_read)
-
-    def data_received(self, data: bytes) -> None:
-        self._last_read = self._loop.time()
-        super().data_received(data)
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
-        super().connection_lost(exc)
-
-    def _check_read(self) -> None:
-        self._read_timer = None
-        if self.transport is None:
-            return
-        loop = self._loop
+    def check() -> None:
+        if handler.transport is None:
+            return  # the connection is gone
         now = loop.time()
-        request = self._current_request
-        waiting = (
-            request is not None
-            and not request.content.is_eof()
-            and not self._reading_paused  # paused by us (the handler is slow), not them
-        )
-        if waiting and now - self._last_read >= self._read_timeout:
-            self.log_debug("closing a connection whose request body stalled")
-            self.force_close()
-            return
-        if not waiting:
-            self._last_read = now
-        self._read_timer = loop.call_at(self._last_read + self._read_timeout, self._check_read)
+        request = handler._current_request
+        if (
+            request is None
+            or request.content.is_eof()
+            or handler._reading_paused  # paused by us (the handler is slow), not them
+        ):
+            seen[:] = [None, -1, now]
+        else:
+            total = request.content.total_bytes
+            if request is not seen[0] or total != seen[1]:
+                seen[:] = [request, total, now]
+            elif now - seen[2] >= read_timeout:
+                handler.force_close()
+                return
+        loop.call_later(step, check)
+
+    loop.call_later(step, check)
 
 
 class ByteBudget:

@@ -9,8 +9,7 @@ from collections import deque
 
 from aiohttp import WSCloseCode, web
 
-from dh_serverless.core.errors import UserError
-from dh_serverless.core.listeners import runner_options
+from dh_serverless.core.api import UserError, runner_options
 from dh_serverless.sinks.websocket._messages import Message
 from dh_serverless.sinks.websocket._stats import WebsocketStats
 from dh_serverless.sinks.websocket.config import WebsocketAttributes

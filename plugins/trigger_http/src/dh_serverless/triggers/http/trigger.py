@@ -26,7 +26,7 @@ from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
-from dh_serverless.core.responses import cap_text, decode_body
+from dh_serverless.core.api import cap_text, decode_body
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
