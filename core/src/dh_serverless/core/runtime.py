@@ -12,7 +12,7 @@ from dh_serverless.core import config as cfg
 from dh_serverless.core.dispatch import Gate, SinkChannel, build_dispatch, compose
 from dh_serverless.core.errors import ConfigError, UserError
 from dh_serverless.core.function import LoadedHandler, load_handler
-from dh_serverless.core.limits import listener_timeouts
+from dh_serverless.core.listeners import listener_timeouts
 from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, make_registry
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool

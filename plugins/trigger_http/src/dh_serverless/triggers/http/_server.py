@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
-from dh_serverless.core.api import TimedRequestHandler, cap_text, listener_timeouts, runner_options
+from dh_serverless.core.api import cap_text, listener_timeouts, runner_options, watch_body_reads
 
 __all__ = ("TriggerServer", "answer_as_http11")
 
@@ -29,7 +29,7 @@ def answer_as_http11(request: web.BaseRequest) -> None:
     request._cache["version"] = HttpVersion11
 
 
-class _RequestHandler(TimedRequestHandler):
+class _RequestHandler(web.RequestHandler):
     __slots__ = ()
 
     def handle_error(
@@ -67,11 +67,18 @@ class _RequestHandler(TimedRequestHandler):
 
 
 class TriggerServer(web.Server):
-    """``aiohttp.web.Server`` whose connections use :class:`_RequestHandler`."""
+    """``aiohttp.web.Server`` whose connections use :class:`_RequestHandler`, each with
+    the read timeout of a request body (``read_timeout`` seconds)."""
+
+    def __init__(self, handler: Any, *, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.read_timeout = read_timeout
 
     def __call__(self) -> web.RequestHandler:
         kwargs: dict[str, Any] = self._kwargs
-        return _RequestHandler(self, loop=self._loop, **kwargs)
+        handler = _RequestHandler(self, loop=self._loop, **kwargs)
+        watch_body_reads(handler, self.read_timeout)
+        return handler
 
 
 def server_kwargs(*, read_buffer_size: int, logger: logging.Logger, debug: bool) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from dh_serverless.core.api import MAX_ECHO, cap_text
+from dh_serverless.core.api import cap_text
 
 __all__ = (
     "MAX_MESSAGE",
@@ -20,7 +20,7 @@ __all__ = (
 )
 
 #: the longest error message sent back: a client's input is echoed, never in full
-MAX_MESSAGE = MAX_ECHO
+MAX_MESSAGE = 1024
 #: ``cap(text)``: ``text`` cut to :data:`MAX_MESSAGE` characters (the core's one rule)
 cap = cap_text
 #: how deep ``parameters`` values may nest (objects and lists)

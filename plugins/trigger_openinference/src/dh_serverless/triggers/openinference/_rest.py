@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
-from dh_serverless.core.api import ByteBudget, TimedRequestHandler
+from dh_serverless.core.api import ByteBudget, watch_body_reads
 from dh_serverless.hookspecs import DispatchError
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics, dispatch_outcome
 from dh_serverless.triggers.openinference._model import HandlerOutputError, Model
@@ -59,7 +59,7 @@ def _error(status: int, message: str) -> web.Response:
     return web.Response(body=orjson.dumps({"error": message}), status=status, headers=_JSON)
 
 
-class _RequestHandler(TimedRequestHandler):
+class _RequestHandler(web.RequestHandler):
     """aiohttp's connection handler, whose own answers (a request it cannot parse) are
     ``{"error": ...}`` like every other answer, and logged at debug level only."""
 
@@ -86,11 +86,18 @@ class _RequestHandler(TimedRequestHandler):
 
 
 class RestServer(web.Server):
-    """``aiohttp.web.Server`` whose connections use the handler above."""
+    """``aiohttp.web.Server`` whose connections use the handler above, each with the read
+    timeout of a request body (``read_timeout`` seconds)."""
+
+    def __init__(self, handler: Any, *, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.read_timeout = read_timeout
 
     def __call__(self) -> web.RequestHandler:
         kwargs: dict[str, Any] = self._kwargs
-        return _RequestHandler(self, loop=self._loop, **kwargs)
+        handler = _RequestHandler(self, loop=self._loop, **kwargs)
+        watch_body_reads(handler, self.read_timeout)
+        return handler
 
 
 def _dispatch_status(error: DispatchError) -> int:
