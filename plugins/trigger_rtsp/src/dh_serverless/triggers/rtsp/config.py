@@ -1,0 +1,148 @@
+"""The ``attributes`` of an ``rtsp`` trigger.
+
+``function.yaml`` (the original's keys and defaults)::
+
+    triggers:
+      mic:
+        kind: rtsp
+        attributes:
+          rtsp_url: rtsp://user:secret@camera.local:8554/stream
+          media_type: audio          # or video
+          processing_interval: 2000  # ms
+          chunk_bytes: 16000
+          max_bytes: 1440000
+          trim_bytes: 1120000
+          sink: {kind: webhook, attributes: {url: http://127.0.0.1:8888/webhook}}
+
+Keys match ignoring case and underscores (``rtsp_url``, ``rtspUrl``). ``sink`` is taken
+out by the core before these attributes are structured. Durations other than
+``processing_interval`` (milliseconds, as in the original) are Go durations (``"5s"``) or
+numbers of seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from dh_serverless.core.converter import Duration
+
+__all__ = ("RtspTriggerAttributes",)
+
+
+def _check_url(_: Any, __: attrs.Attribute[str], value: str) -> None:
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("rtsp", "rtsps") or not parts.hostname:
+        raise ValueError(f"rtsp_url must be an rtsp:// URL of the stream, got {value!r}")
+
+
+def _at_least(key: str, low: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_: Any, __: attrs.Attribute[Any], value: float) -> None:
+        if value < low:
+            raise ValueError(f"{key} must be at least {low:g}, got {value:g}")
+
+    return check
+
+
+def _between(key: str, low: int, high: int) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_: Any, __: attrs.Attribute[Any], value: int) -> None:
+        if not low <= value <= high:
+            raise ValueError(f"{key} must be between {low} and {high}, got {value}")
+
+    return check
+
+
+def _positive(key: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_: Any, __: attrs.Attribute[Any], value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"{key} must be greater than 0, got {value!r}")
+
+    return check
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+@attrs.frozen
+class RtspTriggerAttributes:
+    """``spec.triggers.<name>.attributes`` of an ``rtsp`` trigger.
+
+    :param rtsp_url: the stream; credentials in the URL (``rtsp://user:pass@host/path``)
+        answer basic or digest authentication, whichever the server asks.
+    :param media_type: ``audio`` (PCM in a rolling buffer) or ``video`` (frames).
+    :param processing_interval: milliseconds between two events; ``0``: audio as soon as
+        ``chunk_bytes`` arrived, video every frame (the newest frame while workers are busy).
+    :param chunk_bytes: audio: an event needs at least this many new bytes of PCM.
+    :param max_bytes: audio: the rolling buffer's cap in bytes.
+    :param trim_bytes: audio: bytes dropped from the front when the buffer overflows.
+    :param sample_rate: audio: the PCM's rate in Hz (the source is resampled).
+    :param channels: audio: 1 (mono) or 2 (stereo, interleaved).
+    :param numpy: hand ``numpy`` arrays to the handler instead of bytes: video ``HxWx3``
+        uint8 RGB, audio int16 ``(samples, channels)``.
+    :param jpeg_quality: video: JPEG quality of the frames handed over.
+    :param decode_threads: video: decoder threads; 1 adds no latency, more add
+        ``decode_threads - 1`` frames of delay for more throughput (large frames).
+    :param transport: ``tcp`` (RTP interleaved on the RTSP connection) or ``udp``.
+    :param reconnect_delay: wait this long before reconnecting to a lost source; doubles
+        after each failed attempt up to ``max_reconnect_delay``.
+    :param max_reconnect_delay: the back-off cap.
+    :param connect_timeout: give up opening the stream after this long.
+    :param read_timeout: a stream that delivers nothing decodable for this long stalled.
+    :param order_wait: results reach the sink in event order; one waits at most this long
+        for the events before it.
+    """
+
+    rtsp_url: str = attrs.field(validator=_check_url)
+    media_type: str = attrs.field(default="audio", converter=_lower)
+    processing_interval: int = attrs.field(
+        default=2000, validator=_between("processingInterval", 0, 3_600_000)
+    )
+    chunk_bytes: int = attrs.field(default=16000, validator=_at_least("chunkBytes", 2))
+    max_bytes: int = attrs.field(default=1440000, validator=_at_least("maxBytes", 2))
+    trim_bytes: int = attrs.field(default=1120000, validator=_at_least("trimBytes", 2))
+    sample_rate: int = attrs.field(default=16000, validator=_between("sampleRate", 1000, 384000))
+    channels: int = attrs.field(default=1, validator=_between("channels", 1, 2))
+    numpy: bool = False
+    jpeg_quality: int = attrs.field(default=80, validator=_between("jpegQuality", 1, 100))
+    decode_threads: int = attrs.field(default=1, validator=_between("decodeThreads", 1, 16))
+    transport: str = attrs.field(default="tcp", converter=_lower)
+    reconnect_delay: Duration = attrs.field(
+        default=Duration(1.0), validator=_at_least("reconnectDelay", 0)
+    )
+    max_reconnect_delay: Duration = attrs.field(
+        default=Duration(30.0), validator=_at_least("maxReconnectDelay", 0)
+    )
+    connect_timeout: Duration = attrs.field(
+        default=Duration(10.0), validator=_positive("connectTimeout")
+    )
+    read_timeout: Duration = attrs.field(default=Duration(10.0), validator=_positive("readTimeout"))
+    order_wait: Duration = attrs.field(default=Duration(0.5), validator=_at_least("orderWait", 0))
+
+    def __attrs_post_init__(self) -> None:
+        if self.media_type not in ("audio", "video"):
+            raise ValueError(f"media_type must be audio or video, got {self.media_type!r}")
+        if self.transport not in ("tcp", "udp"):
+            raise ValueError(f"transport must be tcp or udp, got {self.transport!r}")
+        if self.max_reconnect_delay < self.reconnect_delay:
+            object.__setattr__(self, "max_reconnect_delay", self.reconnect_delay)
+        frame = 2 * self.channels
+        if self.media_type == "audio":
+            if self.trim_bytes > self.max_bytes:
+                raise ValueError(
+                    f"trim_bytes ({self.trim_bytes}) must not exceed max_bytes ({self.max_bytes})"
+                )
+            if self.chunk_bytes > self.max_bytes:
+                raise ValueError(
+                    f"chunk_bytes ({self.chunk_bytes}) must not exceed max_bytes "
+                    f"({self.max_bytes}): no event could ever be sent"
+                )
+            for key in ("chunk_bytes", "max_bytes", "trim_bytes"):
+                if getattr(self, key) % frame:
+                    raise ValueError(
+                        f"{key} must be a multiple of {frame} (16-bit samples x "
+                        f"{self.channels} channel(s)), got {getattr(self, key)}"
+                    )
