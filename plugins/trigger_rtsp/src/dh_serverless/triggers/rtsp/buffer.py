@@ -65,17 +65,20 @@ class AudioBuffer:
             if not whole:
                 return
             buffer = self._buffer
-            buffer += memoryview(pending)[:whole]
+            view = memoryview(pending)
+            # Chunk by chunk, as the original: a big piece trims as often as its chunks
+            # would one by one (trimming at least the excess keeps the cap even when
+            # trim_bytes is below chunk_bytes, where the original grows without bound).
+            for start in range(0, whole, chunk):
+                buffer += view[start : start + chunk]
+                excess = len(buffer) - self.max_bytes
+                if excess > 0:
+                    cut = min(max(self.trim_bytes, excess), len(buffer))
+                    del buffer[:cut]
+                    self.trimmed_bytes += cut
+            view.release()
             del pending[:whole]
             self.new_bytes += whole
-            excess = len(buffer) - self.max_bytes
-            if excess > 0:
-                # The original trims trim_bytes once per overflowing chunk; dropping at least
-                # the excess also bounds a piece larger than trim_bytes.
-                cut = max(self.trim_bytes, excess)
-                cut = min(cut, len(buffer))
-                del buffer[:cut]
-                self.trimmed_bytes += cut
 
     def ready(self) -> bool:
         """Whether at least ``chunk_bytes`` of new audio arrived since the last take."""

@@ -201,6 +201,10 @@ class RtspTrigger:
                 reason = f"{type(exc).__name__}: {exc}"
             was_connected = bool(self._connected)
             self._connected = 0
+            with self._lock:  # a frame of the lost connection is stale by the next one
+                if self._latest is not None:
+                    self._latest = None
+                    self.metrics.superseded.inc()
             if stop.is_set():
                 return
             silent = time.monotonic() - self._last_data

@@ -1,0 +1,204 @@
+"""The pure parts: the rolling buffer (fuzzed against a model of the original's), the
+attributes as a user writes them (fuzzed), URL redaction, frame conversion."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+import simplejpeg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dh_serverless.core.config import structure
+from dh_serverless.core.errors import ConfigError
+from dh_serverless.triggers.rtsp import AudioBuffer, RtspTriggerAttributes
+from dh_serverless.triggers.rtsp.frames import to_jpeg, to_rgb
+from dh_serverless.triggers.rtsp.source import open_options, redact_url
+
+
+class _OriginalModel:
+    """The original's AudioProcessor (audio_helpers.go), written out plainly."""
+
+    def __init__(self, chunk: int, max_bytes: int, trim: int) -> None:
+        self.chunk, self.max, self.trim = chunk, max_bytes, trim
+        self.pending = b""
+        self.buffer = b""
+        self.new = 0
+
+    def push(self, data: bytes) -> None:
+        self.pending += data
+        while len(self.pending) >= self.chunk:
+            piece, self.pending = self.pending[: self.chunk], self.pending[self.chunk :]
+            self.buffer += piece
+            if len(self.buffer) > self.max:
+                # the original slices [trim:] (a panic past the end; never below the cap
+                # here, see AudioBuffer.push)
+                self.buffer = self.buffer[max(self.trim, len(self.buffer) - self.max) :]
+            self.new += len(piece)
+
+    def take(self) -> bytes | None:
+        if self.new < self.chunk:
+            return None
+        self.new = 0
+        return self.buffer
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    chunk=st.integers(1, 64),
+    extra=st.integers(0, 400),
+    trim=st.integers(1, 500),
+    ops=st.lists(st.one_of(st.binary(max_size=300), st.none()), max_size=60),
+)
+def test_rolling_buffer_matches_the_original_and_stays_bounded(chunk, extra, trim, ops):
+    max_bytes = chunk + extra
+    buffer = AudioBuffer(chunk, max_bytes, trim)
+    model = _OriginalModel(chunk, max_bytes, trim)
+    stream = b""
+    for op in ops:
+        if op is None:
+            assert buffer.take() == model.take()
+        else:
+            stream += op
+            buffer.push(op)
+            model.push(op)
+            assert len(buffer) <= max_bytes
+    got = buffer.take()
+    assert got == model.take()
+    assert buffer.received_bytes == len(stream)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.binary(min_size=0, max_size=5000), max_size=40))
+def test_the_buffer_holds_the_newest_audio_in_order(pieces):
+    buffer = AudioBuffer(100, 1000, 300)
+    stream = b""
+    for piece in pieces:
+        buffer.push(piece)
+        stream += piece
+    whole = len(stream) - len(stream) % 100
+    snapshot = bytes(buffer._buffer)  # noqa: SLF001 - the invariant is about the contents
+    assert len(snapshot) <= 1000
+    assert stream[:whole].endswith(snapshot)
+    assert buffer.trimmed_bytes + len(snapshot) == whole
+
+
+def test_the_buffer_refuses_impossible_sizes():
+    with pytest.raises(ValueError):
+        AudioBuffer(100, 50, 10)
+    with pytest.raises(ValueError):
+        AudioBuffer(0, 50, 10)
+
+
+# ---------------------------------------------------------------------------
+# Attributes, through the core's loader as a user's function.yaml is read
+# ---------------------------------------------------------------------------
+
+
+def _load(_tmp_path, attributes: dict) -> RtspTriggerAttributes:
+    path = ("spec", "triggers", "cam", "attributes")
+    return structure(attributes, RtspTriggerAttributes, source="function.yaml", path=path)
+
+
+def test_the_originals_defaults(tmp_path):
+    a = _load(tmp_path, {"rtsp_url": "rtsp://localhost:8554/mystream"})
+    assert (a.media_type, a.processing_interval) == ("audio", 2000)
+    assert (a.chunk_bytes, a.max_bytes, a.trim_bytes) == (16000, 1440000, 1120000)
+    assert (a.sample_rate, a.channels, a.jpeg_quality, a.transport) == (16000, 1, 80, "tcp")
+
+
+def test_any_spelling_of_the_keys(tmp_path):
+    a = _load(tmp_path, {"rtspUrl": "rtsp://h/s", "MediaType": "Video", "processingInterval": 0})
+    assert (a.media_type, a.processing_interval) == ("video", 0)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "words"),
+    [
+        ({}, "rtspUrl: required"),
+        ({"rtsp_url": "http://h/s"}, "rtsp://"),
+        ({"rtsp_url": "rtsp://h/s", "media_type": "text"}, "audio or video"),
+        ({"rtsp_url": "rtsp://h/s", "trim_bytes": 2000000}, "trim_bytes"),
+        ({"rtsp_url": "rtsp://h/s", "chunk_bytes": 16001}, "multiple of 2"),
+        ({"rtsp_url": "rtsp://h/s", "transport": "sctp"}, "tcp or udp"),
+        ({"rtsp_url": "rtsp://h/s", "processing_interval": -1}, "processingInterval"),
+        ({"rtsp_url": "rtsp://h/s", "channels": 6}, "channels"),
+    ],
+)
+def test_bad_attributes_are_named(tmp_path, attributes, words):
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, attributes)
+    assert words in str(info.value)
+
+
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True),
+    st.text(max_size=20), st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)  # fmt: skip
+_KEYS = st.sampled_from(
+    [a.name for a in RtspTriggerAttributes.__attrs_attrs__] + ["rtspUrl", "bogus", "MEDIA_TYPE"]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(attributes=st.dictionaries(_KEYS, _VALUES, max_size=6), url=st.text(max_size=40))
+def test_fuzzed_attributes_load_or_fail_cleanly(tmp_path, attributes, url):
+    if "rtsp_url" not in attributes:
+        attributes["rtsp_url"] = "rtsp://" + url
+    try:
+        a = _load(tmp_path, attributes)
+    except ConfigError:
+        return
+    assert a.media_type in ("audio", "video")
+    assert a.trim_bytes <= a.max_bytes or a.media_type == "video"
+    AudioBuffer(a.chunk_bytes, max(a.max_bytes, a.chunk_bytes), a.trim_bytes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    user=st.text(alphabet="abc:%", max_size=8),
+    password=st.text(max_size=12),
+    host=st.sampled_from(["cam", "10.0.0.1", "[::1]"]),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+)
+def test_redacted_urls_never_show_the_password(user, password, host, port):
+    from urllib.parse import quote
+
+    secret = "S3CRET" + quote(password, safe="")
+    netloc = f"{quote(user, safe='')}:{secret}@{host}" + (f":{port}" if port else "")
+    url = f"rtsp://{netloc}/stream"
+    shown = redact_url(url)
+    assert secret not in shown
+    assert shown.endswith("/stream")
+    assert host in shown and (str(port) in shown if port else True)
+    if user:
+        assert "***" in shown
+
+
+def test_options_for_ffmpeg():
+    assert open_options("udp", 2.5, "video") == {
+        "rtsp_transport": "udp", "timeout": "2500000",
+        "allowed_media_types": "video", "fflags": "nobuffer",
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# Frames
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "width", "height"),
+    [("yuv420p", 64, 48), ("yuvj420p", 64, 48), ("yuv420p", 63, 47), ("rgb24", 30, 20), ("nv12", 32, 16)],
+)
+def test_any_decoded_frame_becomes_a_jpeg_of_its_size(fmt, width, height):
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:, : width // 2] = (255, 0, 0)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=fmt)
+    jpeg = to_jpeg(frame, 90)
+    back = simplejpeg.decode_jpeg(jpeg)
+    assert back.shape == (height, width, 3)
+    assert back[:, : width // 2 - 4, 0].mean() > 230 and back[:, : width // 2 - 4, 1].mean() < 30
+    assert to_rgb(frame).shape == (height, width, 3)
