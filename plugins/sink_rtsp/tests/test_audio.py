@@ -144,7 +144,8 @@ def test_packets_carry_every_whole_frame_in_order_big_endian(rate, channels, pie
             assert (first, second) == (0x80, 97)
             assert stamp == ts + index * step
             body = packet[12:]
-            assert 0 < len(body) <= MAX_PAYLOAD and len(body) % packetizer.frame_bytes == 0
+            assert 0 < len(body) <= MAX_PAYLOAD
+            assert len(body) % packetizer.frame_bytes == 0
             sent += body
         ts += count
     data = b"".join(pieces)

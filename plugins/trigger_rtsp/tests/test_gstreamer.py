@@ -31,12 +31,14 @@ async def test_l16_tone_comes_back_at_its_frequency():
     assert first.get_field("sample_rate") == 16000
     assert first.get_field("channels") == 1
     assert first.get_field("sample_format") == "s16le"
-    assert len(first.body) >= 16000 and len(first.body) % 16000 == 0
+    assert len(first.body) >= 16000
+    assert len(first.body) % 16000 == 0
     assert len(last.body) > len(first.body)  # the rolling buffer grows up to max_bytes
     assert first.get_field("duration") == pytest.approx(len(first.body) / 32000)
     assert abs(dominant_frequency(_pcm(last), 16000) - 440) < 3
     assert [e.get_field("chunk_num") for e in recorder.events[:3]] == [1, 2, 3]
-    assert first.trigger.kind == "rtsp" and first.trigger.name == "cam"
+    assert first.trigger.kind == "rtsp"
+    assert first.trigger.name == "cam"
     assert isinstance(first.get_field("timestamp"), datetime.datetime)
     assert trigger.metrics.audio_seconds.value > 1.0
 
@@ -64,7 +66,9 @@ async def test_stereo_numpy_output():
     event = recorder.events[-1]
     assert event.content_type == NDARRAY_CONTENT_TYPE
     body = event.body
-    assert isinstance(body, np.ndarray) and body.dtype == np.int16 and body.shape[1] == 2
+    assert isinstance(body, np.ndarray)
+    assert body.dtype == np.int16
+    assert body.shape[1] == 2
     assert np.array_equal(body[:, 0], body[:, 1])  # mono source on both channels
     assert abs(dominant_frequency(body[:, 0], 44100) - 300) < 3
 
@@ -78,7 +82,8 @@ async def test_video_frames_are_jpegs_of_the_source_size(codec):
         ) as trigger:
             await recorder.wait_for(10)
     nums = [e.get_field("frame_num") for e in recorder.events]
-    assert nums == sorted(nums) and len(set(nums)) == len(nums)
+    assert nums == sorted(nums)
+    assert len(set(nums)) == len(nums)
     for event in recorder.events:
         assert event.content_type == "image/jpeg"
         rgb = simplejpeg.decode_jpeg(event.body)
@@ -122,7 +127,9 @@ async def test_video_numpy_frames():
             await recorder.wait_for(3)
     body = recorder.events[-1].body
     assert recorder.events[-1].content_type == NDARRAY_CONTENT_TYPE
-    assert isinstance(body, np.ndarray) and body.shape == (288, 352, 3) and body.dtype == np.uint8
+    assert isinstance(body, np.ndarray)
+    assert body.shape == (288, 352, 3)
+    assert body.dtype == np.uint8
 
 
 async def test_udp_transport():

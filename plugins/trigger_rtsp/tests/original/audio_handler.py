@@ -13,8 +13,12 @@ def handler(context, event):
     rate = event.get_field("sample_rate")
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
     frequency = float(np.fft.rfftfreq(len(audio), 1.0 / rate)[int(np.argmax(spectrum))])
-    payload = {"transcription": f"a tone of {frequency:.1f} Hz", "size": len(pcm_bytes),
-               "frequency": frequency, "sample_rate": rate}
+    payload = {
+        "transcription": f"a tone of {frequency:.1f} Hz",
+        "size": len(pcm_bytes),
+        "frequency": frequency,
+        "sample_rate": rate,
+    }
     return context.Response(
         body=json.dumps(payload), status_code=200, content_type="application/json"
     )

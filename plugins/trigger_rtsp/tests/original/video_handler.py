@@ -15,11 +15,14 @@ def handler(context, event):
     image = Image.open(io.BytesIO(frame_bytes))
     image.load()
     width, height = image.size
-    detections = [{"name": "frame", "confidence": 1.0,
-                   "box": {"x1": 0, "y1": 0, "x2": width, "y2": height}}]
-    payload = {"YOLO results": detections,
-               "data": base64.b64encode(frame_bytes).decode("utf-8"),
-               "Frame Size": len(frame_bytes)}
+    detections = [
+        {"name": "frame", "confidence": 1.0, "box": {"x1": 0, "y1": 0, "x2": width, "y2": height}}
+    ]
+    payload = {
+        "YOLO results": detections,
+        "data": base64.b64encode(frame_bytes).decode("utf-8"),
+        "Frame Size": len(frame_bytes),
+    }
     return context.Response(
         body=json.dumps(payload), status_code=200, content_type="application/json"
     )

@@ -124,5 +124,5 @@ class RtspAttributes:
         # Checked for audio only: video configurations of the original may carry any
         # value here, and it ignores them.
         if self.type == "audio":
-            _between("sampleRate", 1000, 192000)(self, None, self.sample_rate)  # type: ignore[arg-type]
-            _between("channels", 1, 8)(self, None, self.channels)  # type: ignore[arg-type]
+            _between("sampleRate", 1000, 192000)(self, None, self.sample_rate)
+            _between("channels", 1, 8)(self, None, self.channels)

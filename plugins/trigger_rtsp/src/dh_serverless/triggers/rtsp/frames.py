@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import simplejpeg
+import simplejpeg  # type: ignore[import-untyped]
 from av.video.reformatter import ColorRange
 
 __all__ = ("to_jpeg", "to_rgb")

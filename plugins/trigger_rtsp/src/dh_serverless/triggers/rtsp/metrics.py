@@ -99,6 +99,6 @@ class TriggerMetrics:
         registry.gauge(
             p + "source_fps", "Frames per second arriving from the source", ("trigger",)
         ).labels(trigger).set_function(fps.read)
-        registry.gauge(p + "connected", "1 while the source stream is being read", ("trigger",)).labels(
-            trigger
-        ).set_function(connected)
+        registry.gauge(
+            p + "connected", "1 while the source stream is being read", ("trigger",)
+        ).labels(trigger).set_function(connected)

@@ -117,11 +117,11 @@ def read_stream(
         if not streams:
             kinds = ", ".join(s.type for s in container.streams) or "none"
             raise SourceError(f"the stream has no {media_type} track (tracks: {kinds})")
-        stream = streams[0]
+        stream: Any = streams[0]
         if media_type == "video":
             stream.thread_type = "FRAME" if decode_threads > 1 else "NONE"
             stream.codec_context.thread_count = decode_threads
-        codec = stream.codec_context
+        codec: Any = stream.codec_context
         if media_type == "audio":
             on_connected(f"{codec.name} {codec.sample_rate} Hz {codec.channels} ch")
         else:
@@ -147,7 +147,8 @@ def _demux(
 ) -> None:
     resampler = None
     if media_type == "audio":
-        assert on_audio is not None and audio_format is not None
+        assert on_audio is not None
+        assert audio_format is not None
         resampler = av.AudioResampler(
             format="s16", layout=audio_format.layout, rate=audio_format.rate
         )
@@ -171,7 +172,8 @@ def _demux(
                 raise StalledError(f"packets but no decodable data for {read_timeout:g}s")
             for frame in frames:
                 if resampler is not None:
-                    assert on_audio is not None and audio_format is not None
+                    assert on_audio is not None
+                    assert audio_format is not None
                     for out in resampler.resample(frame):
                         pcm = out.to_ndarray().tobytes()
                         on_audio(pcm, len(pcm) / audio_format.bytes_per_second)

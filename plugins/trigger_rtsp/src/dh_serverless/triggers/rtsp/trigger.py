@@ -13,6 +13,7 @@ ordered delivery (``sink_order_wait``). A lost or stalled stream is retried afte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import threading
@@ -124,7 +125,9 @@ class RtspTrigger:
         detail = (
             f"PCM s16le {a.sample_rate} Hz {a.channels} ch"
             if self.media_type == "audio"
-            else "JPEG" if not a.numpy else "RGB arrays"
+            else "JPEG"
+            if not a.numpy
+            else "RGB arrays"
         )
         self._logger.info(
             "rtsp trigger %s reading %s over %s: %s every %s (maxWorkers=%d)",
@@ -257,10 +260,8 @@ class RtspTrigger:
         if self._signalled or self._loop is None or self._wake is None:
             return
         self._signalled = True
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
             self._loop.call_soon_threadsafe(self._wake.set)
-        except RuntimeError:  # the loop closed during shutdown
-            pass
 
     # ------------------------------------------------------------------
     # The pump, on the event loop
@@ -269,7 +270,8 @@ class RtspTrigger:
     async def _pump_forever(self, dispatch: Dispatch) -> None:
         interval = self.attributes.processing_interval / 1000.0
         wake, slots = self._wake, self._slots
-        assert wake is not None and slots is not None
+        assert wake is not None
+        assert slots is not None
         loop = asyncio.get_running_loop()
         next_tick = loop.time() + interval
         video = self.media_type == "video"
@@ -384,7 +386,7 @@ class RtspTrigger:
         except ShuttingDownError:
             m.failed.inc()
             return
-        except (DispatchError, Exception) as exc:
+        except (DispatchError, Exception) as exc:  # noqa: BLE001 - one event must not stop the stream
             m.failed.inc()
             self._report(event, f"{type(exc).__name__}: {exc}")
             return
