@@ -8,7 +8,7 @@ Run with the *system* Python (python3-gi is Debian's, not in the venv)::
 
 Prints ``READY <port>`` on stdout once it listens, then serves until killed.
 Video: ``videotestsrc`` encoded as H.264 (x264enc), H.265 (x265enc) or JPEG (RFC 2435).
-Audio: an ``audiotestsrc`` sine of ``--freq`` Hz as L16 (RFC 3551), Opus, PCMU or AAC.
+Audio: an ``audiotestsrc`` sine of ``--freq`` Hz as L16 (RFC 3551), Opus or PCMU.
 ``--user``/``--password`` require basic or digest authentication (``--auth``).
 """
 
@@ -37,7 +37,6 @@ AUDIO = {
     "opus": "audioconvert ! audioresample ! opusenc ! rtpopuspay name=pay{n} pt=97",
     "pcmu": "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc "
     "! rtppcmupay name=pay{n} pt=0",
-    "aac": "audioconvert ! avenc_aac ! rtpmp4gpay name=pay{n} pt=97",
 }
 
 

@@ -51,7 +51,7 @@ def _gst_available() -> bool:
 needs_gst = pytest.mark.skipif(
     not _gst_available(),
     reason="GStreamer's RTSP server is not installed (apt-get install gir1.2-gst-rtsp-server-1.0 "
-    "python3-gi gstreamer1.0-plugins-{base,good,bad,ugly} gstreamer1.0-libav)",
+    "python3-gi gstreamer1.0-plugins-{base,good,bad,ugly})",
 )
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 

@@ -14,6 +14,7 @@ from dh_serverless.core.config import structure
 from dh_serverless.core.errors import ConfigError
 from dh_serverless.triggers.rtsp import AudioBuffer, RtspTriggerAttributes
 from dh_serverless.triggers.rtsp.frames import to_jpeg, to_rgb
+from dh_serverless.triggers.rtsp.pcm import AudioFormat, PcmConverter
 from dh_serverless.triggers.rtsp.source import open_options, redact_url
 
 
@@ -212,3 +213,62 @@ def test_any_decoded_frame_becomes_a_jpeg_of_its_size(fmt, width, height):
     assert back[:, : width // 2 - 4, 0].mean() > 230
     assert back[:, : width // 2 - 4, 1].mean() < 30
     assert to_rgb(frame).shape == (height, width, 3)
+
+
+# ---------------------------------------------------------------------------
+# PCM conversion
+# ---------------------------------------------------------------------------
+
+
+def _frames(signal: np.ndarray, fmt: str, layout: str, rate: int, sizes: list[int]):
+    """``signal`` (samples x channels, float in -1..1) cut into av.AudioFrames of ``sizes``."""
+    start = 0
+    for size in sizes:
+        piece = signal[start : start + size]
+        start += size
+        if not len(piece):
+            break
+        if fmt == "s16":
+            data = (piece * 20000).astype(np.int16).reshape(1, -1)
+        elif fmt == "s16p":
+            data = np.ascontiguousarray((piece * 20000).astype(np.int16).T)
+        else:  # fltp
+            data = np.ascontiguousarray(piece.astype(np.float32).T)
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+        frame.sample_rate = rate
+        yield frame
+
+
+def test_matching_pcm_passes_through_unchanged():
+    target = AudioFormat(16000, 1)
+    converter = PcmConverter(target)
+    pcm = (np.arange(-800, 800, dtype=np.int16) * 20).reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+    frame.sample_rate = 16000
+    assert converter.convert(frame) == pcm.astype("<i2").tobytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    source=st.sampled_from(
+        [("s16", "stereo", 48000), ("fltp", "stereo", 44100), ("s16p", "mono", 8000),
+         ("fltp", "mono", 16000), ("s16", "mono", 22050)]
+    ),
+    target=st.sampled_from([(16000, 1), (16000, 2), (8000, 1), (48000, 1)]),
+    sizes=st.lists(st.integers(1, 3000), min_size=1, max_size=8),
+)  # fmt: skip
+def test_any_source_becomes_the_target_tone(source, target, sizes):
+    fmt, layout, rate = source
+    channels = 2 if layout == "stereo" else 1
+    seconds = 1.0
+    t = np.arange(int(rate * seconds)) / rate
+    signal = np.repeat(np.sin(2 * np.pi * 440 * t)[:, None] * 0.5, channels, axis=1)
+    repeated = (sizes * (len(t) // max(1, sum(sizes)) + 1))[: len(t)]
+    converter = PcmConverter(AudioFormat(*target))
+    out = b"".join(converter.convert(f) for f in _frames(signal, fmt, layout, rate, repeated))
+    out += converter.flush()
+    pcm = np.frombuffer(out, "<i2").reshape(-1, target[1])
+    assert abs(len(pcm) - target[0] * seconds) < target[0] * 0.1
+    spectrum = np.abs(np.fft.rfft(pcm[:, 0] * np.hanning(len(pcm))))
+    peak = np.fft.rfftfreq(len(pcm), 1 / target[0])[int(np.argmax(spectrum))]
+    assert abs(peak - 440) < 4

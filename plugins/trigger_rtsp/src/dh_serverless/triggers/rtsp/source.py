@@ -19,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import av
 import av.error
 
+from dh_serverless.triggers.rtsp.pcm import AudioFormat, PcmConverter
+
 __all__ = (
     "AudioFormat",
     "SourceError",
@@ -49,22 +51,6 @@ class SourceError(Exception):
 
 class StalledError(SourceError):
     """A connected stream delivered nothing decodable for ``read_timeout`` seconds."""
-
-
-class AudioFormat:
-    """The PCM the handler gets: signed 16-bit little-endian at ``rate`` Hz, interleaved."""
-
-    __slots__ = ("channels", "layout", "rate")
-
-    def __init__(self, rate: int, channels: int) -> None:
-        self.rate = rate
-        self.channels = channels
-        self.layout = "mono" if channels == 1 else "stereo"
-
-    @property
-    def bytes_per_second(self) -> int:
-        """Bytes of PCM per second of audio."""
-        return self.rate * self.channels * 2
 
 
 def open_options(transport: str, read_timeout: float, media_type: str) -> dict[str, str]:
@@ -145,13 +131,12 @@ def _demux(
     on_video: Callable[[Any], None] | None,
     on_corrupt: Callable[[], None] | None,
 ) -> None:
-    resampler = None
+    converter = None
     if media_type == "audio":
         assert on_audio is not None
         assert audio_format is not None
-        resampler = av.AudioResampler(
-            format="s16", layout=audio_format.layout, rate=audio_format.rate
-        )
+        converter = PcmConverter(audio_format)
+        per_second = audio_format.bytes_per_second
     else:
         assert on_video is not None
     last_output = time.monotonic()
@@ -171,12 +156,11 @@ def _demux(
             elif now - last_output > read_timeout:
                 raise StalledError(f"packets but no decodable data for {read_timeout:g}s")
             for frame in frames:
-                if resampler is not None:
+                if converter is not None:
                     assert on_audio is not None
-                    assert audio_format is not None
-                    for out in resampler.resample(frame):
-                        pcm = out.to_ndarray().tobytes()
-                        on_audio(pcm, len(pcm) / audio_format.bytes_per_second)
+                    pcm = converter.convert(frame)
+                    if pcm:
+                        on_audio(pcm, len(pcm) / per_second)
                 else:
                     assert on_video is not None
                     on_video(frame)
