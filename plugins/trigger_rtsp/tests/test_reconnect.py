@@ -112,3 +112,15 @@ async def test_stop_returns_promptly_while_reading():
             started = time.monotonic()
         assert time.monotonic() - started < 3
         assert not trigger.connected
+
+
+@needs_gst
+async def test_a_stream_without_the_wanted_media_is_retried_with_a_clear_reason(caplog):
+    recorder = Recorder()
+    with gst_server("--video", "h264") as server:  # no audio track
+        async with running_trigger(server.url(), recorder, reconnect_delay=0.1) as trigger:
+            await eventually(lambda: trigger.metrics.reconnects.value >= 2, 20, "two retries")
+    assert recorder.events == []
+    lost = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+    assert lost, caplog.text
+    assert any("audio" in line for line in lost), lost

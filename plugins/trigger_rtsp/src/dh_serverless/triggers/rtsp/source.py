@@ -98,6 +98,12 @@ def read_stream(
         container = av.open(url, options=options, timeout=(connect_timeout, read_timeout))
     except av.error.ExitError as exc:
         raise TimeoutError(f"no answer within {connect_timeout:g}s (connectTimeout)") from exc
+    except (av.error.HTTPOtherClientError, av.error.InvalidDataError) as exc:
+        # Only the tracks of media_type are set up: without one, the server refuses PLAY
+        # (GStreamer: 4xx) or FFmpeg finds nothing to read.
+        raise SourceError(
+            f"{type(exc).__name__}: {exc.strerror or exc} (is there a {media_type} track?)"
+        ) from exc
     try:
         streams = container.streams.audio if media_type == "audio" else container.streams.video
         if not streams:
