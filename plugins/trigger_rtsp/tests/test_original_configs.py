@@ -2,7 +2,7 @@
 and ``test/rtsp_video-webhook/rtsp-processor.yaml``, copied unchanged into ``original/``)
 run with ``dh-serverless run`` against GStreamer's RTSP server, results to a webhook.
 
-Only the two ports change (tests take free ports); the handlers are ours, without Whisper
+Only the two port numbers change (tests take free ports); the handlers are ours, without Whisper
 and YOLO: the audio one finds the tone's frequency with numpy in the PCM the original hands
 to Whisper, the video one opens each JPEG with Pillow as the original's does."""
 
@@ -51,8 +51,8 @@ def _config(tmp_path: Path, name: str, handler: str, rtsp_port: int, hook_port: 
     text = (ORIGINAL / name).read_text()
     assert "rtsp_url: rtsp://localhost:8554/mystream" in text
     assert 'url: "http://localhost:8888/webhook"' in text
-    text = text.replace("localhost:8554", f"127.0.0.1:{rtsp_port}")
-    text = text.replace("localhost:8888", f"127.0.0.1:{hook_port}")
+    text = text.replace("localhost:8554", f"localhost:{rtsp_port}")
+    text = text.replace("localhost:8888", f"localhost:{hook_port}")
     (tmp_path / "test_handler.py").write_text((ORIGINAL / handler).read_text())
     path = tmp_path / "rtsp-processor.yaml"
     path.write_text(text)
