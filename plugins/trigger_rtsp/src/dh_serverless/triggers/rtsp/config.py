@@ -63,6 +63,14 @@ def _positive(key: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     return check
 
 
+def _one_of(key: str, allowed: tuple[str, ...]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_: Any, __: attrs.Attribute[Any], value: str) -> None:
+        if value not in allowed:
+            raise ValueError(f"{key} must be {' or '.join(allowed)}, got {value!r}")
+
+    return check
+
+
 def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -97,7 +105,9 @@ class RtspTriggerAttributes:
     """
 
     rtsp_url: str = attrs.field(validator=_check_url)
-    media_type: str = attrs.field(default="audio", converter=_lower)
+    media_type: str = attrs.field(
+        default="audio", converter=_lower, validator=_one_of("media_type", ("audio", "video"))
+    )
     processing_interval: int = attrs.field(
         default=2000, validator=_between("processingInterval", 0, 3_600_000)
     )
@@ -109,7 +119,9 @@ class RtspTriggerAttributes:
     numpy: bool = False
     jpeg_quality: int = attrs.field(default=80, validator=_between("jpegQuality", 1, 100))
     decode_threads: int = attrs.field(default=1, validator=_between("decodeThreads", 1, 16))
-    transport: str = attrs.field(default="tcp", converter=_lower)
+    transport: str = attrs.field(
+        default="tcp", converter=_lower, validator=_one_of("transport", ("tcp", "udp"))
+    )
     reconnect_delay: Duration = attrs.field(
         default=Duration(1.0), validator=_at_least("reconnectDelay", 0)
     )
@@ -123,10 +135,6 @@ class RtspTriggerAttributes:
     order_wait: Duration = attrs.field(default=Duration(0.5), validator=_at_least("orderWait", 0))
 
     def __attrs_post_init__(self) -> None:
-        if self.media_type not in ("audio", "video"):
-            raise ValueError(f"media_type must be audio or video, got {self.media_type!r}")
-        if self.transport not in ("tcp", "udp"):
-            raise ValueError(f"transport must be tcp or udp, got {self.transport!r}")
         if self.max_reconnect_delay < self.reconnect_delay:
             object.__setattr__(self, "max_reconnect_delay", self.reconnect_delay)
         frame = 2 * self.channels
