@@ -132,11 +132,12 @@ async def test_video_numpy_frames():
     assert body.dtype == np.uint8
 
 
-async def test_udp_transport():
+@pytest.mark.parametrize("transport", ["udp", "auto"])
+async def test_udp_and_auto_transport(transport):
     with gst_server("--video", "h264", "--size", "320x240") as s:
         recorder = Recorder()
         async with running_trigger(
-            s.url(), recorder, media_type="video", processing_interval=0, transport="udp"
+            s.url(), recorder, media_type="video", processing_interval=0, transport=transport
         ):
             await recorder.wait_for(5)
     assert simplejpeg.decode_jpeg(recorder.events[-1].body).shape == (240, 320, 3)

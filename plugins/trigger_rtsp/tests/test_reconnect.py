@@ -124,3 +124,18 @@ async def test_a_stream_without_the_wanted_media_is_retried_with_a_clear_reason(
     lost = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
     assert lost, caplog.text
     assert any("audio" in line for line in lost), lost
+
+
+async def test_stop_does_not_wait_for_a_hanging_connection_attempt():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # never answers DESCRIBE
+        port = listener.getsockname()[1]
+        recorder = Recorder()
+        async with running_trigger(
+            f"rtsp://127.0.0.1:{port}/x", recorder, connect_timeout=30, read_timeout=30
+        ) as trigger:
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+        assert time.monotonic() - started < 4
+        assert not trigger.connected

@@ -122,7 +122,7 @@ def test_any_spelling_of_the_keys(tmp_path):
         ({"rtsp_url": "rtsp://h/s", "media_type": "text"}, "audio or video"),
         ({"rtsp_url": "rtsp://h/s", "trim_bytes": 2000000}, "trim_bytes"),
         ({"rtsp_url": "rtsp://h/s", "chunk_bytes": 16001}, "multiple of 2"),
-        ({"rtsp_url": "rtsp://h/s", "transport": "sctp"}, "tcp or udp"),
+        ({"rtsp_url": "rtsp://h/s", "transport": "sctp"}, "tcp or udp or auto"),
         ({"rtsp_url": "rtsp://h/s", "processing_interval": -1}, "processingInterval"),
         ({"rtsp_url": "rtsp://h/s", "channels": 6}, "channels"),
     ],
@@ -186,6 +186,7 @@ def test_options_for_ffmpeg():
         "rtsp_transport": "udp", "timeout": "2500000",
         "allowed_media_types": "video", "fflags": "nobuffer",
     }  # fmt: skip
+    assert "rtsp_transport" not in open_options("auto", 1, "audio")
 
 
 # ---------------------------------------------------------------------------

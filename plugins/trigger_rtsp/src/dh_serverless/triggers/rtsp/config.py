@@ -94,7 +94,8 @@ class RtspTriggerAttributes:
     :param jpeg_quality: video: JPEG quality of the frames handed over.
     :param decode_threads: video: decoder threads; 1 adds no latency, more add
         ``decode_threads - 1`` frames of delay for more throughput (large frames).
-    :param transport: ``tcp`` (RTP interleaved on the RTSP connection) or ``udp``.
+    :param transport: ``tcp`` (RTP interleaved on the RTSP connection), ``udp``, or
+        ``auto`` (FFmpeg's choice: UDP, then TCP when the server refuses UDP).
     :param reconnect_delay: wait this long before reconnecting to a lost source; doubles
         after each failed attempt up to ``max_reconnect_delay``.
     :param max_reconnect_delay: the back-off cap.
@@ -120,7 +121,7 @@ class RtspTriggerAttributes:
     jpeg_quality: int = attrs.field(default=80, validator=_between("jpegQuality", 1, 100))
     decode_threads: int = attrs.field(default=1, validator=_between("decodeThreads", 1, 16))
     transport: str = attrs.field(
-        default="tcp", converter=_lower, validator=_one_of("transport", ("tcp", "udp"))
+        default="tcp", converter=_lower, validator=_one_of("transport", ("tcp", "udp", "auto"))
     )
     reconnect_delay: Duration = attrs.field(
         default=Duration(1.0), validator=_at_least("reconnectDelay", 0)

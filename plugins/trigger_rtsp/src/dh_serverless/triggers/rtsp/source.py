@@ -55,14 +55,16 @@ class StalledError(SourceError):
 
 def open_options(transport: str, read_timeout: float, media_type: str) -> dict[str, str]:
     """FFmpeg's RTSP demuxer options for one connection."""
-    return {
-        "rtsp_transport": transport,
+    options = {
         # socket I/O timeout in microseconds (FFmpeg >= 5 calls it "timeout")
         "timeout": str(max(1, int(read_timeout * 1_000_000))),
         # set up only the tracks this trigger decodes (no video bandwidth for audio)
         "allowed_media_types": media_type,
         "fflags": "nobuffer",
     }
+    if transport != "auto":
+        options["rtsp_transport"] = transport
+    return options
 
 
 def read_stream(
