@@ -51,7 +51,7 @@ class PcmConverter:
 
     def _passes_through(self, frame: Any) -> bool:
         t = self.target
-        return (
+        return bool(
             frame.format.name == "s16"
             and frame.sample_rate == t.rate
             and frame.layout.nb_channels == t.channels
@@ -61,7 +61,7 @@ class PcmConverter:
         """PCM for ``frame``; may be empty while a batch fills (or hold earlier audio)."""
         if self._passes_through(frame):
             head = self.flush()
-            pcm = frame.to_ndarray().astype("<i2", copy=False).tobytes()
+            pcm: bytes = frame.to_ndarray().astype("<i2", copy=False).tobytes()
             return head + pcm if head else pcm
         shape = (frame.format.name, frame.layout.name, frame.sample_rate)
         head = b""
