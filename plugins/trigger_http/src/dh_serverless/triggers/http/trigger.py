@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
-from dh_serverless.core.responses import decode_body
+from dh_serverless.core.api import decode_body
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
