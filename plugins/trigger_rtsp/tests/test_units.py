@@ -119,11 +119,11 @@ def test_any_spelling_of_the_keys(tmp_path):
     [
         ({}, "rtspUrl: required"),
         ({"rtsp_url": "http://h/s"}, "rtsp://"),
-        ({"rtsp_url": "rtsp://h/s", "media_type": "text"}, "audio or video"),
+        ({"rtsp_url": "rtsp://h/s", "media_type": "text"}, "one of audio, video"),
         ({"rtsp_url": "rtsp://h/s", "trim_bytes": 2000000}, "trim_bytes"),
         ({"rtsp_url": "rtsp://h/s", "chunk_bytes": 16001}, "multiple of 2"),
-        ({"rtsp_url": "rtsp://h/s", "transport": "sctp"}, "tcp or udp or auto"),
-        ({"rtsp_url": "rtsp://h/s", "processing_interval": -1}, "processingInterval"),
+        ({"rtsp_url": "rtsp://h/s", "transport": "sctp"}, "one of tcp, udp, auto"),
+        ({"rtsp_url": "rtsp://h/s", "processing_interval": -1}, "processing_interval"),
         ({"rtsp_url": "rtsp://h/s", "channels": 6}, "channels"),
     ],
 )

@@ -22,53 +22,13 @@ numbers of seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 
-from dh_serverless.core.converter import Duration
+from dh_serverless.core.api import Duration, validators
 
 __all__ = ("RtspTriggerAttributes",)
-
-
-def _check_url(_: Any, __: attrs.Attribute[str], value: str) -> None:
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in ("rtsp", "rtsps") or not parts.hostname:
-        raise ValueError(f"rtsp_url must be an rtsp:// URL of the stream, got {value!r}")
-
-
-def _at_least(key: str, low: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(_: Any, __: attrs.Attribute[Any], value: float) -> None:
-        if value < low:
-            raise ValueError(f"{key} must be at least {low:g}, got {value:g}")
-
-    return check
-
-
-def _between(key: str, low: int, high: int) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(_: Any, __: attrs.Attribute[Any], value: int) -> None:
-        if not low <= value <= high:
-            raise ValueError(f"{key} must be between {low} and {high}, got {value}")
-
-    return check
-
-
-def _positive(key: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(_: Any, __: attrs.Attribute[Any], value: float) -> None:
-        if not value > 0:
-            raise ValueError(f"{key} must be greater than 0, got {value!r}")
-
-    return check
-
-
-def _one_of(key: str, allowed: tuple[str, ...]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(_: Any, __: attrs.Attribute[Any], value: str) -> None:
-        if value not in allowed:
-            raise ValueError(f"{key} must be {' or '.join(allowed)}, got {value!r}")
-
-    return check
 
 
 def _lower(value: Any) -> Any:
@@ -105,35 +65,39 @@ class RtspTriggerAttributes:
         for the events before it.
     """
 
-    rtsp_url: str = attrs.field(validator=_check_url)
+    rtsp_url: str = attrs.field(validator=validators.url(("rtsp", "rtsps")))
     media_type: str = attrs.field(
-        default="audio", converter=_lower, validator=_one_of("media_type", ("audio", "video"))
+        default="audio", converter=_lower, validator=validators.one_of(("audio", "video"))
     )
-    processing_interval: int = attrs.field(
-        default=2000, validator=_between("processingInterval", 0, 3_600_000)
-    )
-    chunk_bytes: int = attrs.field(default=16000, validator=_at_least("chunkBytes", 2))
-    max_bytes: int = attrs.field(default=1440000, validator=_at_least("maxBytes", 2))
-    trim_bytes: int = attrs.field(default=1120000, validator=_at_least("trimBytes", 2))
-    sample_rate: int = attrs.field(default=16000, validator=_between("sampleRate", 1000, 384000))
-    channels: int = attrs.field(default=1, validator=_between("channels", 1, 2))
+    processing_interval: int = attrs.field(default=2000, validator=validators.between(0, 3_600_000))
+    chunk_bytes: int = attrs.field(default=16000, validator=validators.at_least(2))
+    max_bytes: int = attrs.field(default=1440000, validator=validators.at_least(2))
+    trim_bytes: int = attrs.field(default=1120000, validator=validators.at_least(2))
+    sample_rate: int = attrs.field(default=16000, validator=validators.between(1000, 384000))
+    channels: int = attrs.field(default=1, validator=validators.between(1, 2))
     numpy: bool = False
-    jpeg_quality: int = attrs.field(default=80, validator=_between("jpegQuality", 1, 100))
-    decode_threads: int = attrs.field(default=1, validator=_between("decodeThreads", 1, 16))
+    jpeg_quality: int = attrs.field(default=80, validator=validators.between(1, 100, "jpegQuality"))
+    decode_threads: int = attrs.field(
+        default=1, validator=validators.between(1, 16, "decodeThreads")
+    )
     transport: str = attrs.field(
-        default="tcp", converter=_lower, validator=_one_of("transport", ("tcp", "udp", "auto"))
+        default="tcp", converter=_lower, validator=validators.one_of(("tcp", "udp", "auto"))
     )
     reconnect_delay: Duration = attrs.field(
-        default=Duration(1.0), validator=_at_least("reconnectDelay", 0)
+        default=Duration(1.0), validator=validators.at_least(0, "reconnectDelay")
     )
     max_reconnect_delay: Duration = attrs.field(
-        default=Duration(30.0), validator=_at_least("maxReconnectDelay", 0)
+        default=Duration(30.0), validator=validators.at_least(0, "maxReconnectDelay")
     )
     connect_timeout: Duration = attrs.field(
-        default=Duration(10.0), validator=_positive("connectTimeout")
+        default=Duration(10.0), validator=validators.positive("connectTimeout")
     )
-    read_timeout: Duration = attrs.field(default=Duration(10.0), validator=_positive("readTimeout"))
-    order_wait: Duration = attrs.field(default=Duration(0.5), validator=_at_least("orderWait", 0))
+    read_timeout: Duration = attrs.field(
+        default=Duration(10.0), validator=validators.positive("readTimeout")
+    )
+    order_wait: Duration = attrs.field(
+        default=Duration(0.5), validator=validators.at_least(0, "orderWait")
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.max_reconnect_delay < self.reconnect_delay:
