@@ -124,3 +124,40 @@ async def test_the_original_configs_validate():
         out, _ = await proc.communicate()
         assert proc.returncode == 0, out
         assert b"myRtspTrigger (rtsp, sink webhook)" in out
+
+
+_NUMPY_HANDLER = """
+import numpy as np
+
+
+def handler(context, event):
+    frame = event.body
+    assert isinstance(frame, np.ndarray), type(frame)
+    return {"shape": list(frame.shape), "dtype": str(frame.dtype),
+            "frame_num": event.get_field("frame_num"), "mean": float(frame.mean())}
+"""
+
+
+async def test_numpy_frames_reach_process_workers(tmp_path):
+    with gst_server("--video", "h264", "--size", "320x240", "--fps", "15") as server:
+        async with webhook_receiver() as (hook_port, received):
+            text = (ORIGINAL / "rtsp_video-webhook.yaml").read_text()
+            text = text.replace("localhost:8554", f"localhost:{server.port}")
+            text = text.replace("localhost:8888", f"localhost:{hook_port}")
+            text = text.replace(
+                "processing_interval: 5000", "processing_interval: 200\n        numpy: true"
+            )
+            text = text.replace("  triggers:", "  workerKind: process\n  triggers:")
+            (tmp_path / "test_handler.py").write_text(_NUMPY_HANDLER)
+            config = tmp_path / "rtsp-processor.yaml"
+            config.write_text(text)
+            async with RunningFunction(config) as function:
+                await function.wait_ready()
+                await _wait(received, 3, function, 30)
+                assert await function.terminate() == 0
+    for _, payload in received:
+        assert payload["shape"] == [240, 320, 3]
+        assert payload["dtype"] == "uint8"
+        assert 20 < payload["mean"] < 240
+    nums = [payload["frame_num"] for _, payload in received]
+    assert nums == sorted(nums)  # in order through the sink
