@@ -100,11 +100,15 @@ def read_stream(
         container = av.open(url, options=options, timeout=(connect_timeout, read_timeout))
     except av.error.ExitError as exc:
         raise TimeoutError(f"no answer within {connect_timeout:g}s (connectTimeout)") from exc
-    except (av.error.HTTPOtherClientError, av.error.InvalidDataError) as exc:
-        # Only the tracks of media_type are set up: without one, the server refuses PLAY
-        # (GStreamer: 4xx) or FFmpeg finds nothing to read.
+    except av.error.HTTPOtherClientError as exc:
+        # Only the tracks of media_type are set up: without one, GStreamer refuses PLAY.
         raise SourceError(
             f"{type(exc).__name__}: {exc.strerror or exc} (is there a {media_type} track?)"
+        ) from exc
+    except av.error.InvalidDataError as exc:
+        raise SourceError(
+            f"{type(exc).__name__}: {exc.strerror or exc} (not an RTSP stream FFmpeg can "
+            f"play, or no {media_type} track)"
         ) from exc
     try:
         streams = container.streams.audio if media_type == "audio" else container.streams.video
