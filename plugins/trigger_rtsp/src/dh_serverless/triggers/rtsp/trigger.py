@@ -158,10 +158,14 @@ class RtspTrigger:
         self._connected = 0
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        got = (
+            f"{self.metrics.audio_seconds.value:.1f} s of audio"
+            if self.media_type == "audio"
+            else f"{self.frame_num} frames"
+        )
         self._logger.info(
-            "rtsp trigger %s stopped after %d frames, %d events",
-            self.name, self.frame_num, self.event_num,
-        )  # fmt: skip
+            "rtsp trigger %s stopped after %s, %d events", self.name, got, self.event_num
+        )
 
     # ------------------------------------------------------------------
     # The reader thread
