@@ -55,12 +55,14 @@ async def test_audio_goes_on_after_a_restart():
 
 
 @needs_gst
-async def test_a_stalled_stream_is_detected_counted_and_recovered():
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+async def test_a_stalled_stream_is_detected_counted_and_recovered(transport):
     recorder = Recorder()
     with gst_server("--video", "h264", "--fps", "15") as server:
         async with running_trigger(
-            server.url(), recorder, media_type="video", processing_interval=0, read_timeout=1.5
-        ) as trigger:
+            server.url(), recorder, media_type="video", processing_interval=0, read_timeout=1.5,
+            transport=transport,
+        ) as trigger:  # fmt: skip
             await recorder.wait_for(3)
             server.pause()  # the TCP connection stays open; nothing more arrives
             try:
