@@ -49,7 +49,8 @@ def launch(args: argparse.Namespace) -> str:
         parts.append(
             f"videotestsrc is-live=true pattern={args.pattern} "
             f"! video/x-raw,width={width},height={height},framerate={args.fps}/1 "
-            f"! videoconvert ! video/x-raw,format=I420 ! " + VIDEO[args.video].format(gop=args.fps)
+            f"! videoconvert ! video/x-raw,format=I420 ! "
+            + VIDEO[args.video].format(gop=args.gop or args.fps)
         )
         n = 1
     if args.audio != "none":
@@ -70,6 +71,7 @@ def main() -> int:
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--pattern", default="smpte")
+    parser.add_argument("--gop", type=int, default=0, help="frames between keyframes (--fps)")
     parser.add_argument("--audio", choices=[*AUDIO, "none"], default="none")
     parser.add_argument("--freq", type=float, default=440.0)
     parser.add_argument("--rate", type=int, default=16000)

@@ -105,6 +105,25 @@ async def test_video_colours_are_full_range(pattern, low, high):
         assert low <= mean <= high, mean
 
 
+async def test_joining_mid_gop_gives_no_half_decoded_frames():
+    # A 6 s GOP, the stream already running (a first reader started the shared pipeline):
+    # the trigger joins between keyframes, and its first frame must still be whole.
+    args = ("--video", "h264", "--size", "320x240", "--fps", "15", "--gop", "90")
+    with gst_server(*args, "--pattern", "white") as s:
+        first = Recorder()
+        async with running_trigger(s.url(), first, media_type="video", processing_interval=0):
+            await first.wait_for(20)  # about 1.3 s into the GOP
+            late = Recorder()
+            async with running_trigger(
+                s.url(), late, media_type="video", processing_interval=0
+            ) as trigger:
+                await late.wait_for(3, timeout=30)
+    for event in late.events:
+        mean = simplejpeg.decode_jpeg(event.body).mean()
+        assert mean >= 248, (event.get_field("frame_num"), mean)
+    assert trigger.metrics.received.value >= 3
+
+
 async def test_video_interval_hands_over_the_newest_frame():
     with gst_server("--video", "h264", "--size", "320x240", "--fps", "15") as s:
         recorder = Recorder()
