@@ -109,6 +109,13 @@ def test_the_originals_defaults(tmp_path):
     assert (a.sample_rate, a.channels, a.jpeg_quality, a.transport) == (16000, 1, 80, "tcp")
 
 
+def test_the_original_readmes_block_loads(tmp_path):
+    # README.md of the original: `url:` where its code reads `rtsp_url`
+    a = _load(tmp_path, {"url": "rtsp://camera.local:8554/stream"})
+    assert a.rtsp_url == "rtsp://camera.local:8554/stream"
+    assert _load(tmp_path, {"url": "rtsp://a/x", "rtsp_url": "rtsp://b/y"}).rtsp_url == "rtsp://b/y"
+
+
 def test_any_spelling_of_the_keys(tmp_path):
     a = _load(tmp_path, {"rtspUrl": "rtsp://h/s", "MediaType": "Video", "processingInterval": 0})
     assert (a.media_type, a.processing_interval) == ("video", 0)
@@ -117,7 +124,7 @@ def test_any_spelling_of_the_keys(tmp_path):
 @pytest.mark.parametrize(
     ("attributes", "words"),
     [
-        ({}, "rtspUrl: required"),
+        ({}, "rtsp_url is required"),
         ({"rtsp_url": "http://h/s"}, "rtsp://"),
         ({"rtsp_url": "rtsp://h/s", "media_type": "text"}, "one of audio, video"),
         ({"rtsp_url": "rtsp://h/s", "trim_bytes": 2000000}, "trim_bytes"),

@@ -39,8 +39,9 @@ def _lower(value: Any) -> Any:
 class RtspTriggerAttributes:
     """``spec.triggers.<name>.attributes`` of an ``rtsp`` trigger.
 
-    :param rtsp_url: the stream; credentials in the URL (``rtsp://user:pass@host/path``)
-        answer basic or digest authentication, whichever the server asks.
+    :param rtsp_url: the stream (required); credentials in the URL
+        (``rtsp://user:pass@host/path``) answer basic or digest authentication, whichever
+        the server asks. ``url`` is accepted instead, as the original's README writes it.
     :param media_type: ``audio`` (PCM in a rolling buffer) or ``video`` (frames).
     :param processing_interval: milliseconds between two events; ``0``: audio as soon as
         ``chunk_bytes`` arrived, video every frame (the newest frame while workers are busy).
@@ -65,7 +66,7 @@ class RtspTriggerAttributes:
         for the events before it.
     """
 
-    rtsp_url: str = attrs.field(validator=validators.url(("rtsp", "rtsps")))
+    rtsp_url: str = ""
     media_type: str = attrs.field(
         default="audio", converter=_lower, validator=validators.one_of(("audio", "video"))
     )
@@ -99,7 +100,16 @@ class RtspTriggerAttributes:
         default=Duration(0.5), validator=validators.at_least(0, "orderWait")
     )
 
+    #: the original README's spelling of ``rtsp_url`` (its code reads only ``rtsp_url``)
+    url: str = ""
+
     def __attrs_post_init__(self) -> None:
+        if not self.rtsp_url:
+            if not self.url:
+                raise ValueError("rtsp_url is required: the stream's rtsp:// URL")
+            object.__setattr__(self, "rtsp_url", self.url)
+        check = validators.url(("rtsp", "rtsps"), "rtsp_url")
+        check(self, attrs.fields(type(self)).rtsp_url, self.rtsp_url)
         if self.max_reconnect_delay < self.reconnect_delay:
             object.__setattr__(self, "max_reconnect_delay", self.reconnect_delay)
         frame = 2 * self.channels
