@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,20 @@ def test_a_plugin_never_imports_another_plugin(path: Path):
     assert foreign == []
 
 
-def test_the_api_lists_every_name_it_exports():
-    public = {name for name in vars(api) if not name.startswith("_")} - {"annotations"}
-    assert public == set(api.__all__)
+def test_the_api_lists_every_name_it_exports_and_each_resolves():
+    typing_helpers = {"annotations", "TYPE_CHECKING", "Any"}
+    public = {name for name in vars(api) if not name.startswith("_")} - typing_helpers
+    assert public <= set(api.__all__)
+    for name in api.__all__:
+        assert getattr(api, name) is not None
+
+
+def test_the_api_loads_no_http_stack_until_a_listener_is_asked_for():
+    code = (
+        "import sys\n"
+        "import dh_serverless.core.api as api\n"
+        "assert 'aiohttp' not in sys.modules, 'api imported aiohttp'\n"
+        "api.runner_options\n"
+        "assert 'aiohttp' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -233,8 +233,10 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(port: int, conns: int, seconds: float, body: Path, header: int | None) -> dict:
-    env = dict(os.environ, OI_BODY=str(body), OI_PATH=INFER, OI_HEADER_LEN=str(header or ""))
+def run_wrk(
+    port: int, conns: int, seconds: float, body: Path, header: int | None, path: str = INFER
+) -> dict:
+    env = dict(os.environ, OI_BODY=str(body), OI_PATH=path, OI_HEADER_LEN=str(header or ""))
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout=60s",
            "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}"]  # fmt: skip
     out = subprocess.run(
@@ -255,6 +257,7 @@ def run_wrk(port: int, conns: int, seconds: float, body: Path, header: int | Non
 
 
 def run_h2load(port: int, conns: int, seconds: float, body: Path, log: Path) -> dict:
+    log.unlink(missing_ok=True)  # h2load appends to its --log-file: one run's latencies only
     cmd = ["h2load", "-c1", f"-m{conns}", "-D", f"{max(1, round(seconds))}",
            "--warm-up-time=1", "-d", str(body), "-H", "content-type: application/grpc",
            "-H", "te: trailers", f"--log-file={log}",
@@ -363,7 +366,7 @@ def print_table(best, servers, cases, levels, args) -> None:
             rows = [(s, r) for s, r in rows if r is not None]
             ours = best.get(("dh-serverless", case.name, conns))
             peers = [r for s, r in rows if s in PEERS and not r["errors"] and r["rps"] > 0]
-            floors = [r for s, r in rows if s.startswith("floor")]
+            floors = [r for s, r in rows if s.startswith("floor") and r["rps"] > 0]
             for server, r in rows:
                 ratios = ["", "", "", ""]
                 if server == "dh-serverless" and ours is not None:

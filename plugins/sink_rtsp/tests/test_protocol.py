@@ -332,3 +332,24 @@ async def test_timestamps_follow_the_event_times_even_from_a_clock_that_is_off()
     assert [b - a for a, b in itertools.pairwise(stamps)] == [3600, 3600, 136800]
     later = sink._pts(Event(timestamp=datetime.datetime.now(datetime.UTC)))  # the clock jumps
     assert later > stamps[-1]
+
+
+async def test_max_viewers_holds_under_concurrent_udp_setups():
+    """40 SETUPs at once for 16 places: 16 sessions, 24 answers 503 (issue 22)."""
+    async with serving(max_viewers=16) as (sink, _):
+        url = f"rtsp://127.0.0.1:{sink.port}/stream/trackID=0"
+        clients = [await RawClient.connect(sink.port) for _ in range(40)]
+        try:
+            answers = await asyncio.gather(
+                *(
+                    c.request("SETUP", url, Transport=f"RTP/AVP;unicast;client_port={p}-{p + 1}")
+                    for c, p in zip(clients, range(40000, 40080, 2), strict=True)
+                )
+            )
+            statuses = sorted(a.status for a in answers)
+            assert statuses == [200] * 16 + [503] * 24
+            assert len(sink.server.sessions) == 16
+            assert sink.server.setting_up == 0
+        finally:
+            for client in clients:
+                await client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -62,11 +63,13 @@ def test_envoy_configs_validate_with_envoy(path, harness, tmp_path):
     assert "http2_protocol_options" in str(options)  # an HTTP/1 cluster fails every request
 
 
-def test_sidecar_example_works_as_written(fresh_stack, harness, monkeypatch):
+@contextlib.contextmanager
+def sidecar(fresh_stack, harness, monkeypatch, code_suffix: str = ""):
+    """The sidecar example's function and Envoy as shipped (ports moved to free ones)."""
     data = documents()["ConfigMap"]["data"]
     monkeypatch.setenv("API_KEYS", "k1,k2")
     with fresh_stack() as s:
-        (s.folder / "apikey.py").write_text(data["apikey.py"])
+        (s.folder / "apikey.py").write_text(data["apikey.py"] + code_suffix)
         function = yaml.safe_load(data["function.yaml"])
         port = harness.free_port()
         function["spec"]["triggers"]["extproc"]["attributes"]["port"] = port
@@ -84,7 +87,11 @@ def test_sidecar_example_works_as_written(fresh_stack, harness, monkeypatch):
             socket["port_value"] = s.upstream.port if cluster["name"] == "service" else port
         envoy = harness.Envoy(envoy_config, s.folder)
         s.started.append(envoy)
+        yield s, envoy
 
+
+def test_sidecar_example_works_as_written(fresh_stack, harness, monkeypatch):
+    with sidecar(fresh_stack, harness, monkeypatch) as (_, envoy):
         denied = envoy.request("GET", "/orders")
         assert denied.status == 401
         assert denied.body == b"missing or unknown x-api-key\n"
@@ -96,3 +103,28 @@ def test_sidecar_example_works_as_written(fresh_stack, harness, monkeypatch):
         seen = json.loads(allowed.body)["Headers"]
         assert "x-api-key" not in seen
         assert seen["x-checked-by"] == "apikey"
+
+
+BROKEN_GUARD = """
+
+_checked = handler
+
+
+def handler(context, event):  # the guard breaks on a request that asks for it
+    if event.get_header("x-break"):
+        raise RuntimeError("the key store is down")
+    return _checked(context, event)
+"""
+
+
+def test_sidecar_api_key_guard_fails_closed_when_its_handler_fails(
+    fresh_stack, harness, monkeypatch
+):
+    """With the shipped config a guard that raises answers 500: nothing reaches the service
+    without a checked key (``onError: passthrough`` would let it through, issue 22)."""
+    with sidecar(fresh_stack, harness, monkeypatch, BROKEN_GUARD) as (_, envoy):
+        broken = envoy.request("GET", "/orders", headers={"x-break": "1"})
+        assert broken.status == 500, broken.body
+        assert broken.status != 200
+        still = envoy.request("GET", "/orders", headers={"x-api-key": "k1"})
+        assert still.status == 200

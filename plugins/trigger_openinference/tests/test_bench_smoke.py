@@ -35,3 +35,30 @@ def test_bench_openinference_prints_its_table():
     ours = [line.split("|") for line in table if "| dh-serverless |" in line]
     assert len(ours) == 3
     assert all(cells[-4].strip().endswith("x") for cells in ours), ours  # ratio to the floor
+
+
+@pytest.mark.slow
+def test_bench_batching_prints_its_table():
+    done = subprocess.run(
+        [
+            sys.executable,
+            ROOT / "bench" / "openinference" / "batching.py",
+            "--duration=1",
+            "--concurrency=1,4",
+            "--servers=batched,unbatched",
+            "--cases=1,2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| case | c | server | req/s")
+    batched = [line.split("|") for line in table if "| dh-serverless batched |" in line]
+    assert len(batched) == 4
+    loaded = [cells for cells in batched if cells[2].strip() == "4"]
+    assert len(loaded) == 2
+    assert all(cells[9].strip().endswith("x**") for cells in loaded), loaded  # ÷ unbatched
+    assert all(cells[11].strip().endswith("x") for cells in loaded), loaded  # per CPU
+    assert "c=1: batching adds" in done.stdout

@@ -10,6 +10,7 @@ import pytest
 import tritonclient.http as httpclient
 import yaml
 from oi_support import ROOT, free_port, serve
+from tritonclient.utils import InferenceServerException
 
 EXAMPLES = ROOT / "contrib" / "examples"
 
@@ -60,3 +61,33 @@ def test_logistic_regression_example(tmp_path):
     assert "REST and gRPC agree: True" in done.stdout
     accuracy = float(done.stdout.split("held-out points: ")[1].split()[0])
     assert accuracy >= 0.9
+
+
+def test_logistic_regression_example_batched(tmp_path):
+    folder = "openinference-logreg"
+    with run_example(tmp_path, folder, "function-batched.yaml") as server:
+        addresses = ["--http", server.url, "--grpc", server.grpc_url]
+        addresses += ["--metrics", f"127.0.0.1:{server.health}"]
+        done = subprocess.run(
+            [sys.executable, "many_clients.py", *addresses],
+            cwd=EXAMPLES / folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        # A request of more rows than max_batch_size is refused, as Triton refuses it.
+        rest = httpclient.InferenceServerClient(server.url)
+        x = np.zeros((65, 4), dtype=np.float32)
+        item = httpclient.InferInput("features", list(x.shape), "FP32")
+        item.set_data_from_numpy(x)
+        with pytest.raises(InferenceServerException, match="at most maxBatchSize = 64"):
+            rest.infer("classifier", [item])
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:3] == [
+        "500 requests, 64 at a time, REST and gRPC",
+        "accuracy on 500 held-out points: 0.958",
+        "each answer matches the model computed here: True",
+    ]
+    rows_per_call = float(lines[3].split(": ")[1])
+    assert rows_per_call > 1, "no two requests shared a handler call"

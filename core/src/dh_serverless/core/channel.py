@@ -26,7 +26,7 @@ class Channel(asyncio.BufferedProtocol):
         self._filled = 0
         self._wanted = 4
         self._ready: deque[bytes] = deque()
-        self._waiter: asyncio.Future[bytes] | None = None
+        self._waiters: deque[asyncio.Future[bytes]] = deque()
         self._writable: asyncio.Future[None] | None = None
         self._closed = False
         self._transport: asyncio.Transport | None = None
@@ -57,17 +57,20 @@ class Channel(asyncio.BufferedProtocol):
 
     def _deliver(self, message: bytes) -> None:
         self._buffer, self._filled, self._wanted = self._head, 0, 4
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(message)
-        else:
-            self._ready.append(message)
+        waiters = self._waiters
+        while waiters:  # each message goes to the oldest waiter still waiting
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(message)
+                return
+        self._ready.append(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        for future in (self._waiter, self._writable):
+        for future in (*self._waiters, self._writable):
             if future is not None and not future.done():
                 future.set_exception(EOFError("worker process closed its end"))
+        self._waiters.clear()
 
     def pause_writing(self) -> None:
         self._writable = asyncio.get_running_loop().create_future()
@@ -92,14 +95,23 @@ class Channel(asyncio.BufferedProtocol):
         if self._writable is not None:
             await self._writable
 
+    @property
+    def closed(self) -> bool:
+        """True once the other end is gone (the process exited or was killed)."""
+        return self._closed
+
     async def receive(self) -> bytes:
-        """The next whole message; ``EOFError`` once the process is gone."""
+        """The next whole message; ``EOFError`` once the process is gone.
+
+        Concurrent callers are served in the order they called, one message each.
+        """
         if self._ready:
             return self._ready.popleft()
         if self._closed:
             raise EOFError("worker process closed its end")
-        self._waiter = asyncio.get_running_loop().create_future()
-        return await self._waiter
+        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return await waiter
 
     def close(self) -> None:
         if self._transport is not None:

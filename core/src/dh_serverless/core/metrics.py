@@ -10,7 +10,7 @@ without a health server (a job) never loads it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dh_serverless.hookspecs.metrics import Counter, Gauge, Histogram, HistogramCell, Metrics
 
@@ -36,6 +36,7 @@ class EventStats:
     """What happened to the events of one trigger, and the state of its workers."""
 
     __slots__ = (
+        "abandoned",
         "bytes_in",
         "bytes_out",
         "duration",
@@ -59,6 +60,13 @@ class EventStats:
         self.workers_busy = 0
         self.workers_total = 0
         self.restarts: dict[str, int] = {}
+        #: threads left running a handler past ``eventTimeout`` (pruned as they finish)
+        self.abandoned: list[Any] = []
+
+    def abandoned_running(self) -> int:
+        """How many of :attr:`abandoned` still run; the finished ones are forgotten."""
+        self.abandoned = [t for t in self.abandoned if t.is_alive()]
+        return len(self.abandoned)
 
 
 class SinkStats:
@@ -114,6 +122,11 @@ class RuntimeCollector:
         bytes_out = CounterMetricFamily(
             "dh_event_bytes_sent", "Response body bytes out", labels=labels
         )
+        abandoned = GaugeMetricFamily(
+            "dh_worker_threads_abandoned",
+            "Threads still running a handler that overran eventTimeout",
+            labels=labels,
+        )
         for s in self.events:
             key = [s.trigger, s.kind]
             for outcome, count in s.events.items():
@@ -126,7 +139,8 @@ class RuntimeCollector:
                 restarts.add_metric([*key, reason], count)
             bytes_in.add_metric(key, s.bytes_in)
             bytes_out.add_metric(key, s.bytes_out)
-        yield from (events, duration, wait, busy, total, restarts, bytes_in, bytes_out)
+            abandoned.add_metric(key, s.abandoned_running())
+        yield from (events, duration, wait, busy, total, restarts, bytes_in, bytes_out, abandoned)
         sink_labels = ["trigger", "sink"]
         emitted = CounterMetricFamily("dh_sink_emitted", "Items a sink sent on", labels=sink_labels)
         dropped = CounterMetricFamily(

@@ -39,6 +39,8 @@ class WorkerPool:
         self.wait_timeout = wait_timeout
         self.stats = stats
         self.max_waiters = max_waiters if max_waiters is not None else max(1024, 64 * size)
+        #: threads left running past ``eventTimeout`` before a lost worker waits to be replaced
+        self.max_abandoned = size
         self.workers: list[Worker] = []
         self._idle: deque[Worker] = deque()
         self._waiters: deque[asyncio.Future[Worker]] = deque()
@@ -58,10 +60,20 @@ class WorkerPool:
         self.stats.workers_total = self.size
 
     def try_acquire(self) -> Worker | None:
-        """A free worker at once, or None."""
-        if self._idle:
+        """A free worker at once, or None.
+
+        A worker that died while idle (a killed process) is replaced, never handed out:
+        the event it would have taken goes to the next one, or waits for a free one.
+        """
+        idle = self._idle
+        while idle:
+            worker = idle.popleft()
+            if not worker.alive:
+                worker.lost = True
+                self._replace(worker, "died")
+                continue
             self.stats.workers_busy += 1
-            return self._idle.popleft()
+            return worker
         return None
 
     async def acquire(self) -> Worker:
@@ -100,6 +112,10 @@ class WorkerPool:
         self._hand_over(worker)
 
     def _hand_over(self, worker: Worker) -> None:
+        if not worker.alive:  # died between its last event and this one
+            worker.lost = True
+            self._replace(worker, "died")
+            return
         while self._waiters:
             future = self._waiters.popleft()
             if not future.done():
@@ -107,16 +123,28 @@ class WorkerPool:
                 return
         self._idle.append(worker)
 
-    def _replace(self, worker: Worker) -> None:
+    def _replace(self, worker: Worker, reason: str = "lost") -> None:
         if self._closed or self._draining:
             return  # shutting down: close() stops it, a replacement would serve nothing
-        task = asyncio.get_running_loop().create_task(self._respawn(worker))
+        task = asyncio.get_running_loop().create_task(self._respawn(worker, reason))
         self._replacing.add(task)
         task.add_done_callback(self._replacing.discard)
 
     async def _respawn(self, old: Worker, reason: str = "lost") -> None:
         self.stats.restarts[reason] = self.stats.restarts.get(reason, 0) + 1
         await old.stop()
+        thread = old.leftover
+        if thread is not None:  # a thread still in a handler that overran eventTimeout
+            stats = self.stats
+            stats.abandoned.append(thread)
+            if stats.abandoned_running() > self.max_abandoned:
+                _log.warning(
+                    "trigger %s: %d threads still run handlers past eventTimeout (at most "
+                    "%d): worker %s is replaced once one of them finishes",
+                    stats.trigger, len(stats.abandoned), self.max_abandoned, old.worker_id,
+                )  # fmt: skip
+                while stats.abandoned_running() > self.max_abandoned and not self._closed:  # noqa: ASYNC110 - a thread ending has nothing to await
+                    await asyncio.sleep(0.1)
         delay = 0.1
         while not self._closed:
             new = self._factory(old.worker_id)

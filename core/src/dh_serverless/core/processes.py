@@ -34,7 +34,7 @@ from dh_serverless.core.channel import Channel
 from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler
 from dh_serverless.core.responses import to_response
-from dh_serverless.core.workers import Worker, WorkerOptions, handler_failed
+from dh_serverless.core.workers import HANDLER_FAILURES, Worker, WorkerOptions, handler_failed
 from dh_serverless.hookspecs.errors import EventTimeoutError, WorkerLostError
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
 
@@ -109,6 +109,9 @@ class ProcessWorker(Worker):
         self._sock = parent_sock
         self._child_conn = Connection(child_sock.detach())
         self._channel: Channel | None = None
+        # One exchange at a time on the channel: a drain or terminate request waits for
+        # the in-flight event's reply, which would otherwise be read as its own answer.
+        self._exchange = asyncio.Lock()
         self.process = _SPAWN.Process(
             target=_child_main, args=(self._child_conn, child), daemon=True,
             name=f"dh-worker-{options.trigger.name}-{worker_id}",
@@ -136,7 +139,17 @@ class ProcessWorker(Worker):
         if reply[0] != "ready":
             raise HandlerLoadError(reply[1])
 
+    @property
+    def alive(self) -> bool:
+        """False once the process is gone (its end of the socket pair closed)."""
+        channel = self._channel
+        return channel is not None and not channel.closed and self.process.is_alive()
+
     async def _roundtrip(self, event: Event) -> Response:
+        async with self._exchange:
+            return await self._exchange_event(event)
+
+    async def _exchange_event(self, event: Event) -> Response:
         body = event.body
         header = [getattr(event, name) for name in _EVENT_FIELDS]
         if isinstance(body, bytes):
@@ -183,12 +196,15 @@ class ProcessWorker(Worker):
             raise
 
     async def _control(self, what: str) -> None:
-        try:
-            assert self._channel is not None
-            self._channel.send(pickle.dumps((what,)))
-            await self._receive()
-        except (EOFError, OSError):
-            pass
+        async with self._exchange:  # after the event in flight, if any
+            if self.lost:
+                return
+            try:
+                assert self._channel is not None
+                self._channel.send(pickle.dumps((what,)))
+                await self._receive()
+            except (EOFError, OSError):
+                pass
 
     async def drain(self) -> None:
         if not self.lost and self.process.is_alive() and self._channel is not None:
@@ -251,7 +267,7 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
             result = loaded.init_context(context)
             if inspect.iscoroutine(result):
                 loop.run_until_complete(result)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits non-zero
+    except HANDLER_FAILURES as exc:  # reported to the parent, which exits non-zero
         conn.send_bytes(pickle.dumps(("error", f"init_context of worker {cfg.worker_id} raised "
                                      f"{type(exc).__name__}: {exc}")))  # fmt: skip
         return
@@ -274,7 +290,7 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
             if not isinstance(response, Response):
                 try:
                     response = convert(loop.run_until_complete(response))
-                except Exception as exc:  # noqa: BLE001
+                except HANDLER_FAILURES as exc:
                     response = handler_failed(exc, context, cfg.debug)
             _send_response(conn, response, context, cfg.debug)
         elif kind in ("drain", "terminate"):
@@ -286,7 +302,7 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
             )
             try:
                 loop.run_until_complete(run())
-            except Exception as exc:  # noqa: BLE001
+            except HANDLER_FAILURES as exc:
                 handler_failed(exc, context, cfg.debug)
             conn.send_bytes(pickle.dumps(("done",)))
         else:

@@ -14,7 +14,23 @@ from typing import Any
 
 from dh_serverless.hookspecs.types import Response
 
-__all__ = ("decode_body", "encode_json", "error_response", "to_response")
+__all__ = ("MAX_ECHO", "cap_text", "decode_body", "encode_json", "error_response", "to_response")
+
+#: the most characters of a client's input an error answer echoes back
+MAX_ECHO = 1024
+
+
+def cap_text(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out.
+
+    Every error answer that quotes what a client sent (a name, a header, a parse error)
+    goes through this: 100 KB of bad input never comes back as 100 KB of error.
+    """
+    if len(text) <= limit:
+        return text
+    keep = max(0, limit - 40)
+    return f"{text[:keep]}... ({len(text) - keep} more characters)"
+
 
 _TEXT = "text/plain"
 _JSON = "application/json"
@@ -63,8 +79,22 @@ def encode_json(value: Any) -> bytes:
     the string ``"NaN"`` and objects JSON cannot write as their ``repr()``."""
     try:
         text = _encoder.encode(value)
-    except ValueError:  # NaN or infinity somewhere: rare, so walk only then
-        text = _encoder.encode(_nan_to_str(value))
+    except ValueError as exc:  # NaN or infinity somewhere: rare, so walk only then
+        if "ircular" in str(exc):
+            raise ValueError(
+                "the handler returned a dict or list that contains itself; JSON cannot "
+                "encode a circular structure"
+            ) from None
+        try:
+            text = _encoder.encode(_nan_to_str(value))
+        except RecursionError:
+            raise ValueError(
+                "the handler returned a structure nested too deeply to encode as JSON"
+            ) from None
+    except RecursionError:
+        raise ValueError(
+            "the handler returned a structure nested too deeply to encode as JSON"
+        ) from None
     return text.encode("ascii")
 
 

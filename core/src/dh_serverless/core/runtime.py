@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from dh_serverless.core import config as cfg
 from dh_serverless.core.dispatch import Gate, SinkChannel, build_dispatch, compose
-from dh_serverless.core.errors import UserError
+from dh_serverless.core.errors import ConfigError, UserError
 from dh_serverless.core.function import LoadedHandler, load_handler
+from dh_serverless.core.limits import listener_timeouts
 from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, make_registry
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool
@@ -101,6 +102,10 @@ class Runtime:
         """Everything up to serving; raise :class:`UserError` on a problem the user can fix."""
         prepared = prepare_triggers(self.config, str(self.source), self.host)
         apply_env(self.config)
+        try:  # every listener reads them when it starts: a bad value stops us here
+            listener_timeouts()
+        except ValueError as exc:
+            raise ConfigError("environment", [str(exc)]) from None
         self.host.load_hook_plugins()
         one_shot = bool(prepared) and all(getattr(i.cls, "one_shot", False) for i in prepared)
         if self._health_address is not None and not (one_shot and not self._one_shot_health):

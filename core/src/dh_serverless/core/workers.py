@@ -28,9 +28,22 @@ from dh_serverless.core.responses import error_response, to_response
 from dh_serverless.hookspecs.errors import EventTimeoutError
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
 
-__all__ = ("AsyncWorker", "ThreadWorker", "Worker", "WorkerOptions", "call_handler")
+__all__ = (
+    "HANDLER_FAILURES",
+    "AsyncWorker",
+    "ThreadWorker",
+    "Worker",
+    "WorkerOptions",
+    "call_handler",
+)
 
 _log = logging.getLogger("dh_serverless.workers")
+
+#: What a handler may raise and still only fail its own event: every ``Exception``, and
+#: ``SystemExit`` / ``KeyboardInterrupt`` (``sys.exit(3)`` in a handler), which would
+#: otherwise stop the event loop and every other event with it. ``CancelledError`` is
+#: not among them: it is how the runtime stops a handler.
+HANDLER_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
 
 
 @attrs.frozen
@@ -71,7 +84,7 @@ def call_handler(
         if inspect.iscoroutine(result):
             return result
         return convert(result)
-    except Exception as exc:  # noqa: BLE001 - a handler failure is a 500, not a crash
+    except HANDLER_FAILURES as exc:  # a handler failure is a 500, not a crash
         return handler_failed(exc, context, debug)
 
 
@@ -93,6 +106,17 @@ class Worker:
 
     lost = False  #: set when the worker can no longer be used and must be replaced
 
+    @property
+    def alive(self) -> bool:
+        """False when the worker died while idle (a process worker's process is gone)."""
+        return True
+
+    @property
+    def leftover(self) -> Any:
+        """A thread this (stopped) worker leaves running, if any: a thread worker's after
+        ``eventTimeout``, still in the handler it cannot be interrupted in."""
+        return None
+
     def __init__(self, loaded: LoadedHandler, worker_id: int, options: WorkerOptions) -> None:
         self.loaded = loaded
         self.worker_id = worker_id
@@ -109,7 +133,7 @@ class Worker:
                 await init(self.context)
             else:
                 await self._run_sync(init, self.context)
-        except Exception as exc:
+        except HANDLER_FAILURES as exc:
             raise HandlerLoadError(
                 f"init_context of worker {self.worker_id} raised {type(exc).__name__}: {exc}"
             ) from exc
@@ -151,7 +175,7 @@ class AsyncWorker(Worker):
                     f"handler ran longer than eventTimeout ({timeout:g}s)"
                 ) from None
             return handler_failed(TimeoutError("timed out"), self.context, self.options.debug)
-        except Exception as exc:  # noqa: BLE001
+        except HANDLER_FAILURES as exc:
             return handler_failed(exc, self.context, self.options.debug)
 
 
@@ -188,6 +212,8 @@ class ThreadWorker(Worker):
                 loop.call_soon_threadsafe(_settle, future, outcome, failed)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 return
+            # Idle until the next call: hold no reference to this event or its result.
+            call = fn = args = future = outcome = None  # type: ignore[assignment]
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
@@ -217,8 +243,12 @@ class ThreadWorker(Worker):
             return result
         try:  # a plain handler returned a coroutine: Nuclio awaits it
             return options.convert(await result)
-        except Exception as exc:  # noqa: BLE001
+        except HANDLER_FAILURES as exc:
             return handler_failed(exc, self.context, self.options.debug)
+
+    @property
+    def leftover(self) -> threading.Thread | None:
+        return self._thread if self._busy and self._thread.is_alive() else None
 
     async def stop(self) -> None:
         if self._busy:  # a daemon thread: it cannot hold up the exit

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from dh_serverless.core.api import UserError
+from dh_serverless.core.api import UserError, runner_options
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.mjpeg.config import MjpegSinkAttributes
 from dh_serverless.sinks.mjpeg.page import viewer_page
@@ -109,7 +109,7 @@ class MjpegSink:
         app.router.add_get(a.path, self._stream)
         app.router.add_get("/", self._page)
         app.router.add_get("/stats", self._stats)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **runner_options())
         await self._runner.setup()
         site = web.TCPSite(self._runner, a.host, a.port, backlog=128)
         try:

@@ -18,7 +18,12 @@ from dh_serverless.sinks.rtsp.request import (
     Response,
 )
 from dh_serverless.sinks.rtsp.sdp import TRACK
-from dh_serverless.sinks.rtsp.session import Viewer, bind_udp_pair, choose_transport
+from dh_serverless.sinks.rtsp.session import (
+    TransportChoice,
+    Viewer,
+    bind_udp_pair,
+    choose_transport,
+)
 
 if TYPE_CHECKING:
     from dh_serverless.sinks.rtsp.server import RtspServer
@@ -198,8 +203,20 @@ class Connection(asyncio.Protocol):
         choice = choose_transport(request.headers.get("transport", ""), free)
         if choice is None:
             return Response(461)
-        if viewer is None and len(server.sessions) >= server.max_viewers:
-            return Response(503, [("Retry-After", "5")])
+        if viewer is None:
+            if len(server.sessions) + server.setting_up >= server.max_viewers:
+                return Response(503, [("Retry-After", "5")])
+            server.setting_up += 1  # held across the awaits below, until add()
+            try:
+                return await self._set_up(request, None, choice)
+            finally:
+                server.setting_up -= 1
+        return await self._set_up(request, viewer, choice)
+
+    async def _set_up(
+        self, request: Request, viewer: Viewer | None, choice: TransportChoice
+    ) -> Response:
+        server = self.server
         session_id = viewer.id if viewer is not None else secrets.token_hex(8)
         if viewer is not None:
             server.end(viewer, "set up again")

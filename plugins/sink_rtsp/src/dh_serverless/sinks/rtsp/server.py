@@ -61,6 +61,9 @@ class RtspServer:
             Authenticator(auth.scheme, auth.username, auth.password, auth.realm) if auth else None
         )
         self.sessions: dict[str, Viewer] = {}
+        #: new sessions being set up (a SETUP between its check and ``add``): they count
+        #: against ``max_viewers`` too, or concurrent SETUPs would all pass the check
+        self.setting_up = 0
         self.playing: list[Viewer] = []
         self.connections: set[Connection] = set()
         self.port = 0

@@ -9,7 +9,7 @@ from collections import deque
 
 from aiohttp import WSCloseCode, web
 
-from dh_serverless.core.api import UserError
+from dh_serverless.core.api import UserError, runner_options
 from dh_serverless.sinks.websocket._messages import Message
 from dh_serverless.sinks.websocket._stats import WebsocketStats
 from dh_serverless.sinks.websocket.config import WebsocketAttributes
@@ -78,7 +78,7 @@ class WebsocketServer:
         """Listen; raise :class:`UserError` when the port cannot be bound."""
         app = web.Application()
         app.router.add_get(self.attributes.path, self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_options())
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.attributes.host, self.attributes.port)
         try:

@@ -11,13 +11,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
-__all__ = ("TriggerServer",)
+from dh_serverless.core.api import TimedRequestHandler, cap_text, listener_timeouts, runner_options
+
+__all__ = ("TriggerServer", "answer_as_http11")
 
 
-class _RequestHandler(web.RequestHandler):
+def answer_as_http11(request: web.BaseRequest) -> None:
+    """Make the answer's status line say ``HTTP/1.1`` whatever the request line said.
+
+    aiohttp writes the request's version there (``HTTP/2.0 200``, ``HTTP/0.9 200``); its
+    ``version`` is a cached property read from ``_version``, so both are set.
+    """
+    request._version = HttpVersion11
+    request._cache["version"] = HttpVersion11
+
+
+class _RequestHandler(TimedRequestHandler):
     __slots__ = ()
 
     def handle_error(
@@ -43,9 +55,12 @@ class _RequestHandler(web.RequestHandler):
             text = "500 Internal Server Error\n"
         else:
             # aiohttp's parser message (400), or 504 for a stray asyncio.TimeoutError.
-            detail = getattr(exc, "message", None) or message or ""
+            detail = cap_text(str(getattr(exc, "message", None) or message or ""), 256)
             self.logger.debug("%d for a request from %s: %s", status, request.remote, detail)
             text = f"Error when parsing request: {detail}\n" if status == 400 else f"{status}\n"
+        # A request aiohttp could not parse carries a made-up version (1.0, or whatever the
+        # request line said): the answer's status line says HTTP/1.1 all the same.
+        answer_as_http11(request)
         response = web.Response(status=status, text=text)
         response.force_close()
         return response
@@ -60,8 +75,12 @@ class TriggerServer(web.Server):
 
 
 def server_kwargs(*, read_buffer_size: int, logger: logging.Logger, debug: bool) -> dict[str, Any]:
-    """Options for each connection's ``RequestHandler``."""
+    """Options for each connection's ``RequestHandler``, timeouts included (see
+    :mod:`dh_serverless.core.listeners`)."""
+    timeouts = listener_timeouts()
     return {
+        "read_timeout": timeouts.read,
+        **runner_options(timeouts),
         # fasthttp's ReadBufferSize bounds the whole header block; aiohttp bounds each
         # line, and the number of lines separately.
         "max_line_size": read_buffer_size,

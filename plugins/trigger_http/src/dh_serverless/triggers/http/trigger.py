@@ -22,11 +22,11 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar
 
 import cattrs
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
-from dh_serverless.core.api import decode_body
+from dh_serverless.core.api import cap_text, decode_body
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -40,7 +40,7 @@ from dh_serverless.hookspecs import (
     impl,
 )
 from dh_serverless.triggers.http._cors import Cors
-from dh_serverless.triggers.http._server import TriggerServer, server_kwargs
+from dh_serverless.triggers.http._server import TriggerServer, answer_as_http11, server_kwargs
 from dh_serverless.triggers.http.config import HttpAttributes, register_converters
 
 __all__ = ("HttpTrigger", "canonical_header_name", "dh_register_converters")
@@ -82,6 +82,10 @@ def _canonical_cached(name: str) -> str:
     return canonical
 
 
+_HTTP1 = frozenset((HttpVersion10, HttpVersion11))
+_BAD_VERSION = "only HTTP/1.0 and HTTP/1.1 are served here"
+
+
 def _json_error(status: int, message: str) -> web.Response:
     body = json.dumps({"error": message}).encode()
     return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
@@ -101,8 +105,10 @@ def _dispatch_error(err: DispatchError) -> web.Response:
 def _response_headers(headers: Mapping[str, str], content_type: str) -> CIMultiDict[str]:
     merged: CIMultiDict[str] = CIMultiDict(headers)
     for name, value in merged.items():
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            raise ValueError(f"invalid response header {name!r}: {value!r}")
+        if "\r" in value or "\n" in value or not name or not _TOKEN.issuperset(name):
+            raise ValueError(
+                cap_text(f"the handler returned an invalid response header {name!r}: {value!r}")
+            )
     # The server frames the body itself; Nuclio's content type beats a header of that name.
     merged.popall("Content-Length", None)
     merged.popall("Transfer-Encoding", None)
@@ -227,6 +233,11 @@ class HttpTrigger:
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
             nonlocal second, stamp
+            if request.version not in _HTTP1:
+                # HTTP/0.9 or 2.0 in an HTTP/1 request line: aiohttp would answer in that
+                # version's name. Our status line says HTTP/1.1, always.
+                answer_as_http11(request)
+                return _finish(_json_error(505, _BAD_VERSION), None, None, closing=True)
             path = request.path
             if path.startswith(HEALTH_PATH):
                 return web.Response()
@@ -259,7 +270,8 @@ class HttpTrigger:
                 try:
                     body = await _read_body(payload, limit)
                 except RequestPayloadError as exc:
-                    return _finish(_json_error(400, f"malformed body: {exc}"), cors, origin, True)
+                    message = cap_text(f"malformed body: {exc}")
+                    return _finish(_json_error(400, message), cors, origin, True)
                 if body is None:
                     return _finish(_json_error(413, too_large), cors, origin, closing=True)
 
@@ -317,7 +329,7 @@ class HttpTrigger:
                     "http trigger %s: cannot answer %s %s: %s", trigger.name, request.method,
                     path, exc, exc_info=trigger.spec.debug,
                 )  # fmt: skip
-                resp = _json_error(500, f"internal error: {type(exc).__name__}: {exc}")
+                resp = _json_error(500, cap_text(f"internal error: {type(exc).__name__}: {exc}"))
             finally:
                 inflight.discard(task)
                 if trigger._stopping and not inflight:

@@ -8,7 +8,7 @@ is stuffed as ``FF 00``, so the first ``FF D9`` there is the real end of the ima
 
 from __future__ import annotations
 
-__all__ = ("EOI", "SOI", "CorruptJpeg", "scan_start", "trimmed_end")
+__all__ = ("EOI", "SOI", "CorruptJpeg", "CutShort", "scan_start", "trimmed_end")
 
 SOI = b"\xff\xd8"  #: start of image
 EOI = b"\xff\xd9"  #: end of image
@@ -18,6 +18,14 @@ _TRIM = frozenset(b"\r\n\x00")
 
 class CorruptJpeg(Exception):
     """The bytes after an SOI do not follow the JPEG segment structure."""
+
+
+class CutShort(CorruptJpeg):
+    """The image ends early: the next image's SOI is at offset ``at`` of the buffer."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__(at)
+        self.at = at
 
 
 def scan_start(buf: bytes | bytearray, limit: int) -> tuple[int, bool] | None:
@@ -51,12 +59,24 @@ def scan_start(buf: bytes | bytearray, limit: int) -> tuple[int, bool] | None:
             raise CorruptJpeg
         if i + 3 >= limit:
             return None
+        if buf[i + 2 : i + 4] == SOI:  # cut right after the marker: the next image follows
+            raise CutShort(i + 2)
         length = (buf[i + 2] << 8) | buf[i + 3]
         if length < 2:
             raise CorruptJpeg
-        i += 2 + length
+        stop = i + 2 + length
+        if stop > size:
+            return None
+        # An SOI inside a segment is the next image's start (the image was cut inside the
+        # segment), unless an APPn segment holds a whole thumbnail (its EOI follows).
+        # From i + 2: the length field itself may hold the next image's first bytes; to
+        # stop + 1: an SOI across the segment's end too.
+        soi = buf.find(SOI, i + 2, stop + 1)
+        if soi >= 0 and (not 0xE0 <= marker <= 0xEF or buf.find(EOI, soi, stop) < 0):
+            raise CutShort(soi)
+        i = stop
         if marker == _SOS:
-            return (i, False) if i <= size else None
+            return i, False
 
 
 def trimmed_end(buf: bytes | bytearray, start: int, stop: int) -> int:

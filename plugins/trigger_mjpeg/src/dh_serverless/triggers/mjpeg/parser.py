@@ -18,9 +18,13 @@ The strategy (see the README for the quirk matrix it covers):
 * ``HEADERS``: read the part headers (any case, LF or CRLF line ends), keep
   ``Content-Type``, ``Content-Length`` and ``X-Timestamp``.
 * ``BODY``: with a sane ``Content-Length``, cut that many bytes and accept them when they
-  start with SOI and end with EOI (after trimming CR, LF and NUL); otherwise scan.
+  start with SOI, end with EOI (after trimming CR, LF and NUL) and hold no delimiter;
+  otherwise scan.
 * ``SCAN``: walk the JPEG segments by their length fields up to SOS, then the first
   ``FF D9`` is the end of the image (an EXIF thumbnail's EOI is skipped with its segment).
+  A part ends at its delimiter: an image that has not ended before the next delimiter,
+  or before the next ``FF D8`` in its entropy-coded data (raw concatenated JPEGs), was
+  cut short. It is counted in ``corrupt`` and dropped, never merged with what follows.
 * ``SKIP``: a non-JPEG part: discard up to the next delimiter.
 
 Well-formed parts (delimiter, header block, a ``Content-Length`` that frames a JPEG) take a
@@ -31,7 +35,14 @@ from __future__ import annotations
 
 import re
 
-from dh_serverless.triggers.mjpeg.jpeg import EOI, SOI, CorruptJpeg, scan_start, trimmed_end
+from dh_serverless.triggers.mjpeg.jpeg import (
+    EOI,
+    SOI,
+    CorruptJpeg,
+    CutShort,
+    scan_start,
+    trimmed_end,
+)
 from dh_serverless.triggers.mjpeg.multipart import (
     JPEG_TYPES,
     boundary_from_content_type,
@@ -58,8 +69,24 @@ DEFAULT_MAX_FRAME = 16 * 1024 * 1024  #: the largest frame kept, in bytes
 DEFAULT_MAX_HEADER = 16 * 1024  #: the largest part-header block, in bytes
 
 _SEEK, _HEADERS, _BODY, _SCAN, _SKIP = range(5)
+_LINE_ENDS = b"\r\n\x00"
+_SOI_OR_EOI = re.compile(rb"\xff[\xd8\xd9]")
 #: learn a boundary from the body after this many parts found by SOI alone
 _LEARN_AFTER = 2
+
+
+def _whole_part(buf: bytearray, start: int, stop: int, end: int, delim: bytes) -> bool:
+    """Whether the JPEG at ``buf[start:end]``, framed by a ``Content-Length`` ending at
+    ``stop``, is its whole part: the next delimiter follows the length (past line ends),
+    or, when those bytes have not arrived yet, none lies inside the image. A length that
+    runs into the next part (the image was cut short) fails either way."""
+    size = len(buf)
+    k = stop
+    while k < size and k < stop + 8 and buf[k] in _LINE_ENDS:
+        k += 1
+    if k + len(delim) <= size:
+        return buf.startswith(delim, k)
+    return buf.find(delim, start, end) < 0
 
 
 class Frame:
@@ -89,7 +116,7 @@ class ParserStats:
         self.frames = 0
         #: parts whose ``Content-Length`` did not frame a JPEG (re-cut by scanning)
         self.bad_length = 0
-        #: JPEGs whose structure was broken (dropped, resynchronised)
+        #: JPEGs whose structure was broken or that were cut short (dropped)
         self.corrupt = 0
         #: parts that were not JPEG images (skipped)
         self.non_jpeg = 0
@@ -126,6 +153,7 @@ class MjpegParser:
         self._part_len: int | None = None
         self._part_ts: float | None = None
         self._eoi_from = 0  # where the EOI search resumes in SCAN (0 = walk again)
+        self._delim_from = 2  # where the search for a delimiter inside a SCAN image resumes
         self._misses = 0  # parts found by SOI while a declared delimiter was expected
         self._part_re: re.Pattern[bytes] | None = None
         self._part_delim: bytes | None = None
@@ -163,6 +191,7 @@ class MjpegParser:
         self._part_len = None
         self._part_ts = None
         self._eoi_from = 0
+        self._delim_from = 2
 
     def _drop(self, count: int) -> None:
         if count > 0:
@@ -214,6 +243,8 @@ class MjpegParser:
                 end = trimmed_end(buf, start, start + length)
                 if buf[start : start + 2] != SOI or buf[end - 2 : end] != EOI:
                     break
+                if not _whole_part(buf, start, start + length, end, delim):
+                    break  # the length runs into the next part: this one was cut short
                 frames.append(Frame(bytes(view[start:end]), timestamp(block)))
                 self.stats.dropped_bytes += d - pos
                 taken += 1
@@ -305,7 +336,12 @@ class MjpegParser:
         if len(buf) < n:
             return False
         end = trimmed_end(buf, 0, n)
-        if buf[:2] == SOI and buf[end - 2 : end] == EOI:
+        delim = self.delimiter
+        if (
+            buf[:2] == SOI
+            and buf[end - 2 : end] == EOI
+            and (delim is None or _whole_part(buf, 0, n, end, delim))
+        ):
             self._emit(frames, end)
             return True
         self.stats.bad_length += 1
@@ -315,6 +351,7 @@ class MjpegParser:
 
     def _scan(self, frames: list[Frame]) -> bool:
         buf = self._buf
+        delim = self.delimiter
         if buf[:2] != SOI:
             soi = buf.find(SOI)
             delim = self.delimiter
@@ -329,12 +366,24 @@ class MjpegParser:
                 return False
             self._drop(soi)
             self._eoi_from = 0
+            self._delim_from = 2
         try:
             end = self._jpeg_end()
+        except CutShort as cut:  # the next image starts inside this one
+            d = buf.find(delim, 2, cut.at) if delim is not None else -1
+            self._cut_short(d if d >= 0 else cut.at)  # keep the next part's headers
+            return True
         except CorruptJpeg:
             self.stats.corrupt += 1
             self._resync()
             return True
+        if delim is not None:  # a part ends at its delimiter, complete or not
+            stop = len(buf) if end is None else end
+            d = buf.find(delim, max(2, self._delim_from - len(delim)), stop)
+            if d >= 0:
+                self._cut_short(d)
+                return True
+            self._delim_from = stop
         if end is None:
             if len(buf) > self.max_frame:
                 self.stats.oversize += 1
@@ -361,11 +410,27 @@ class MjpegParser:
 
     def _find_eoi(self, start: int) -> int | None:
         buf = self._buf
-        j = buf.find(EOI, start)
+        if self.delimiter is None or self._misses:
+            # No delimiter ends the parts (raw JPEGs): entropy-coded data never holds
+            # FF D8, so one there is the next image's start. (With a delimiter, the
+            # delimiter check in SCAN catches an image cut short, for less.) One search
+            # for both markers; from start - 1: an SOI across the end of SOS too.
+            match = _SOI_OR_EOI.search(buf, start - 1)
+            if match is not None and match.group() == SOI:
+                raise CutShort(match.start())
+            j = -1 if match is None else match.start()
+        else:
+            j = buf.find(EOI, start)
         if j < 0:
             self._eoi_from = max(start, len(buf) - 1)
             return None
         return j + 2
+
+    def _cut_short(self, at: int) -> None:
+        """The image at the start of the buffer ends before its EOI, at ``at``: drop it."""
+        self.stats.corrupt += 1
+        self._drop(at)
+        self._reset(_SEEK)
 
     def _skip(self) -> bool:
         buf = self._buf

@@ -7,6 +7,7 @@ dict body (``tensors: lists``); see the package README.
 
 from __future__ import annotations
 
+from dh_serverless.triggers.openinference._batching import Batch, BatchedRequest
 from dh_serverless.triggers.openinference.bodies import InferenceRequest, RequestBody
 from dh_serverless.triggers.openinference.config import OpenInferenceAttributes, TensorSpec
 from dh_serverless.triggers.openinference.results import InferenceResult, OutputTensor, to_result
@@ -14,6 +15,8 @@ from dh_serverless.triggers.openinference.trigger import OpenInferenceTrigger
 from dh_serverless.triggers.openinference.version import __version__
 
 __all__ = (
+    "Batch",
+    "BatchedRequest",
     "InferenceRequest",
     "InferenceResult",
     "OpenInferenceAttributes",

@@ -30,10 +30,15 @@ from dh_serverless.hookspecs import (
     WorkerBusyError,
 )
 from dh_serverless.triggers.openinference._generated import dh_openinference_pb2 as pb
-from dh_serverless.triggers.openinference._grpc_codec import encode_response, parse_request
+from dh_serverless.triggers.openinference._grpc_codec import (
+    Undecodable,
+    encode_response,
+    lenient,
+    parse_request,
+)
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics, dispatch_outcome
 from dh_serverless.triggers.openinference._model import HandlerOutputError, Model
-from dh_serverless.triggers.openinference._request import RequestError
+from dh_serverless.triggers.openinference._request import RequestError, cap
 from dh_serverless.triggers.openinference._serving import HandlerError, Inference
 
 __all__ = ("SERVICE", "GrpcServer", "status_code")
@@ -42,6 +47,7 @@ SERVICE = "inference.GRPCInferenceService"
 _PRIVATE_PACKAGE = pb.DESCRIPTOR.package
 _HTTP_TO_GRPC = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     401: grpc.StatusCode.UNAUTHENTICATED,
     403: grpc.StatusCode.PERMISSION_DENIED,
     404: grpc.StatusCode.NOT_FOUND,
@@ -95,8 +101,16 @@ def _public_descriptors() -> descriptor_pool.DescriptorPool:
 
 def _unary(fn: Callable[..., Any], request: Any, response: Any) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(
-        fn, request_deserializer=request.FromString, response_serializer=response.SerializeToString
+        fn,
+        request_deserializer=lenient(request.FromString),
+        response_serializer=response.SerializeToString,
     )
+
+
+async def _decoded(request: Any, context: Any) -> None:
+    """Abort with ``INVALID_ARGUMENT`` when the request message could not be decoded."""
+    if isinstance(request, Undecodable):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
 
 
 class GrpcServer:
@@ -121,6 +135,10 @@ class GrpcServer:
         self.server: grpc.aio.Server | None = None
         self.health: Any = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self._over_budget = (
+            f"the server is receiving {inference.budget.limit} bytes of requests already "
+            "(attributes.maxBytesInFlight); retry later"
+        )
         self._live = pb.ServerLiveResponse(live=True)
         self._ready = pb.ServerReadyResponse(ready=True)
         self._not_ready = pb.ServerReadyResponse(ready=False)
@@ -149,6 +167,7 @@ class GrpcServer:
         return self._ready if self.is_ready() else self._not_ready
 
     async def model_ready(self, request: Any, context: Any) -> Any:
+        await _decoded(request, context)
         ready = self.model.serves(request.name, request.version) and self.is_ready()
         return self._model_ready if ready else self._model_not_ready
 
@@ -156,12 +175,14 @@ class GrpcServer:
         return self._server_metadata
 
     async def model_metadata(self, request: Any, context: Any) -> Any:
+        await _decoded(request, context)
         if not self.model.serves(request.name, request.version):
             error = self.model.not_found(request.name, request.version)
             await context.abort(grpc.StatusCode.NOT_FOUND, error.message)
         return self._model_metadata
 
     async def model_infer(self, request: Any, context: Any) -> Any:
+        await _decoded(request, context)
         outcome = self.metrics.outcome
         model = self.model
         if not model.serves(request.model_name, request.model_version):
@@ -191,7 +212,14 @@ class GrpcServer:
             # Tensor bytes, counted while parsing: ByteSize() would encode the whole message.
             size = parsed.size
             metrics.bytes_in.value += size
-            result, outputs, _ = await self.inference.run(parsed, "grpc", size)
+            budget = self.inference.budget
+            if not budget.try_take(size):
+                outcome["busy"].inc()
+                return grpc.StatusCode.RESOURCE_EXHAUSTED, self._over_budget, None
+            try:
+                result, outputs, _ = await self.inference.run(parsed, "grpc", size)
+            finally:
+                budget.give_back(size)
             model = self.model
             response, sent = encode_response(
                 model.name,
@@ -202,7 +230,7 @@ class GrpcServer:
                 parsed.typed,
             )
         except RequestError as exc:
-            outcome["invalid" if exc.status == 400 else "not_found"].inc()
+            outcome["not_found" if exc.status == 404 else "invalid"].inc()
             return status_code(exc.status), exc.message, None
         except HandlerError as exc:
             outcome["error" if exc.status >= 500 else "invalid"].inc()
@@ -217,7 +245,8 @@ class GrpcServer:
         except Exception as exc:
             outcome["error"].inc()
             self.logger.error("openinference: cannot answer ModelInfer: %s", exc, exc_info=exc)
-            return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}", None
+            message = cap(f"internal error: {type(exc).__name__}: {exc}")
+            return grpc.StatusCode.INTERNAL, message, None
         outcome["ok"].inc()
         metrics.bytes_out.value += sent
         metrics.seconds.observe(time.perf_counter() - start)

@@ -8,9 +8,11 @@ output (FP16, BF16) has no typed field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from dh_serverless.triggers.openinference._generated import dh_openinference_pb2 as pb
 from dh_serverless.triggers.openinference._request import (
@@ -18,17 +20,43 @@ from dh_serverless.triggers.openinference._request import (
     ParsedRequest,
     RequestedOutput,
     RequestError,
+    cap,
 )
 from dh_serverless.triggers.openinference.datatypes import (
     DATATYPES,
     TensorError,
+    check_shape,
     element_count,
     from_raw,
     to_raw,
 )
 from dh_serverless.triggers.openinference.results import OutputTensor
 
-__all__ = ("encode_response", "parse_request", "read_parameters")
+__all__ = ("Undecodable", "encode_response", "lenient", "parse_request", "read_parameters")
+
+
+class Undecodable:
+    """What a request message that is not valid protobuf decodes to (see :func:`lenient`)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``parse``, returning an :class:`Undecodable` instead of raising: the RPC then
+    answers ``INVALID_ARGUMENT`` with a plain message, where grpc would answer
+    ``UNKNOWN`` naming the exception class."""
+
+    def decode(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return Undecodable(cap(f"the request is not a valid protobuf message: {exc}"))
+
+    return decode
+
 
 #: datatype -> the ``InferTensorContents`` field that carries it (FP16, BF16: raw only)
 TYPED_FIELDS = {
@@ -124,6 +152,7 @@ def parse_request(request: Any) -> ParsedRequest:
         if any(d < 0 for d in shape):
             raise RequestError(400, f"input {name!r}: shape must be sizes (0 or more): {shape}")
         try:
+            check_shape(shape, name)
             if raw:
                 buffer = raw[index]  # each access copies the bytes out of the message
                 size += len(buffer)

@@ -6,13 +6,51 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ("InputTensor", "ParsedRequest", "RequestError", "RequestedOutput")
+from dh_serverless.core.api import MAX_ECHO, cap_text
+
+__all__ = (
+    "MAX_MESSAGE",
+    "MAX_PARAMETER_DEPTH",
+    "InputTensor",
+    "ParsedRequest",
+    "RequestError",
+    "RequestedOutput",
+    "cap",
+    "check_depth",
+)
+
+#: the longest error message sent back: a client's input is echoed, never in full
+MAX_MESSAGE = MAX_ECHO
+#: ``cap(text)``: ``text`` cut to :data:`MAX_MESSAGE` characters (the core's one rule)
+cap = cap_text
+#: how deep ``parameters`` values may nest (objects and lists)
+MAX_PARAMETER_DEPTH = 32
+
+
+def check_depth(value: Any, where: str, limit: int = MAX_PARAMETER_DEPTH) -> None:
+    """Raise a 400 when ``value`` nests objects or lists deeper than ``limit``."""
+    level = [value]
+    depth = 0
+    while level:
+        nested = [
+            item
+            for v in level
+            if isinstance(v, (dict, list))
+            for item in (v.values() if isinstance(v, dict) else v)
+            if isinstance(item, (dict, list))
+        ]
+        if nested:
+            depth += 1
+            if depth >= limit:
+                raise RequestError(400, f"{where} nest deeper than {limit} levels")
+        level = nested
 
 
 class RequestError(Exception):
     """A request the trigger answers itself: ``status`` is the HTTP status (400, 404, ...)."""
 
     def __init__(self, status: int, message: str) -> None:
+        message = cap(message)
         super().__init__(message)
         self.status = status
         self.message = message

@@ -18,11 +18,16 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
+from dh_serverless.core.api import ByteBudget, TimedRequestHandler
 from dh_serverless.hookspecs import DispatchError
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics, dispatch_outcome
 from dh_serverless.triggers.openinference._model import HandlerOutputError, Model
-from dh_serverless.triggers.openinference._request import RequestError
-from dh_serverless.triggers.openinference._rest_codec import encode_response, parse_request
+from dh_serverless.triggers.openinference._request import RequestError, cap
+from dh_serverless.triggers.openinference._rest_codec import (
+    encode_response,
+    parse_header_length,
+    parse_request,
+)
 from dh_serverless.triggers.openinference._serving import HandlerError, Inference
 
 __all__ = ("RestHandler", "RestServer", "make_handler")
@@ -54,7 +59,7 @@ def _error(status: int, message: str) -> web.Response:
     return web.Response(body=orjson.dumps({"error": message}), status=status, headers=_JSON)
 
 
-class _RequestHandler(web.RequestHandler):
+class _RequestHandler(TimedRequestHandler):
     """aiohttp's connection handler, whose own answers (a request it cannot parse) are
     ``{"error": ...}`` like every other answer, and logged at debug level only."""
 
@@ -93,18 +98,46 @@ def _dispatch_status(error: DispatchError) -> int:
     return status if 400 <= status <= 599 else 500
 
 
-async def _read_body(request: web.BaseRequest, limit: int) -> bytes | None:
-    """The whole body, or ``None`` as soon as it is larger than ``limit``."""
+class _OverBudget(Exception):
+    """The bytes being received at once would exceed ``maxBytesInFlight``."""
+
+
+async def _read_body(
+    request: web.BaseRequest, limit: int, budget: ByteBudget, held: list[int]
+) -> bytes | memoryview | None:
+    """The whole body, or ``None`` as soon as it is larger than ``limit``.
+
+    Its size is taken from ``budget`` (added to ``held[0]``) before it is read:
+    :class:`_OverBudget` when it does not fit. A body of known length is read straight
+    into one buffer of its size (no second copy).
+    """
     length = request.content_length
     if length is not None and length > limit:
         return None
     payload = request.content
+    if length is not None:
+        if not budget.try_take(length):
+            raise _OverBudget
+        held[0] += length
+        buffer = bytearray(length)
+        pos = 0
+        while pos < length:
+            chunk = await payload.readany()
+            if not chunk:
+                break
+            end = pos + len(chunk)
+            buffer[pos:end] = chunk
+            pos = end
+        return memoryview(buffer)[:pos].toreadonly()
     body: bytes = await payload.readany()
     if payload.at_eof() or not body:
         return body if len(body) <= limit else None
     parts = [body]
     size = len(body)
     while size <= limit:
+        if not budget.try_take(len(parts[-1])):
+            raise _OverBudget
+        held[0] += len(parts[-1])
         chunk = await payload.readany()
         if not chunk:
             return b"".join(parts)
@@ -133,22 +166,29 @@ def make_handler(
         f"request body is larger than maxRequestBodySize ({limit} bytes); "
         "raise attributes.maxRequestBodySize to accept it"
     )
+    budget = inference.budget
+    over_budget = (
+        f"the server is receiving {budget.limit} bytes of requests already "
+        "(attributes.maxBytesInFlight); retry later"
+    )
 
     async def infer(request: web.BaseRequest) -> web.StreamResponse:
         start = clock()
         header = request.headers.get("Inference-Header-Content-Length")
         header_length = None
-        if header is not None:
-            try:
-                header_length = int(header)
-            except ValueError:
-                outcome["invalid"].inc()
-                return _error(400, f"Inference-Header-Content-Length is not a number: {header!r}")
+        held = [0]
         try:
+            if header is not None:
+                header_length = parse_header_length(header)
             try:
-                body = await _read_body(request, limit)
+                body = await _read_body(request, limit, budget, held)
             except RequestPayloadError as exc:
                 raise RequestError(400, f"malformed body: {exc}") from None
+            except _OverBudget:
+                outcome["busy"].inc()
+                response = _error(503, over_budget)
+                response.force_close()
+                return response
             if body is None:
                 outcome["invalid"].inc()
                 response = _error(413, too_large)
@@ -183,7 +223,10 @@ def make_handler(
         except Exception as exc:
             outcome["error"].inc()
             logger.error("openinference: cannot answer %s: %s", request.path, exc, exc_info=exc)
-            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+            return _error(500, cap(f"internal error: {type(exc).__name__}: {exc}"))
+        finally:
+            if held[0]:
+                budget.give_back(held[0])
         ok.value += 1
         bytes_out.value += len(payload)
         if json_length is None:

@@ -17,10 +17,12 @@ from dh_serverless.triggers.openinference._request import (
     ParsedRequest,
     RequestedOutput,
     RequestError,
+    check_depth,
 )
 from dh_serverless.triggers.openinference.datatypes import (
     DATATYPES,
     TensorError,
+    check_shape,
     from_json,
     from_raw,
     json_data,
@@ -28,7 +30,7 @@ from dh_serverless.triggers.openinference.datatypes import (
 )
 from dh_serverless.triggers.openinference.results import OutputTensor
 
-__all__ = ("encode_response", "parse_request", "parse_shape")
+__all__ = ("encode_response", "parse_header_length", "parse_request", "parse_shape")
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -44,7 +46,21 @@ def parse_shape(shape: Any, where: str) -> list[int]:
     for dim in shape:
         if type(dim) is not int or dim < 0:  # type() also refuses bool
             raise _bad(f"{where}: shape must be a list of sizes (0 or more), got {shape!r}")
+    try:
+        check_shape(shape, where)
+    except TensorError as exc:
+        raise _bad(str(exc)) from None
     return shape
+
+
+def parse_header_length(value: str) -> int:
+    """``Inference-Header-Content-Length``: ASCII digits only (no sign, blanks, or other
+    scripts' digits); raise a 400 otherwise."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise _bad(
+            f"Inference-Header-Content-Length is not a number (ASCII digits only): {value[:40]!r}"
+        )
+    return int(value)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any] | None:
@@ -52,6 +68,7 @@ def _mapping(value: Any, where: str) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict):
         raise _bad(f"{where} must be an object, got {type(value).__name__}")
+    check_depth(value, where)
     return value
 
 
@@ -68,8 +85,12 @@ def _input(
         raise _bad(f"input {name!r}: unknown datatype {datatype!r}")
     shape = parse_shape(item.get("shape"), f"input {name!r}")
     parameters = item.get("parameters")
-    if parameters is not None and type(parameters) is not dict:
-        raise _bad(f"input {name!r}: parameters must be an object, got {type(parameters).__name__}")
+    if parameters is not None:
+        if type(parameters) is not dict:
+            raise _bad(
+                f"input {name!r}: parameters must be an object, got {type(parameters).__name__}"
+            )
+        check_depth(parameters, f"input {name!r}: parameters")
     size = parameters.get("binary_data_size") if parameters else None
     listed = None
     try:
@@ -119,7 +140,7 @@ def _outputs(value: Any) -> list[RequestedOutput] | None:
     return outputs
 
 
-def parse_request(body: bytes, header_length: int | None) -> ParsedRequest:
+def parse_request(body: bytes | memoryview, header_length: int | None) -> ParsedRequest:
     """Parse an inference body; ``header_length`` is ``Inference-Header-Content-Length``."""
     view = memoryview(body)
     binary = header_length is not None

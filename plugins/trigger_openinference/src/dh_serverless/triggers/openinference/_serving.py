@@ -9,13 +9,19 @@ from typing import Any
 
 import orjson
 
+from dh_serverless.core.api import ByteBudget
 from dh_serverless.hookspecs import Dispatch, Event, TriggerInfo
 from dh_serverless.triggers.openinference._model import Model
-from dh_serverless.triggers.openinference._request import ParsedRequest
+from dh_serverless.triggers.openinference._request import ParsedRequest, cap
 from dh_serverless.triggers.openinference.bodies import lists_body, numpy_body
+from dh_serverless.triggers.openinference.config import (
+    DEFAULT_MAX_BYTES_IN_FLIGHT,
+    DEFAULT_MAX_LIST_ELEMENTS,
+)
 from dh_serverless.triggers.openinference.results import InferenceResult, OutputTensor, to_result
 
 __all__ = ("HandlerError", "Inference", "error_message")
+
 
 _UTC = datetime.UTC
 _now = datetime.datetime.now
@@ -28,6 +34,7 @@ class HandlerError(Exception):
     """The handler raised or answered with a status of 400 or more."""
 
     def __init__(self, status: int, message: str) -> None:
+        message = cap(message)
         super().__init__(message)
         self.status = status
         self.message = message
@@ -53,11 +60,23 @@ def error_message(body: Any) -> str:
 class Inference:
     """Runs requests through ``dispatch`` and returns the outputs to send."""
 
-    def __init__(self, model: Model, dispatch: Dispatch, info: TriggerInfo, numpy: bool) -> None:
+    def __init__(
+        self,
+        model: Model,
+        dispatch: Dispatch,
+        info: TriggerInfo,
+        numpy: bool,
+        *,
+        max_list_elements: int = DEFAULT_MAX_LIST_ELEMENTS,
+        budget: ByteBudget | None = None,
+    ) -> None:
         self.model = model
         self.dispatch = dispatch
         self.info = info
         self.numpy = numpy
+        self.max_list_elements = max_list_elements
+        #: bytes of requests being received and handled at once, REST and gRPC together
+        self.budget = budget if budget is not None else ByteBudget(DEFAULT_MAX_BYTES_IN_FLIGHT)
         self._path = f"/v2/models/{model.name}/infer"
         # Event ids: UUID-shaped, a random prefix per trigger and a counter (unique, cheap).
         h = "%032x" % (random.getrandbits(128) & _UUID_MASK | _UUID_BITS)
@@ -70,7 +89,7 @@ class Inference:
         if self.numpy:
             body: Any = numpy_body(request, model.name, model.version, protocol)
         else:
-            body = lists_body(request, model.name, model.version)
+            body = lists_body(request, model.name, model.version, self.max_list_elements)
         return Event(
             body,
             "application/json",
@@ -98,7 +117,12 @@ class Inference:
         ``HandlerOutputError`` (the handler's), or a ``DispatchError`` (the runtime's).
         """
         self.model.check(request)
-        response = await self.dispatch(self.event(request, protocol, size))
+        result, status = await self.call(self.event(request, protocol, size))
+        return result, self.model.finish(result, request), status
+
+    async def call(self, event: Event) -> tuple[InferenceResult, int]:
+        """Dispatch ``event``: the handler's result and status (raises as :meth:`run`)."""
+        response = await self.dispatch(event)
         status = response.status_code
         if status >= 400:
             raise HandlerError(status, error_message(response.body))
@@ -111,4 +135,4 @@ class Inference:
                 raise HandlerError(500, f"{type(exc).__name__}: {exc}") from None
             if not isinstance(result, InferenceResult):
                 raise HandlerError(500, error_message(result))
-        return result, self.model.finish(result, request), status
+        return result, status

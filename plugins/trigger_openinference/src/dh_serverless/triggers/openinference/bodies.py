@@ -18,10 +18,17 @@ from typing import Any
 import numpy as np
 import orjson
 
-from dh_serverless.triggers.openinference._request import InputTensor, ParsedRequest
+from dh_serverless.triggers.openinference._request import InputTensor, ParsedRequest, RequestError
+from dh_serverless.triggers.openinference.config import DEFAULT_MAX_LIST_ELEMENTS
 from dh_serverless.triggers.openinference.datatypes import BF16_DTYPE
 
-__all__ = ("InferenceRequest", "RequestBody", "lists_body", "numpy_body")
+__all__ = (
+    "InferenceRequest",
+    "RequestBody",
+    "lists_body",
+    "numpy_body",
+)
+
 
 #: parameters of the binary data extension: transport details, not the model's business
 _TRANSPORT = frozenset(("binary_data_output", "binary_data_size", "binary_data"))
@@ -203,9 +210,25 @@ def _listed(tensor: InputTensor) -> list[Any]:
     return listed
 
 
-def lists_body(request: ParsedRequest, model_name: str, model_version: str) -> RequestBody:
+def lists_body(
+    request: ParsedRequest,
+    model_name: str,
+    model_version: str,
+    max_elements: int = DEFAULT_MAX_LIST_ELEMENTS,
+) -> RequestBody:
     """The original's body: ``{model_name, model_version, id, parameters, inputs, outputs}``
-    with ``inputs[i] = {name, datatype, shape, data[, parameters]}``."""
+    with ``inputs[i] = {name, datatype, shape, data[, parameters]}``.
+
+    Raises a 413 ``RequestError`` when the inputs hold more than ``max_elements`` elements
+    together: their list and text forms would take many times the request's size.
+    """
+    elements = sum(tensor.array.size for tensor in request.inputs)
+    if elements > max_elements:
+        raise RequestError(
+            413,
+            f"the inputs hold {elements} elements; with tensors: lists at most {max_elements} "
+            "(raise attributes.maxListElements, or use tensors: numpy, which has no such bound)",
+        )
     inputs = []
     for tensor in request.inputs:
         item: dict[str, Any] = {

@@ -27,10 +27,12 @@ from typing import Any, Literal
 
 import attrs
 
-from dh_serverless.core.api import display_key
+from dh_serverless.core.api import Duration, display_key
 from dh_serverless.triggers.openinference.datatypes import DATATYPES
 
 __all__ = (
+    "DEFAULT_MAX_BYTES_IN_FLIGHT",
+    "DEFAULT_MAX_LIST_ELEMENTS",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_REQUEST_BODY_SIZE",
     "OpenInferenceAttributes",
@@ -39,6 +41,9 @@ __all__ = (
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024  #: gRPC messages, both ways (gRPC's own: 4 MiB)
 DEFAULT_MAX_REQUEST_BODY_SIZE = 256 * 1024 * 1024  #: REST request bodies
+DEFAULT_MAX_BYTES_IN_FLIGHT = 512 * 1024 * 1024  #: request bytes held at once
+DEFAULT_MAX_LIST_ELEMENTS = 16 * 1024 * 1024  #: elements of a ``tensors: lists`` body
+DEFAULT_MAX_QUEUE_SIZE = 1024  #: requests waiting for a batch (dynamic batching)
 
 
 def _datatype(value: str) -> str:
@@ -80,6 +85,49 @@ def _check_size(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
 def _check_name(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if not value.strip():
         raise ValueError(f"{display_key(attribute.name)}: must not be empty")
+
+
+def _check_batch_size(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{display_key(attribute.name)}: must be 0 (off) or more, got {value}")
+
+
+def _check_delay(_: Any, attribute: attrs.Attribute[Duration], value: Duration) -> None:
+    if not 0 <= value <= 60:
+        raise ValueError(
+            f"{display_key(attribute.name)}: must be between 0 and 60s (such as '2ms'), "
+            f"got {value:g}s"
+        )
+
+
+def _check_queue(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{display_key(attribute.name)}: must be at least 1, got {value}")
+
+
+def _sorted_sizes(value: Any) -> tuple[int, ...]:
+    return tuple(sorted(set(value)))
+
+
+def _check_batching(attributes: OpenInferenceAttributes) -> None:
+    """With batching on, sizes fit ``maxBatchSize`` and declared shapes lead with -1."""
+    limit = attributes.max_batch_size
+    for size in attributes.preferred_batch_sizes:
+        if not 1 <= size <= limit:
+            raise ValueError(
+                f"preferredBatchSizes: {size} is not between 1 and maxBatchSize ({limit})"
+            )
+    for key, tensors in (
+        ("inputTensors", attributes.input_tensors),
+        ("outputTensors", attributes.output_tensors),
+    ):
+        for tensor in tensors:
+            if not tensor.shape or tensor.shape[0] != -1:
+                raise ValueError(
+                    f"{key}: {tensor.name!r} has shape {list(tensor.shape)}; with maxBatchSize "
+                    f"the first dimension is the batch and must be -1: "
+                    f"{[-1, *tensor.shape[1:]] if tensor.shape else [-1]}"
+                )
 
 
 @attrs.frozen
@@ -148,9 +196,22 @@ class OpenInferenceAttributes:
         dict of ``data`` lists) or ``numpy`` (an :class:`InferenceRequest` of arrays).
     :param max_request_body_size: the largest REST request body, in bytes (413 beyond).
     :param max_message_bytes: the largest gRPC message, in bytes, both ways.
+    :param max_bytes_in_flight: request bytes received and handled at once, REST and gRPC
+        together (503 / ``RESOURCE_EXHAUSTED`` beyond).
+    :param max_list_elements: with ``tensors: lists``, the most tensor elements one
+        request's inputs may hold (413 / ``RESOURCE_EXHAUSTED`` beyond).
     :param platform: the ``platform`` reported in model metadata.
     :param server_name: the ``name`` in server metadata (the original's name by default).
     :param server_version: the ``version`` in server metadata.
+    :param max_batch_size: dynamic batching: the most rows (first dimension of every
+        input) one handler call gets; 0 or 1: off (Triton's ``max_batch_size``, MLServer's
+        ``max_batch_size``).
+    :param max_queue_delay: how long the first request of a batch may wait for more
+        (Triton's ``max_queue_delay_microseconds``, MLServer's ``max_batch_time``).
+    :param preferred_batch_sizes: batch sizes sent as soon as they can be formed, without
+        waiting for ``max_queue_delay`` (Triton's ``preferred_batch_size``).
+    :param max_queue_size: the most requests waiting for a batch; beyond, 503 /
+        ``UNAVAILABLE`` at once (Triton's ``default_queue_policy.max_queue_size``).
     """
 
     model_name: str = attrs.field(validator=_check_name)
@@ -171,11 +232,26 @@ class OpenInferenceAttributes:
         default=DEFAULT_MAX_REQUEST_BODY_SIZE, validator=_check_size
     )
     max_message_bytes: int = attrs.field(default=DEFAULT_MAX_MESSAGE_BYTES, validator=_check_size)
+    max_bytes_in_flight: int = attrs.field(
+        default=DEFAULT_MAX_BYTES_IN_FLIGHT, validator=_check_size
+    )
+    max_list_elements: int = attrs.field(default=DEFAULT_MAX_LIST_ELEMENTS, validator=_check_size)
     platform: str = "python"
     server_name: str = "digitalhub-serverless"
     server_version: str = "1.0.0"
+    max_batch_size: int = attrs.field(default=0, validator=_check_batch_size)
+    max_queue_delay: Duration = attrs.field(default=Duration(0.0), validator=_check_delay)
+    preferred_batch_sizes: tuple[int, ...] = attrs.field(default=(), converter=_sorted_sizes)
+    max_queue_size: int = attrs.field(default=DEFAULT_MAX_QUEUE_SIZE, validator=_check_queue)
+
+    @property
+    def batching(self) -> bool:
+        """Whether dynamic batching is on (``max_batch_size`` above 1)."""
+        return self.max_batch_size > 1
 
     def __attrs_post_init__(self) -> None:
+        if self.batching:
+            _check_batching(self)
         if not (self.enable_rest or self.enable_grpc):
             raise ValueError("enableRest and enableGrpc are both false: turn at least one on")
         if (

@@ -21,7 +21,9 @@ import numpy as np
 __all__ = (
     "BF16_DTYPE",
     "DATATYPES",
+    "MAX_DIMS",
     "TensorError",
+    "check_shape",
     "datatype_of",
     "decode_bytes",
     "encode_bytes",
@@ -88,6 +90,25 @@ def datatype_of(array: np.ndarray[Any, Any]) -> str:
     if dtype.kind in "OSU":
         return "BYTES"
     raise TensorError(f"numpy dtype {dtype} has no Open Inference datatype")
+
+
+#: the most dimensions a tensor may have (numpy's own limit)
+MAX_DIMS = 64
+#: no tensor holds more elements than this, whatever its other dimensions
+_MAX_ELEMENTS = 2**48
+
+
+def check_shape(shape: Sequence[int], name: str) -> None:
+    """Raise :class:`TensorError` for a shape no tensor could have: more than
+    :data:`MAX_DIMS` dimensions, or sizes whose product (zeros left out) is absurd."""
+    if len(shape) > MAX_DIMS:
+        raise TensorError(f"input {name!r}: {len(shape)} dimensions; at most {MAX_DIMS}")
+    nonzero = 1
+    for dim in shape:
+        if dim:
+            nonzero *= dim
+            if nonzero > _MAX_ELEMENTS:
+                raise TensorError(f"input {name!r}: shape {list(shape)[:8]} is too large")
 
 
 def element_count(shape: Sequence[int]) -> int:
@@ -224,7 +245,13 @@ def from_json(data: Any, datatype: str, shape: Sequence[int], name: str) -> np.n
         low, high = array.min(), array.max()
         if low < info.min or high > info.max:
             raise TensorError(f"input {name!r}: a value is out of the range of {datatype}")
-    return array.astype(dtype, copy=False).reshape(shape)
+    with np.errstate(over="ignore"):
+        cast = array.astype(dtype, copy=False)
+    # 1e300 as FP32 or 1e10 as FP16 would silently become inf: out of range, as integer
+    # overflow is (JSON has no inf or NaN of its own).
+    if dtype.kind == "f" and dtype.itemsize < 8 and cast.size and not np.isfinite(cast).all():
+        raise TensorError(f"input {name!r}: a value is out of the range of {datatype}")
+    return cast.reshape(shape)
 
 
 def to_raw(array: np.ndarray[Any, Any], datatype: str) -> bytes | memoryview:

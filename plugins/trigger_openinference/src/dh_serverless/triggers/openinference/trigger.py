@@ -9,7 +9,9 @@ from typing import ClassVar
 
 from aiohttp import web
 
+from dh_serverless.core.api import ByteBudget, listener_timeouts, runner_options
 from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec
+from dh_serverless.triggers.openinference._batching import BatchingInference
 from dh_serverless.triggers.openinference._grpc import GrpcServer
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics
 from dh_serverless.triggers.openinference._model import Model
@@ -39,6 +41,7 @@ class OpenInferenceTrigger:
         self._listener: asyncio.AbstractServer | None = None
         self._web: web.Server | None = None
         self._grpc: GrpcServer | None = None
+        self._batching: BatchingInference | None = None
         self.rest_port: int | None = None
         self.grpc_port: int | None = None
         model = self.model.name
@@ -51,9 +54,7 @@ class OpenInferenceTrigger:
     async def start(self, dispatch: Dispatch) -> None:
         """Start the REST and gRPC servers that are enabled; return once both listen."""
         a = self.attributes
-        inference = Inference(
-            self.model, dispatch, TriggerInfo(self.kind, self.name), a.tensors == "numpy"
-        )
+        inference = self._inference(dispatch)
         try:
             if a.enable_rest:
                 await self._start_rest(inference)
@@ -73,12 +74,39 @@ class OpenInferenceTrigger:
         self._ready = True
         self._logger.info(
             "openinference trigger %s serving model %s version %s (REST %s, gRPC %s, "
-            "tensors as %s)",
+            "tensors as %s%s)",
             self.name, self.model.name, self.model.version,
             f"{a.host}:{self.rest_port}" if a.enable_rest else "off",
             f"{a.host}:{self.grpc_port}" if a.enable_grpc else "off",
             a.tensors,
+            f"; batches of up to {a.max_batch_size} rows, {a.max_queue_delay * 1000:g} ms "
+            "queue delay" if a.batching else "",
         )  # fmt: skip
+
+    def _inference(self, dispatch: Dispatch) -> Inference:
+        a = self.attributes
+        info = TriggerInfo(self.kind, self.name)
+        numpy, budget = a.tensors == "numpy", ByteBudget(a.max_bytes_in_flight)
+        if not a.batching:
+            return Inference(
+                self.model, dispatch, info, numpy, max_list_elements=a.max_list_elements,
+                budget=budget,
+            )  # fmt: skip
+        self._batching = BatchingInference(
+            self.model,
+            dispatch,
+            info,
+            numpy,
+            max_list_elements=a.max_list_elements,
+            budget=budget,
+            max_batch_size=a.max_batch_size,
+            max_queue_delay=a.max_queue_delay,
+            preferred_batch_sizes=a.preferred_batch_sizes,
+            max_queue_size=a.max_queue_size,
+            concurrency=self.spec.workers,
+            metrics=self.spec.metrics,
+        )
+        return self._batching
 
     async def _start_rest(self, inference: Inference) -> None:
         a = self.attributes
@@ -90,7 +118,14 @@ class OpenInferenceTrigger:
             is_ready=self._is_ready,
             logger=self._logger,
         )
-        self._web = RestServer(handler, access_log=None, logger=self._logger)
+        timeouts = listener_timeouts()
+        self._web = RestServer(
+            handler,
+            access_log=None,
+            logger=self._logger,
+            read_timeout=timeouts.read,
+            **runner_options(timeouts),
+        )
         loop = asyncio.get_running_loop()
         try:
             self._listener = await loop.create_server(self._web, a.host, a.rest_port, backlog=1024)
@@ -104,6 +139,8 @@ class OpenInferenceTrigger:
     async def stop(self, timeout: float) -> None:
         """Stop taking requests, let in-flight ones finish for up to ``timeout`` seconds."""
         self._ready = False
+        if self._batching is not None:
+            self._batching.close()  # queued requests go now; new ones get 503
         timeout = max(timeout, 0.0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
