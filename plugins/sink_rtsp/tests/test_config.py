@@ -48,6 +48,13 @@ def test_keys_match_ignoring_case_and_underscores():
     assert (a.session_timeout, a.max_viewers) == (10, 3)
 
 
+def test_the_originals_audio_keys():
+    a = _structure({"type": "Audio", "sample_rate": 8000, "channels": 2})
+    assert (a.type, a.sample_rate, a.channels) == ("audio", 8000, 2)
+    assert _structure({"type": "audio"}).sample_rate == 16000  # the original's defaults
+    assert _structure({"type": "audio"}).channels == 1
+
+
 def test_auth():
     a = _structure({"auth": {"username": "u", "password": "p", "scheme": "basic"}})
     assert a.auth == AuthConfig("u", "p", "basic")
@@ -57,7 +64,9 @@ def test_auth():
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"type": "audio"}, "video only"),
+        ({"type": "text"}, "video or audio"),
+        ({"type": "audio", "sample_rate": 100}, "sampleRate"),
+        ({"type": "audio", "channels": 0}, "channels"),
         ({"codec": "vp8"}, "codec"),
         ({"port": 70000}, "port"),
         ({"path": "stream"}, "path must start with /"),

@@ -12,13 +12,14 @@
             attributes:
               port: 8554
               path: /processed
-              type: video        # the original's key; only video is served
+              type: video        # or audio (L16 PCM, with sample_rate and channels)
               codec: h264        # or jpeg
               fps: 30
               auth: {scheme: digest, username: viewer, password: secret}
 
-Keys match ignoring case and underscores (``sessionTimeout``, ``session_timeout``). The
-original's audio keys (``sampleRate``, ``channels``) are accepted and ignored.
+Keys match ignoring case and underscores (``sessionTimeout``, ``session_timeout``).
+``type: audio`` serves the handler's PCM as L16 (RFC 3551) at ``sample_rate`` Hz with
+``channels`` channels, as the original does.
 """
 
 from __future__ import annotations
@@ -43,9 +44,13 @@ def _check_path(_: Any, __: attrs.Attribute[str], value: str) -> None:
         raise ValueError(f"path must start with / and hold no spaces or '?', got {value!r}")
 
 
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 def _check_type(_: Any, __: attrs.Attribute[str], value: str) -> None:
-    if value.lower() != "video":
-        raise ValueError(f"type {value!r} is not served: the rtsp sink streams video only")
+    if value not in ("video", "audio"):
+        raise ValueError(f"type must be video or audio, got {value!r}")
 
 
 def _not_empty(key: str) -> Any:
@@ -89,6 +94,9 @@ class RtspAttributes:
     :param max_lag_bytes: bytes a TCP viewer may have unsent before frames are skipped
         for it until the next keyframe.
     :param title: the SDP session name.
+    :param type: ``video`` or ``audio``: the handler's results are PCM (16-bit
+        little-endian bytes or an int16 array), served as L16 at ``sample_rate`` Hz
+        with ``channels`` channels; ``codec``, ``fps`` and the video keys are unused.
     """
 
     port: int = attrs.field(default=8554, validator=_between("port", 0, 65535))
@@ -105,8 +113,16 @@ class RtspAttributes:
     )
     title: str = "dh-serverless"
     auth: AuthConfig | None = None
-    #: the original's stream type: only ``video`` is served.
-    type: str = attrs.field(default="video", validator=_check_type)
-    # The original's audio settings: accepted so its configurations load, ignored.
+    #: the original's stream type: ``video`` (frames) or ``audio`` (PCM as L16).
+    type: str = attrs.field(default="video", converter=_lower, validator=_check_type)
+    #: audio: the PCM's sample rate in Hz (the RTP clock).
     sample_rate: int = 16000
+    #: audio: interleaved channels of the PCM.
     channels: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        # Checked for audio only: video configurations of the original may carry any
+        # value here, and it ignores them.
+        if self.type == "audio":
+            _between("sampleRate", 1000, 192000)(self, None, self.sample_rate)
+            _between("channels", 1, 8)(self, None, self.channels)

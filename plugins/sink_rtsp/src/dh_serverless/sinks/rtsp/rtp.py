@@ -102,6 +102,20 @@ class RtpStream:
         self.seq = seq
         return out
 
+    def spaced(self, payloads: list[bytes], timestamp: int, step: int) -> list[bytes]:
+        """One RTP packet per payload, the first at ``timestamp`` and each next one
+        ``step`` clock units later (audio: ``step`` samples per packet); no marker bit."""
+        out: list[bytes] = []
+        pack = _HEADER.pack
+        seq = self.seq
+        pt = self.payload_type
+        for index, payload in enumerate(payloads):
+            ts = (timestamp + index * step) & 0xFFFFFFFF
+            out.append(pack(0x80, pt, seq, ts, self.ssrc) + payload)
+            seq = (seq + 1) & 0xFFFF
+        self.seq = seq
+        return out
+
 
 def interleave(packets: list[bytes], channel: int) -> bytes:
     """``packets`` framed for RTP over the RTSP connection (RFC 2326 section 10.12)."""

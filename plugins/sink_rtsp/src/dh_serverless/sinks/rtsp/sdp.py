@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-__all__ = ("TRACK", "h264_sdp", "jpeg_sdp")
+__all__ = ("TRACK", "h264_sdp", "jpeg_sdp", "l16_sdp")
 
 TRACK = "trackID=0"  #: the one media track's control URL, relative to Content-Base
 
@@ -43,6 +43,20 @@ def jpeg_sdp(session_id: int, address: str, title: str, fps: int) -> str:
         "m=video 0 RTP/AVP 26",
         "a=rtpmap:26 JPEG/90000",
         f"a=framerate:{fps}",
+        f"a=control:{TRACK}",
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def l16_sdp(
+    session_id: int, address: str, title: str, payload_type: int, rate: int, channels: int
+) -> str:
+    """SDP for one L16 audio track (RFC 3551; ``rtpmap`` names the rate and channels)."""
+    lines = [
+        *_head(session_id, address, title),
+        f"m=audio 0 RTP/AVP {payload_type}",
+        f"a=rtpmap:{payload_type} L16/{rate}/{channels}",
+        "a=ptime:20",
         f"a=control:{TRACK}",
     ]
     return "\r\n".join(lines) + "\r\n"

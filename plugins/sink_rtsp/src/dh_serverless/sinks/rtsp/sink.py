@@ -11,11 +11,12 @@ from typing import Any, ClassVar
 
 from dh_serverless.hookspecs.protocols import SinkSpec
 from dh_serverless.hookspecs.types import Event, Response
+from dh_serverless.sinks.rtsp.audio import L16_PAYLOAD_TYPE, L16Packetizer
 from dh_serverless.sinks.rtsp.config import RtspAttributes
 from dh_serverless.sinks.rtsp.encoder import H264Encoder, JpegPacketizer
 from dh_serverless.sinks.rtsp.metrics import SinkMetrics
 from dh_serverless.sinks.rtsp.rtp import RtpStream
-from dh_serverless.sinks.rtsp.sdp import h264_sdp, jpeg_sdp
+from dh_serverless.sinks.rtsp.sdp import h264_sdp, jpeg_sdp, l16_sdp
 from dh_serverless.sinks.rtsp.server import RtspServer
 
 __all__ = ("DESCRIBE_WAIT", "RtspSink")
@@ -24,14 +25,19 @@ __all__ = ("DESCRIBE_WAIT", "RtspSink")
 DESCRIBE_WAIT = 10.0
 _CLOCK = 90_000
 _REANCHOR = 5.0
+#: audio: a piece that starts more than this many seconds after the previous one ended
+#: is stamped at its arrival time (a gap), else it follows on seamlessly
+_AUDIO_GAP = 1.0
 
 
 class RtspSink:
-    """Serves the handler's frames (JPEG bytes, or ``HxWx3`` uint8 arrays) over RTSP.
+    """Serves the handler's frames (JPEG bytes, or ``HxWx3`` uint8 arrays) over RTSP,
+    or with ``type: audio`` its PCM (16-bit little-endian) as L16.
 
     Nothing is decoded or encoded while nobody plays: ``emit`` keeps the latest frame
     (for the SDP of the next DESCRIBE) and returns. With viewers, each frame is encoded
-    once on a single encoding thread and its packets fan out to every viewer.
+    once on a single encoding thread and its packets fan out to every viewer. Audio
+    needs no encoder: each piece is byte-swapped and cut into 20 ms packets on the loop.
     """
 
     attributes_type: ClassVar[type] = RtspAttributes
@@ -42,9 +48,17 @@ class RtspSink:
         self.attributes: RtspAttributes = spec.attributes
         self.log = spec.logger
         attributes = self.attributes
-        self.metrics = SinkMetrics(spec.metrics, spec.trigger, attributes.codec)
+        audio = attributes.type == "audio"
+        self.metrics = SinkMetrics(spec.metrics, spec.trigger, "l16" if audio else attributes.codec)
         self.codec: H264Encoder | JpegPacketizer
-        if attributes.codec == "h264":
+        #: the L16 packetiser of ``type: audio``, else None
+        self.audio: L16Packetizer | None = None
+        self._audio_next = 0  # the sample clock where the next piece follows on
+        if audio:
+            self.audio = L16Packetizer(attributes.sample_rate, attributes.channels)
+            self.codec = JpegPacketizer(attributes.quality)  # never used: no frames
+            self.rtp = RtpStream(L16_PAYLOAD_TYPE)
+        elif attributes.codec == "h264":
             self.codec = H264Encoder(attributes.fps, attributes.bitrate)
             self.rtp = RtpStream(96)
         else:
@@ -81,12 +95,17 @@ class RtspSink:
         self._first = asyncio.Event()
         await self.server.start()
         self.metrics.watch_viewers(lambda: len(self.server.playing))
-        self.log.info("rtsp: serving %s (%s)", self.url, self.attributes.codec)
+        a = self.attributes
+        what = f"L16 {a.sample_rate} Hz {a.channels} ch" if self.audio else a.codec
+        self.log.info("rtsp: serving %s (%s)", self.url, what)
 
     async def emit(self, response: Response, event: Event) -> None:
         """Encode and send one frame to the viewers playing, if any."""
         body = response.body
         if body is None or (isinstance(body, bytes | bytearray) and not body):
+            return
+        if self.audio is not None:
+            self._emit_audio(body, self.audio)
             return
         pts = self._pts(event)
         self._latest = (body, pts)
@@ -109,6 +128,22 @@ class RtspSink:
         self.metrics.encoded(frame.seconds)
         packets = self.rtp.packets(frame.payloads, pts + self._offset)
         self.server.broadcast(packets, frame.keyframe)
+
+    def _emit_audio(self, body: object, audio: L16Packetizer) -> None:
+        payloads, samples = audio.payloads(body)
+        if not samples:
+            return
+        now = round((time.time() - self._wall0) * audio.rate)
+        start = self._audio_next
+        if now - start > _AUDIO_GAP * audio.rate:
+            start = now  # silence before this piece: stamp it at its arrival
+        self._audio_next = start + samples
+        self.metrics.encoded(0.0)
+        if not self.server.playing:
+            return
+        step = audio.packet_bytes // audio.frame_bytes
+        packets = self.rtp.spaced(payloads, start + self._offset, step)
+        self.server.broadcast(packets, True)
 
     async def stop(self) -> None:
         """Close every session and the listener; wait for the encoder to finish."""
@@ -143,6 +178,11 @@ class RtspSink:
     async def sdp(self, address: str) -> str | None:
         """The SDP; for H.264 it needs SPS/PPS, so the latest frame may be encoded now."""
         attributes = self.attributes
+        if self.audio is not None:
+            return l16_sdp(
+                self._session_id, address, attributes.title, L16_PAYLOAD_TYPE,
+                attributes.sample_rate, attributes.channels,
+            )  # fmt: skip
         if isinstance(self.codec, JpegPacketizer):
             return jpeg_sdp(self._session_id, address, attributes.title, attributes.fps)
         if self._latest is None and self._first is not None:
@@ -173,6 +213,8 @@ class RtspSink:
 
     def play_info(self) -> tuple[int, int]:
         """The next sequence number and an RTP time no later than the next frame's."""
+        if self.audio is not None:
+            return self.rtp.seq, (self._audio_next + self._offset) & 0xFFFFFFFF
         return self.rtp.seq, (self._last_pts + 1 + self._offset) & 0xFFFFFFFF
 
     def request_keyframe(self) -> None:
@@ -182,4 +224,5 @@ class RtspSink:
     def report(self) -> tuple[int, float]:
         """The RTP time of now and now (for RTCP sender reports)."""
         now = time.time()
-        return (int((now - self._wall0) * _CLOCK) + self._offset) & 0xFFFFFFFF, now
+        clock = self.audio.rate if self.audio is not None else _CLOCK
+        return (int((now - self._wall0) * clock) + self._offset) & 0xFFFFFFFF, now

@@ -1,0 +1,418 @@
+"""The rtsp trigger: read an RTSP stream, hand its audio or its frames to the handler.
+
+One reader thread per trigger runs PyAV (see :mod:`.source`): it connects, decodes, and
+either pushes PCM into the rolling :class:`AudioBuffer` (audio) or keeps the newest decoded
+frame (video). On the event loop one pump task wakes every ``processing_interval`` (or on
+each new frame / chunk when it is 0), waits for a free worker, takes the newest data, turns
+it into an event and starts ``dispatch`` without awaiting it: up to ``maxWorkers`` events run
+at once, nothing ever queues, and results reach the sink in event order through the core's
+ordered delivery (``sink_order_wait``). A lost or stalled stream is retried after
+``reconnectDelay`` with back-off; the trigger never stops on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+import av.error
+import numpy as np
+
+from dh_serverless.hookspecs import (
+    Dispatch,
+    DispatchError,
+    Event,
+    ShuttingDownError,
+    TriggerInfo,
+    TriggerSpec,
+)
+from dh_serverless.triggers.rtsp.buffer import AudioBuffer
+from dh_serverless.triggers.rtsp.config import RtspTriggerAttributes
+from dh_serverless.triggers.rtsp.frames import to_jpeg, to_rgb
+from dh_serverless.triggers.rtsp.metrics import FpsMeter, TriggerMetrics
+from dh_serverless.triggers.rtsp.source import (
+    AudioFormat,
+    SourceError,
+    StalledError,
+    read_stream,
+    redact_url,
+)
+
+__all__ = ("NDARRAY_CONTENT_TYPE", "RtspTrigger")
+
+#: ``event.content_type`` when ``numpy: true`` puts an ``ndarray`` in ``event.body``
+NDARRAY_CONTENT_TYPE = "application/x-ndarray"
+_PCM_CONTENT_TYPE = "application/octet-stream"
+_JPEG_CONTENT_TYPE = "image/jpeg"
+
+
+class RtspTrigger:
+    """The ``rtsp`` trigger. See the package README for the behaviour and the metrics."""
+
+    kind: ClassVar[str] = "rtsp"
+    attributes_type: ClassVar[type] = RtspTriggerAttributes
+
+    def __init__(self, spec: TriggerSpec) -> None:
+        if not isinstance(spec.attributes, RtspTriggerAttributes):
+            raise TypeError("the rtsp trigger needs RtspTriggerAttributes")
+        a = self.attributes = spec.attributes
+        self.name = spec.name
+        self.spec = spec
+        wait = float(a.order_wait)
+        #: the core delivers results to the sink in event order
+        self.sink_order_wait: float | None = wait if wait > 0 else None
+        self.url = a.rtsp_url.strip()
+        self.public_url = redact_url(self.url)
+        self.media_type = a.media_type
+        self._logger = spec.logger
+        self._fps = FpsMeter()
+        self._connected = 0
+        self.metrics = TriggerMetrics(spec.metrics, self.name, self._fps, self._is_connected)
+        self._info = TriggerInfo("rtsp", self.name)
+        self.audio_format = AudioFormat(a.sample_rate, a.channels)
+        self.buffer = AudioBuffer(a.chunk_bytes, a.max_bytes, a.trim_bytes)
+        #: frames decoded so far (video) / events sent so far (audio): never reset
+        self.frame_num = 0
+        self.event_num = 0
+        self._latest: tuple[Any, int, datetime.datetime] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._signalled = False
+        self._last_data = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._thread: threading.Thread | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._failures = 0
+        self._trimmed = 0
+
+    def _is_connected(self) -> float:
+        return float(self._connected)
+
+    @property
+    def connected(self) -> bool:
+        """Whether a stream is being read now."""
+        return bool(self._connected)
+
+    # ------------------------------------------------------------------
+    # Lifecycle
+    # ------------------------------------------------------------------
+
+    async def start(self, dispatch: Dispatch) -> None:
+        """Start reading in the background and return at once (a source that is down is
+        retried; it never fails the start)."""
+        if self._thread is not None:
+            raise RuntimeError(f"rtsp trigger {self.name!r} already started")
+        loop = self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(max(1, self.spec.workers))
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"dh-rtsp-{self.name}-encode")
+        self._thread = threading.Thread(
+            target=self._read_forever, name=f"dh-rtsp-{self.name}", daemon=True
+        )
+        self._thread.start()
+        self._pump = loop.create_task(self._pump_forever(dispatch))
+        a = self.attributes
+        detail = (
+            f"PCM s16le {a.sample_rate} Hz {a.channels} ch"
+            if self.media_type == "audio"
+            else "JPEG"
+            if not a.numpy
+            else "RGB arrays"
+        )
+        self._logger.info(
+            "rtsp trigger %s reading %s over %s: %s every %s (maxWorkers=%d)",
+            self.name, self.public_url, a.transport.upper(), detail,
+            f"{a.processing_interval} ms" if a.processing_interval else "new data",
+            self.spec.workers,
+        )  # fmt: skip
+
+    async def stop(self, timeout: float) -> None:
+        """Stop reading; let events being handled finish for up to ``timeout`` seconds."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+        tasks = list(self._tasks)
+        if tasks:
+            _, left = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
+            for task in left:
+                task.cancel()
+            if left:
+                await asyncio.wait(left, timeout=1.0)
+        # A live stream returns within a packet; a stalled one within readTimeout (the
+        # thread is a daemon: it never holds the process).
+        await asyncio.to_thread(thread.join, min(2.0, float(self.attributes.read_timeout)))
+        self._connected = 0
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        got = (
+            f"{self.metrics.audio_seconds.value:.1f} s of audio"
+            if self.media_type == "audio"
+            else f"{self.frame_num} frames"
+        )
+        self._logger.info(
+            "rtsp trigger %s stopped after %s, %d events", self.name, got, self.event_num
+        )
+
+    # ------------------------------------------------------------------
+    # The reader thread
+    # ------------------------------------------------------------------
+
+    def _read_forever(self) -> None:
+        a = self.attributes
+        delay = float(a.reconnect_delay)
+        stop = self._stop
+        while not stop.is_set():
+            before = self.metrics.received.value
+            self._last_data = time.monotonic()
+            stalled = False
+            try:
+                read_stream(
+                    self.url,
+                    media_type=self.media_type,
+                    transport=a.transport,
+                    connect_timeout=float(a.connect_timeout),
+                    read_timeout=float(a.read_timeout),
+                    stop=stop,
+                    on_connected=self._on_connected,
+                    on_audio=self._on_audio,
+                    audio_format=self.audio_format,
+                    on_video=self._on_video,
+                    on_corrupt=self.metrics.corrupt.inc,
+                    decode_threads=a.decode_threads,
+                )
+                reason = "the stream ended"
+            except StalledError as exc:
+                reason, stalled = str(exc), True
+            except TimeoutError as exc:
+                reason = str(exc) or "timed out"
+            except SourceError as exc:
+                reason = str(exc)
+            except (av.error.FFmpegError, OSError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a bug must not stop the stream for good
+                self._logger.exception("rtsp trigger %s: unexpected error", self.name)
+                reason = f"{type(exc).__name__}: {exc}"
+            was_connected = bool(self._connected)
+            self._connected = 0
+            with self._lock:  # a frame of the lost connection is stale by the next one
+                if self._latest is not None:
+                    self._latest = None
+                    self.metrics.superseded.inc()
+            if stop.is_set():
+                return
+            silent = time.monotonic() - self._last_data
+            if stalled or (was_connected and silent >= 0.9 * float(a.read_timeout)):
+                self.metrics.stalls.inc()
+            if self.metrics.received.value != before:
+                delay = float(a.reconnect_delay)
+            self.metrics.reconnects.inc()
+            self._logger.warning(
+                "rtsp trigger %s lost %s: %s; reconnecting in %.1fs",
+                self.name, self.public_url, reason, delay,
+            )  # fmt: skip
+            stop.wait(delay)
+            delay = min(max(delay * 2, 0.1), float(a.max_reconnect_delay))
+
+    def _on_connected(self, track: str) -> None:
+        self._connected = 1
+        self._last_data = time.monotonic()
+        self._logger.info("rtsp trigger %s connected to %s (%s)", self.name, self.public_url, track)
+
+    def _on_audio(self, pcm: bytes, seconds: float) -> None:
+        m = self.metrics
+        m.received.inc()
+        m.audio_seconds.inc(seconds)
+        self._last_data = now = time.monotonic()
+        self._fps.tick(now)
+        buffer = self.buffer
+        buffer.push(pcm)
+        if buffer.trimmed_bytes != self._trimmed:
+            m.trimmed.inc(buffer.trimmed_bytes - self._trimmed)
+            self._trimmed = buffer.trimmed_bytes
+        if not self.attributes.processing_interval and buffer.ready():
+            self._signal()
+
+    def _on_video(self, frame: Any) -> None:
+        m = self.metrics
+        m.received.inc()
+        self._last_data = now = time.monotonic()
+        self._fps.tick(now)
+        with self._lock:
+            n = self.frame_num = self.frame_num + 1
+            if self._latest is not None:
+                (m.sampled if self.attributes.processing_interval else m.superseded).inc()
+            self._latest = (frame, n, datetime.datetime.now(datetime.UTC))
+        if not self.attributes.processing_interval:
+            self._signal()
+
+    def _signal(self) -> None:
+        """Wake the pump from the reader thread (once until it runs)."""
+        if self._signalled or self._loop is None or self._wake is None:
+            return
+        self._signalled = True
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # ------------------------------------------------------------------
+    # The pump, on the event loop
+    # ------------------------------------------------------------------
+
+    async def _pump_forever(self, dispatch: Dispatch) -> None:
+        interval = self.attributes.processing_interval / 1000.0
+        wake, slots = self._wake, self._slots
+        assert wake is not None
+        assert slots is not None
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + interval
+        video = self.media_type == "video"
+        while True:
+            if interval:
+                await asyncio.sleep(max(0.0, next_tick - loop.time()))
+                next_tick = max(next_tick + interval, loop.time())  # no catch-up bursts
+            else:
+                await wake.wait()
+                wake.clear()
+                self._signalled = False
+            if not (self._has_frame() if video else self.buffer.ready()):
+                continue
+            await slots.acquire()
+            try:
+                event = await (self._video_event() if video else self._audio_event())
+            except BaseException:
+                slots.release()
+                raise
+            if event is None:
+                slots.release()
+                continue
+            task = loop.create_task(self._run(dispatch, event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _has_frame(self) -> bool:
+        return self._latest is not None
+
+    async def _audio_event(self) -> Event | None:
+        pcm = self.buffer.take()
+        if pcm is None:
+            return None
+        a = self.attributes
+        fmt = self.audio_format
+        n = self.event_num = self.event_num + 1
+        now = datetime.datetime.now(datetime.UTC)
+        body: Any = pcm
+        content_type = _PCM_CONTENT_TYPE
+        if a.numpy:
+            body = np.frombuffer(pcm, dtype="<i2").reshape(-1, fmt.channels)
+            content_type = NDARRAY_CONTENT_TYPE
+        fields: dict[str, object] = {
+            "chunk_num": n,
+            "url": self.public_url,
+            "timestamp": now,
+            "sample_rate": fmt.rate,
+            "channels": fmt.channels,
+            "sample_format": "s16le",
+            "duration": len(pcm) / fmt.bytes_per_second,
+        }
+        return self._event(body, content_type, fields, n, len(pcm), now, "rtsp-audio")
+
+    async def _video_event(self) -> Event | None:
+        with self._lock:
+            latest, self._latest = self._latest, None
+        if latest is None:
+            return None
+        frame, n, arrived = latest
+        a = self.attributes
+        convert = to_rgb if a.numpy else _jpeg_converter(a.jpeg_quality)
+        loop = asyncio.get_running_loop()
+        try:
+            body = await loop.run_in_executor(self._executor, convert, frame)
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the stream
+            self.metrics.corrupt.inc()
+            self._logger.debug("frame %d could not be converted: %s", n, exc)
+            return None
+        self.event_num += 1
+        fields: dict[str, object] = {
+            "frame_num": n,
+            "url": self.public_url,
+            "timestamp": arrived,
+            "width": frame.width,
+            "height": frame.height,
+        }
+        if frame.time is not None:
+            fields["pts"] = float(frame.time)
+        content_type = NDARRAY_CONTENT_TYPE if a.numpy else _JPEG_CONTENT_TYPE
+        size = body.nbytes if isinstance(body, np.ndarray) else len(body)
+        return self._event(body, content_type, fields, n, size, arrived, "rtsp-video")
+
+    def _event(
+        self,
+        body: Any,
+        content_type: str,
+        fields: dict[str, object],
+        n: int,
+        size: int,
+        when: datetime.datetime,
+        kind: str,
+    ) -> Event:
+        return Event(
+            body=body,
+            content_type=content_type,
+            trigger=self._info,
+            fields=fields,
+            _id=f"{self.name}-{n}",
+            method="rtsp",
+            path="",
+            size=size,
+            timestamp=when,
+            url=self.public_url,
+            _type=kind,
+        )
+
+    async def _run(self, dispatch: Dispatch, event: Event) -> None:
+        m = self.metrics
+        assert self._slots is not None
+        try:
+            response = await dispatch(event)
+        except ShuttingDownError:
+            m.failed.inc()
+            return
+        except (DispatchError, Exception) as exc:  # noqa: BLE001 - one event must not stop the stream
+            m.failed.inc()
+            self._report(event, f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            self._slots.release()
+        if response.status_code >= 400:
+            m.failed.inc()
+            body = response.body
+            text = body[:200].decode("utf-8", "replace") if isinstance(body, bytes) else body
+            self._report(event, f"status {response.status_code}: {text}")
+        else:
+            m.processed.inc()
+
+    def _report(self, event: Event, what: str) -> None:
+        self._failures += 1
+        # The first failure and then one in a hundred at warning level.
+        level = logging.WARNING if self._failures % 100 == 1 else logging.DEBUG
+        self._logger.log(level, "rtsp event %s failed: %s", event.id, what)
+
+
+def _jpeg_converter(quality: int) -> Any:
+    def convert(frame: Any) -> bytes:
+        return to_jpeg(frame, quality)
+
+    return convert
