@@ -226,9 +226,9 @@ async def test_a_malformed_frame_closes_only_that_client(start_trigger, frame, c
 
 async def test_other_paths_are_not_found(start_trigger):
     started = await start_trigger(echo)
-    async with aiohttp.ClientSession() as session:
-        async with session.get(started.url.replace("ws://", "http://") + "x") as resp:
-            assert resp.status == 404
+    url = started.url.replace("ws://", "http://") + "x"
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        assert resp.status == 404
 
 
 async def test_a_port_in_use_fails_the_start_clearly(start_trigger):
@@ -246,17 +246,17 @@ async def test_a_port_in_use_fails_the_start_clearly(start_trigger):
 
 
 async def test_stop_answers_the_event_in_flight_then_closes_with_1001(start_trigger):
-    release = asyncio.Event()
+    release, arrived = asyncio.Event(), asyncio.Event()
 
     async def slow(event):
+        arrived.set()
         await release.wait()
         return b"late answer"
 
     started = await start_trigger(slow, processing_interval=10)
     async with websockets.connect(started.url) as ws:
         await ws.send("work")
-        while not started.events:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(arrived.wait(), 5)
         stopping = asyncio.create_task(started.trigger.stop(5))
         await asyncio.sleep(0.1)
         release.set()
