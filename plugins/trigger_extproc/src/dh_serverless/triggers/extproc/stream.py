@@ -132,7 +132,9 @@ class Processor:
         self.info = TriggerInfo("extproc", name)
         self.on_request = kind in ("preprocessor", "wrapprocessor", "observeprocessor")
         self.on_response = kind in ("postprocessor", "wrapprocessor", "observeprocessor")
-        self.by_status = kind in ("preprocessor", "postprocessor")
+        # A returned status other than 200 answers at once (as the original's pre, post and
+        # wrap request phases); the observer's results never change the traffic.
+        self.by_status = kind != "observeprocessor"
         self.limit = options.per_request_body_buffer_bytes
         self.reject_over = options.body_over_limit == "reject"
         self.reject_errors = options.on_error == "reject"
