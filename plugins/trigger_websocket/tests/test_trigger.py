@@ -14,6 +14,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from dh_serverless.core.errors import UserError
+from dh_serverless.testing.processes import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -265,3 +266,22 @@ async def test_stop_answers_the_event_in_flight_then_closes_with_1001(start_trig
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd.code == 1001
         await stopping
+
+
+async def test_a_client_gone_without_a_close_frees_its_place(start_trigger, monkeypatch):
+    from dh_serverless.triggers.websocket import trigger as trigger_module
+
+    monkeypatch.setattr(trigger_module, "HEARTBEAT", 0.2)
+    started = await start_trigger(echo, workers=1, processing_interval=10)
+    silent = await asyncio.to_thread(_raw_client, started.trigger.port)  # never answers pings
+    try:
+        await asyncio.sleep(0.05)
+        assert started.metric("dh_websocket_trigger_clients") == 1
+        await eventually(
+            lambda: started.metric("dh_websocket_trigger_clients") == 0, 5, "the silent one gone"
+        )
+        async with websockets.connect(started.url) as ws:
+            await ws.send("here")
+            assert await asyncio.wait_for(ws.recv(), 5) == "ACK: here"
+    finally:
+        silent.close()

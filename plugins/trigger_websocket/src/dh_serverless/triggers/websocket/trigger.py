@@ -30,6 +30,8 @@ __all__ = ("PATH", "WebsocketTrigger", "dh_register_converters")
 
 #: The one path served, as the original.
 PATH = "/ws"
+#: Seconds between the pings that find clients gone without a close.
+HEARTBEAT = 30.0
 
 
 @impl
@@ -99,7 +101,9 @@ class WebsocketTrigger:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if self._closing:
             raise web.HTTPServiceUnavailable(text="shutting down\n")
-        ws = web.WebSocketResponse(max_msg_size=self.attributes.message_limit, heartbeat=None)
+        # Pings every HEARTBEAT s: a client gone without a close (half-open TCP) frees its
+        # slot once its pong is late, instead of holding one of numWorkers for ever.
+        ws = web.WebSocketResponse(max_msg_size=self.attributes.message_limit, heartbeat=HEARTBEAT)
         await ws.prepare(request)
         if len(self._sessions) >= self.max_clients:
             self.metrics.closed["too_many_clients"].inc()
