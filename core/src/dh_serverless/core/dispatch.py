@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.core.metrics import EventStats, SinkStats
 from dh_serverless.core.ordering import InOrder
 from dh_serverless.core.pool import WorkerPool
@@ -119,7 +120,7 @@ class SinkChannel:
         """Give the sink up to ``timeout`` seconds to emit what is queued, then stop it."""
         if self._items:
             self._flushed = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(*TIMEOUT_ERRORS):
                 await asyncio.wait_for(self._flushed.wait(), timeout)
         if self._task is not None:
             self._task.cancel()

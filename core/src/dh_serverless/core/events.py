@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from dh_serverless.core.compat import UTC
 from dh_serverless.core.responses import decode_body
 from dh_serverless.hookspecs.types import Event, TriggerInfo
 
@@ -38,7 +39,7 @@ def new_event(
         method=method,
         path=path,
         size=len(raw),
-        timestamp=datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0),
+        timestamp=datetime.datetime.now(UTC).replace(tzinfo=None, microsecond=0),
         url=url,
         shard_id=-1,
         num_shards=0,

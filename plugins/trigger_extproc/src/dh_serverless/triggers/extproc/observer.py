@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 
+from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.hookspecs import Dispatch, DispatchError, Event
 from dh_serverless.triggers.extproc.result import HandlerAnswer
 from dh_serverless.triggers.extproc.stats import TriggerStats
@@ -76,7 +77,7 @@ class Observer:
     async def stop(self, timeout: float) -> None:
         """Give queued events up to ``timeout`` seconds, then cancel the consumers."""
         if self.queue.qsize():
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(*TIMEOUT_ERRORS):
                 await asyncio.wait_for(self.queue.join(), timeout)
         for task in self.tasks:
             task.cancel()

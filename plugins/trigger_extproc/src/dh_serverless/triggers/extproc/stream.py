@@ -26,6 +26,7 @@ import grpc  # type: ignore[import-untyped]
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm  # type: ignore[import-untyped]
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: ignore[import-untyped]
 
+from dh_serverless.core.compat import UTC
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -54,7 +55,7 @@ _DISPATCH_OUTCOME: dict[type[DispatchError], str] = {
 }
 _PLAIN = frozenset({"continue", "mutated", "observed", "dropped"})  # never immediate
 _OVER_LIMIT = b"request body is larger than perRequestBodyBufferBytes"
-_utc = datetime.UTC
+_utc = UTC
 
 
 class _Side:

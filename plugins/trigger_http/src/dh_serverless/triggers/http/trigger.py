@@ -26,6 +26,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
+from dh_serverless.core.compat import TIMEOUT_ERRORS, UTC
 from dh_serverless.core.responses import decode_body
 from dh_serverless.hookspecs import (
     Dispatch,
@@ -182,7 +183,7 @@ class HttpTrigger:
         if inflight:
             try:
                 await asyncio.wait_for(drained.wait(), max(timeout, 0.0))
-            except TimeoutError:
+            except TIMEOUT_ERRORS:
                 left = list(inflight)
                 self._logger.warning(
                     "http trigger %s: cancelling %d request(s) still running after %.1fs",
@@ -214,7 +215,7 @@ class HttpTrigger:
         inflight = self._inflight
         logger = self._logger
         wall_clock = time.time
-        utc = datetime.UTC
+        utc = UTC
         rng = random.Random()
         random_bits = rng.getrandbits
         too_large = (

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from dh_serverless.core.compat import UTC
 from dh_serverless.core.rollingbuffer import RollingBuffer
 from dh_serverless.core.sinkitems import body_bytes
 from dh_serverless.hookspecs import Dispatch, DispatchError, Event, Response, TriggerInfo
@@ -118,7 +119,7 @@ class Session:
 
     async def _handle(self, dispatch: Dispatch, data: bytes, fields: dict[str, object]) -> None:
         self.events += 1
-        now = datetime.datetime.now(datetime.UTC)
+        now = datetime.datetime.now(UTC)
         fields["client"] = self.number
         fields["remote"] = self.remote
         event = Event(
