@@ -45,3 +45,22 @@ def test_bench_workers_prints_its_table():
     rows = [line for line in out.splitlines() if line.startswith("| ") and "x |" in line]
     assert len(rows) == 3
     assert {r.split("|")[2].strip() for r in rows} == {"async", "thread", "process"}
+
+
+def test_bench_startup_prints_its_table():
+    out = run_bench("startup")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "x |" in line]
+    assert [r.split("|")[1].strip() for r in rows] == [
+        "job: plain python",
+        "job: dh-serverless run",
+        "http: bare aiohttp",
+        "http: dh-serverless run",
+    ]
+
+
+def test_bench_core_prints_its_table():
+    out = run_bench("core", "--events", "200", "--profile")
+    rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+    assert "EventFactory + dispatch, async handler" in rows
+    assert "EventFactory + dispatch, thread handler" in rows
+    assert "Ordered by: internal time" in out

@@ -415,8 +415,8 @@ async def test_sink_queue_is_bounded_and_drops_oldest(function_dir, runtime_for)
     for i in range(channel.capacity + 20):
         await trigger.send(str(i).encode())
     assert runtime.collector.sinks[0].dropped >= 19
-    assert len(channel._items) <= channel.capacity
-    channel._items.clear()  # nothing left to flush: shutdown need not wait for the slow sink
+    assert channel.queued <= channel.capacity
+    channel.clear()  # nothing left to flush: shutdown need not wait for the slow sink
 
 
 async def test_shutdown_refuses_new_events_and_runs_callbacks_once(

@@ -51,13 +51,13 @@ def test_snake_case_and_case_insensitive_keys():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"messageType": "json"}, "messageType: expected one of auto, binary, text"),
+        ({"messageType": "json"}, "messageType must be one of auto, binary, text"),
         ({"mode": "client"}, "url: required in client mode"),
         ({"mode": "server", "url": "ws://x/"}, "url: only for client mode"),
-        ({"url": "ftp://x/"}, "url: expected ws://host"),
-        ({"port": 70000}, "port: must be between 1 and 65535"),
-        ({"path": "stream"}, "path: expected an absolute path"),
-        ({"clientQueueSize": 0}, "clientQueueSize: must be at least 1"),
+        ({"url": "ftp://x/"}, "url must be a URL such as ws://host"),
+        ({"port": 70000}, "port must be between 1 and 65535"),
+        ({"path": "stream"}, "path must be an absolute path"),
+        ({"clientQueueSize": 0}, "clientQueueSize must be at least 1"),
         ({"timeout": "soon"}, "invalid duration 'soon'"),
         ({"messageTyp": "text"}, "did you mean 'messageType'"),
     ],

@@ -45,6 +45,8 @@ def job(context, event):
         json.dump({"body": body}, out)
     with open(os.environ["JOB_OUTPUT_FILE"] + ".modules", "w") as out:
         json.dump(sorted(m for m in sys.modules if m.startswith("dh_serverless.")), out)
+    with open(os.environ["JOB_OUTPUT_FILE"] + ".stacks", "w") as out:
+        json.dump(sorted({"aiohttp", "prometheus_client", "grpc", "numpy"} & set(sys.modules)), out)
     return {"body": body}
 """
 
@@ -76,10 +78,14 @@ def write_function(tmp_path: Path, attributes: str) -> Path:
     return config
 
 
-def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "JOB_OUTPUT_FILE"}
+def run(config: Path, *args: str, health: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JOB_OUTPUT_FILE", "DH_SERVERLESS_HEALTH_PORT")
+    }
     return subprocess.run(
-        [str(CLI), "run", str(config), "--no-health", *args],
+        [str(CLI), "run", str(config), *([] if health else ["--no-health"]), *args],
         capture_output=True,
         text=True,
         timeout=20,
@@ -125,6 +131,31 @@ def test_no_other_trigger_or_sink_is_imported(tmp_path: Path) -> None:
         or m.startswith("dh_serverless.sinks")
     ]
     assert foreign == []
+
+
+def test_a_job_starts_no_health_server_and_no_http_stack(tmp_path: Path) -> None:
+    config = write_function(tmp_path, JOB_EVENT)
+    result = run(config, "--log-format", "text", health=True)
+    assert result.returncode == 0, result.stderr
+    assert "health server on" not in result.stderr
+    assert json.loads((tmp_path / "out.json.stacks").read_text()) == []
+
+
+def test_a_job_serves_health_when_asked(tmp_path: Path) -> None:
+    config = write_function(tmp_path, JOB_EVENT)
+    result = run(
+        config,
+        "--log-format",
+        "text",
+        "--health-host",
+        "127.0.0.1",
+        "--health-port",
+        "0",
+        health=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "health server on 127.0.0.1:" in result.stderr
+    assert "prometheus_client" in json.loads((tmp_path / "out.json.stacks").read_text())
 
 
 def test_success_prints_status_and_body(tmp_path: Path) -> None:

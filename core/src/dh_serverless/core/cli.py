@@ -58,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--health-port",
         type=int,
-        default=int(os.environ.get("DH_SERVERLESS_HEALTH_PORT", 8082)),
-        help="health server port for /live /ready /metrics (default 8082; 0 picks a free one)",
+        default=None,
+        help="health server port for /live /ready /metrics (default 8082, or "
+        "$DH_SERVERLESS_HEALTH_PORT; 0 picks a free one). A job starts none unless given",
     )
     run.add_argument("--no-health", action="store_true", help="do not start the health server")
 
@@ -129,6 +130,18 @@ def _run_async(coro: Coroutine[Any, Any, int]) -> int:
         return runner.run(coro)
 
 
+def health_port(given: int | None) -> int:
+    """The health server's port: ``--health-port``, else the environment, else 8082."""
+    if given is not None:
+        return given
+    return int(os.environ.get("DH_SERVERLESS_HEALTH_PORT", 8082))
+
+
+def health_port_given(given: int | None) -> bool:
+    """Whether the user asked for a health port (flag or environment), which a job honours."""
+    return given is not None or "DH_SERVERLESS_HEALTH_PORT" in os.environ
+
+
 def _run(args: argparse.Namespace) -> int:
     from dh_serverless.core.config import load_function_config
     from dh_serverless.core.runtime import Runtime
@@ -140,7 +153,8 @@ def _run(args: argparse.Namespace) -> int:
         handler=args.handler,
         debug=args.debug,
         health_host=args.health_host,
-        health_port=None if args.no_health else args.health_port,
+        health_port=None if args.no_health else health_port(args.health_port),
+        one_shot_health=health_port_given(args.health_port),
     )
     return _run_async(runtime.run())
 

@@ -9,37 +9,22 @@ trigger asks for it (:mod:`dh_serverless.core.ordering`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 
-from dh_serverless.core.compat import TIMEOUT_ERRORS
+from dh_serverless.core.handoff import Handoff
 from dh_serverless.core.metrics import EventStats, SinkStats
 from dh_serverless.core.ordering import InOrder
 from dh_serverless.core.pool import WorkerPool
-from dh_serverless.hookspecs.errors import (
-    DispatchError,
-    EventTimeoutError,
-    ShuttingDownError,
-    WorkerBusyError,
-    WorkerLostError,
-)
+from dh_serverless.hookspecs.errors import DispatchError, ShuttingDownError
 from dh_serverless.hookspecs.protocols import Sink
 from dh_serverless.hookspecs.types import Dispatch, Event, Middleware, Response
 
 __all__ = ("Gate", "SinkChannel", "build_dispatch", "compose")
 
 _log = logging.getLogger("dh_serverless.dispatch")
-_OUTCOME = {
-    WorkerBusyError: "busy",
-    EventTimeoutError: "timeout",
-    WorkerLostError: "lost",
-    ShuttingDownError: "shutdown",
-}
 
 
 class Gate:
@@ -59,8 +44,8 @@ class Gate:
 class SinkChannel:
     """A bounded queue of responses in front of one sink, drained by its own task.
 
-    ``offer`` never waits: when the queue holds ``capacity`` items the oldest is
-    dropped (for frames, the newest matters) and counted in ``dh_sink_dropped``.
+    ``offer`` never waits: when ``capacity`` items wait the oldest is dropped (for frames,
+    the newest matters) and counted in ``dh_sink_dropped``. Built on :class:`Handoff`.
     """
 
     def __init__(
@@ -75,56 +60,56 @@ class SinkChannel:
         self.stats = stats
         self.capacity = capacity
         self._observe = observe
-        self._items: deque[tuple[Response, Event]] = deque()
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._flushed: asyncio.Event | None = None
+        self._handoff: Handoff[tuple[Response, Event]] = Handoff(
+            self._emit,
+            capacity=capacity,
+            policy="drop_oldest",
+            on_drop=self._dropped,
+            name=f"sink-{sink.kind}",
+        )
+
+    @property
+    def queued(self) -> int:
+        """Items waiting for the sink."""
+        return self._handoff.queued
 
     def offer(self, response: Response, event: Event) -> None:
         """Queue one item for the sink, dropping the oldest if full."""
-        if len(self._items) >= self.capacity:
-            self._items.popleft()
-            self.stats.dropped += 1
-        self._items.append((response, event))
-        self.stats.queued = len(self._items)
-        self._ready.set()
+        self._handoff.offer((response, event))
+        self.stats.queued = self._handoff.queued
+
+    def _dropped(self, _: tuple[Response, Event]) -> None:
+        self.stats.dropped += 1
 
     def start(self) -> None:
         """Start draining the queue into the sink."""
-        self._task = asyncio.get_running_loop().create_task(self._drain())
+        self._handoff.start()
 
-    async def _drain(self) -> None:
-        while True:
-            await self._ready.wait()
-            while self._items:
-                response, event = self._items.popleft()
-                self.stats.queued = len(self._items)
-                if self._observe is not None and not self._observe(self.sink, response, event):
-                    continue
-                try:
-                    await self.sink.emit(response, event)
-                    self.stats.emitted += 1
-                    stamp = event.timestamp
-                    if isinstance(stamp, datetime.datetime) and stamp.tzinfo is not None:
-                        self.stats.age.observe(time.time() - stamp.timestamp())
-                except Exception as exc:  # noqa: BLE001 - one failed item must not stop the sink
-                    self.stats.failed += 1
-                    _log.warning(
-                        "sink %s failed to emit: %s: %s", self.sink.kind, type(exc).__name__, exc
-                    )
-            self._ready.clear()
-            if self._flushed is not None:
-                self._flushed.set()
+    async def _emit(self, item: tuple[Response, Event]) -> None:
+        response, event = item
+        self.stats.queued = self._handoff.queued
+        if self._observe is not None and not self._observe(self.sink, response, event):
+            return
+        try:
+            await self.sink.emit(response, event)
+        except Exception as exc:  # noqa: BLE001 - one failed item must not stop the sink
+            self.stats.failed += 1
+            _log.warning("sink %s failed to emit: %s: %s", self.sink.kind, type(exc).__name__, exc)
+            return
+        self.stats.emitted += 1
+        stamp = event.timestamp
+        if isinstance(stamp, datetime.datetime) and stamp.tzinfo is not None:
+            self.stats.age.observe(time.time() - stamp.timestamp())
+
+    def clear(self) -> None:
+        """Forget the items waiting (counted as dropped)."""
+        self._handoff.clear()
+        self.stats.queued = 0
 
     async def close(self, timeout: float) -> None:
         """Give the sink up to ``timeout`` seconds to emit what is queued, then stop it."""
-        if self._items:
-            self._flushed = asyncio.Event()
-            with contextlib.suppress(*TIMEOUT_ERRORS):
-                await asyncio.wait_for(self._flushed.wait(), timeout)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._handoff.close(timeout)
+        self.stats.queued = 0
 
 
 def build_dispatch(
@@ -160,7 +145,7 @@ def build_dispatch(
             response = await worker.handle(event, event_timeout)
             duration.observe(perf_counter() - start)
         except DispatchError as exc:
-            events[_OUTCOME.get(type(exc), "error")] += 1
+            events[exc.outcome] = events.get(exc.outcome, 0) + 1
             raise
         finally:
             if worker is not None:

@@ -3,21 +3,20 @@
 prometheus-client's own metrics take a lock and a label lookup per update; an event
 updates about six numbers, so the core keeps them in slotted objects and a custom
 collector turns them into Prometheus families only when ``/metrics`` is scraped.
+prometheus-client itself is imported only then, or when a registry is made, so a function
+without a health server (a job) never loads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector, CollectorRegistry
+from typing import TYPE_CHECKING
 
 from dh_serverless.hookspecs.metrics import Counter, Gauge, Histogram, HistogramCell, Metrics
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import CollectorRegistry
 
 __all__ = (
     "EventStats",
@@ -79,7 +78,7 @@ class SinkStats:
         self.age = HistogramCell()
 
 
-class RuntimeCollector(Collector):
+class RuntimeCollector:
     """Turns every :class:`EventStats` and :class:`SinkStats` into Prometheus families."""
 
     def __init__(self) -> None:
@@ -87,6 +86,13 @@ class RuntimeCollector(Collector):
         self.sinks: list[SinkStats] = []
 
     def collect(self) -> Iterator[Metric]:
+        """Prometheus families of every trigger's events and every sink's items."""
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
         labels = ["trigger", "kind"]
         events = CounterMetricFamily(
             "dh_events", "Events by trigger and outcome", labels=[*labels, "outcome"]
@@ -151,13 +157,20 @@ class RuntimeCollector(Collector):
         yield from (emitted, dropped, failed, queued, age)
 
 
-class PluginCollector(Collector):
+class PluginCollector:
     """Exports the families plugins created in a :class:`Metrics` registry."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
+        """Prometheus families of the plugins' counters, gauges and histograms."""
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
         for family in self.metrics:
             labels = list(family.labelnames)
             doc = family.documentation
@@ -182,8 +195,10 @@ def make_registry(collector: RuntimeCollector, metrics: Metrics | None = None) -
     """A registry with the runtime's collector, the plugins' ``metrics`` and the process
     metrics of prometheus-client."""
     from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+    from prometheus_client.registry import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
+    # Duck-typed collectors (``collect()`` only), so that this module imports no prometheus.
     registry.register(collector)
     if metrics is not None:
         registry.register(PluginCollector(metrics))

@@ -76,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--health-port",
         type=int,
-        default=int(os.environ.get("DH_SERVERLESS_HEALTH_PORT", 8082)),
-        help="health server port for /live /ready /metrics (default 8082, as Nuclio's)",
+        default=None,
+        help="health server port for /live /ready /metrics (default 8082, as Nuclio's; "
+        "a job starts none unless given)",
     )
     parser.add_argument(
         "--log-level",
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dh_serverless.core.cli import _run_async
+    from dh_serverless.core.cli import _run_async, health_port, health_port_given
     from dh_serverless.core.config import load_function_config
 
     config_path = Path(args.config)
@@ -127,7 +128,8 @@ def _run(args: argparse.Namespace) -> int:
         config_path,
         debug=args.debug,
         health_host=args.health_host,
-        health_port=args.health_port,
+        health_port=health_port(args.health_port),
+        one_shot_health=health_port_given(args.health_port),
     )
     return _run_async(runtime.run())
 

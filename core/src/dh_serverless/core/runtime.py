@@ -6,14 +6,13 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dh_serverless.core import config as cfg
 from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.core.dispatch import Gate, SinkChannel, build_dispatch, compose
 from dh_serverless.core.errors import UserError
 from dh_serverless.core.function import LoadedHandler, load_handler
-from dh_serverless.core.health import HealthServer
 from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, make_registry
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool
@@ -23,6 +22,9 @@ from dh_serverless.core.workers import AsyncWorker, ThreadWorker, Worker, Worker
 from dh_serverless.hookspecs.metrics import Metrics
 from dh_serverless.hookspecs.protocols import FunctionInfo, Sink, SinkSpec, Trigger, TriggerSpec
 from dh_serverless.hookspecs.types import TriggerInfo
+
+if TYPE_CHECKING:
+    from dh_serverless.core.health import HealthServer
 
 __all__ = ("Runtime",)
 
@@ -41,8 +43,12 @@ class Runtime:
         debug: bool = False,
         health_host: str = "0.0.0.0",
         health_port: int | None = 8082,
+        one_shot_health: bool = True,
         host: PluginHost | None = None,
     ) -> None:
+        """``health_port`` ``None`` starts no health server; with ``one_shot_health`` false,
+        neither does a function whose every trigger is one-shot (a job: its exit code is
+        its outcome, and it spares the import of the HTTP stack)."""
         self.config = config
         self.source = Path(source)
         self.handler_spec = handler or config.spec.handler
@@ -55,16 +61,9 @@ class Runtime:
         )
         self.collector = RuntimeCollector()
         self.metrics = Metrics()  #: the plugins' families, exported beside the core's
-        self.health = (
-            None
-            if health_port is None
-            else HealthServer(
-                health_host,
-                health_port,
-                is_ready=self._readiness,
-                registry=make_registry(self.collector, self.metrics),
-            )
-        )
+        self._health_address = None if health_port is None else (health_host, health_port)
+        self._one_shot_health = one_shot_health
+        self.health: HealthServer | None = None
         self.gate = Gate()
         self.state = "starting"
         self.triggers: list[Trigger] = []
@@ -104,14 +103,9 @@ class Runtime:
         prepared = prepare_triggers(self.config, str(self.source), self.host)
         apply_env(self.config)
         self.host.load_hook_plugins()
-        if self.health is not None:
-            try:
-                await self.health.start()
-            except OSError as exc:
-                raise UserError(
-                    f"health server cannot listen on {self.health.host}:{self.health.port}: "
-                    f"{exc.strerror or exc}; choose another port with --health-port"
-                ) from exc
+        one_shot = bool(prepared) and all(getattr(i.cls, "one_shot", False) for i in prepared)
+        if self._health_address is not None and not (one_shot and not self._one_shot_health):
+            await self._start_health(*self._health_address)
         # Off the loop: a handler module that imports something heavy at module level
         # (DH Core's handler.py imports the DH SDK, 1-3 s) must not stall /live.
         loaded = await asyncio.to_thread(
@@ -127,6 +121,24 @@ class Runtime:
             self.handler_spec,
             ", ".join(f"{t.name} ({t.kind})" for t in self.triggers),
         )
+
+    async def _start_health(self, host: str, port: int) -> None:
+        from dh_serverless.core.health import HealthServer  # the HTTP stack, only when served
+
+        self.health = HealthServer(
+            host,
+            port,
+            is_ready=self._readiness,
+            registry=make_registry(self.collector, self.metrics),
+        )
+        try:
+            await self.health.start()
+        except OSError as exc:
+            raise UserError(
+                f"health server cannot listen on {host}:{port}: "
+                f"{exc.strerror or exc}; choose another port with --health-port"
+            ) from exc
+        _log.info("health server on %s:%d (/live, /ready, /metrics)", host, self.health.port)
 
     async def _start_trigger(
         self, item: PreparedTrigger, loaded: LoadedHandler, middleware: list[Any]

@@ -90,8 +90,14 @@ class Trigger(Protocol):
     The class is constructed with a :class:`TriggerSpec`; ``attributes_type`` names the
     attrs class its ``attributes`` are structured into.
 
-    Two optional attributes change what the core does for the trigger (read once, after
-    the trigger is constructed and before ``start``; leave them out for Nuclio's ways):
+    Optional attributes change what the core does for the trigger (read once, before
+    ``start``; leave them out for Nuclio's ways):
+
+    ``one_shot`` (class attribute, ``bool``)
+        The trigger does its work once and then calls ``spec.request_exit`` (a job). A
+        function whose every trigger is one-shot starts no health server unless the user
+        asked for one (``--health-port`` or ``DH_SERVERLESS_HEALTH_PORT``): its exit code is
+        its outcome, and it starts without importing the HTTP stack.
 
     ``result_converter`` (class attribute, ``staticmethod(fn)``)
         A module-level :data:`ResultConverter` that replaces Nuclio's conversion of the

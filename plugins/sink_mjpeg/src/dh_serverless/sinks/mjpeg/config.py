@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from dh_serverless.core.converter import Duration
+from dh_serverless.core.api import Duration, validators
 
 __all__ = ("RESERVED_PATHS", "MjpegSinkAttributes")
 
@@ -25,30 +25,9 @@ __all__ = ("RESERVED_PATHS", "MjpegSinkAttributes")
 RESERVED_PATHS = ("/", "/stats")
 
 
-def _check_port(_: Any, __: attrs.Attribute[int], value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise ValueError(f"port must be between 1 and 65535 (0: any free port), got {value}")
-
-
-def _check_path(_: Any, __: attrs.Attribute[str], value: str) -> None:
-    if not value.startswith("/") or value in RESERVED_PATHS or any(c in value for c in " ?#"):
-        raise ValueError(
-            f"path must start with / and be neither / nor /stats (the viewer page and its "
-            f"statistics), without spaces, ? or #; got {value!r}"
-        )
-
-
 def _check_boundary(_: Any, __: attrs.Attribute[str], value: str) -> None:
     if not 1 <= len(value) <= 70 or not all(c.isalnum() or c in "'()+_,-./:=?" for c in value):
         raise ValueError(f"boundary must be 1 to 70 letters, digits or '()+_,-./:=?, got {value!r}")
-
-
-def _positive(key: str) -> Any:
-    def check(_: Any, __: attrs.Attribute[Any], value: float) -> None:
-        if not value > 0:
-            raise ValueError(f"{key} must be greater than 0, got {value!r}")
-
-    return check
 
 
 @attrs.frozen
@@ -65,12 +44,12 @@ class MjpegSinkAttributes:
     :param write_timeout: a viewer that accepts no data for this long is disconnected.
     """
 
-    port: int = attrs.field(default=8081, validator=_check_port)
+    port: int = attrs.field(default=8081, validator=validators.port())
     host: str = "0.0.0.0"
-    path: str = attrs.field(default="/stream", validator=_check_path)
+    path: str = attrs.field(default="/stream", validator=validators.path(reserved=RESERVED_PATHS))
     boundary: str = attrs.field(default="frame", validator=_check_boundary)
-    max_viewers: int = attrs.field(default=64, validator=_positive("maxViewers"))
-    send_buffer: int = attrs.field(default=256 * 1024, validator=_positive("sendBuffer"))
+    max_viewers: int = attrs.field(default=64, validator=validators.positive("maxViewers"))
+    send_buffer: int = attrs.field(default=256 * 1024, validator=validators.positive("sendBuffer"))
     write_timeout: Duration = attrs.field(
-        default=Duration(10.0), validator=_positive("writeTimeout")
+        default=Duration(10.0), validator=validators.positive("writeTimeout")
     )

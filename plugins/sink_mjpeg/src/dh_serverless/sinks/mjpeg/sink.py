@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from dh_serverless.core.errors import UserError
+from dh_serverless.core.api import UserError
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.mjpeg.config import MjpegSinkAttributes
 from dh_serverless.sinks.mjpeg.page import viewer_page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dh_serverless.core.sinkitems import timestamp_text
+from dh_serverless.core.api import timestamp_text
 from dh_serverless.hookspecs import Event
 
 __all__ = ("metadata_headers",)

@@ -23,23 +23,13 @@ import re
 from typing import Any
 
 import attrs
-from yarl import URL
 
-from dh_serverless.core.config import Duration
+from dh_serverless.core.api import Duration, validators
 
 __all__ = ("WebhookAttributes",)
 
 # RFC 9110 token: what a method and a header name may contain.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-
-
-def _check_url(_: Any, __: attrs.Attribute[str], value: str) -> None:
-    try:
-        url = URL(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"url: not a URL: {value!r} ({exc})") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"url: expected http://host[:port]/path or https://..., got {value!r}")
 
 
 def _upper(value: str) -> str:
@@ -49,22 +39,6 @@ def _upper(value: str) -> str:
 def _check_method(_: Any, __: attrs.Attribute[str], value: str) -> None:
     if not _TOKEN.match(value):
         raise ValueError(f"method: not an HTTP method: {value!r}")
-
-
-def _check_headers(_: Any, __: attrs.Attribute[dict[str, str]], value: dict[str, str]) -> None:
-    for name, text in value.items():
-        if not _TOKEN.match(name):
-            raise ValueError(f"headers: not a header name: {name!r}")
-        if "\r" in text or "\n" in text:
-            raise ValueError(f"headers.{name}: a header value cannot contain a line break")
-
-
-def _at_least(key: str, low: float) -> Any:
-    def check(_: Any, __: attrs.Attribute[float], value: float) -> None:
-        if value < low:
-            raise ValueError(f"{key}: must be at least {low:g}, got {value:g}")
-
-    return check
 
 
 @attrs.frozen
@@ -88,18 +62,26 @@ class WebhookAttributes:
     :param flush_timeout: on shutdown, seconds to let requests in flight finish.
     """
 
-    url: str = attrs.field(validator=_check_url)
+    url: str = attrs.field(validator=validators.url(("http", "https")))
     method: str = attrs.field(default="POST", converter=_upper, validator=_check_method)
-    headers: dict[str, str] = attrs.field(factory=dict, validator=_check_headers)
-    timeout: Duration = attrs.field(default=Duration(10.0), validator=_at_least("timeout", 0.001))
-    max_retries: int = attrs.field(default=3, validator=_at_least("maxRetries", 0))
-    retry_delay: Duration = attrs.field(default=Duration(1.0), validator=_at_least("retryDelay", 0))
-    retry_backoff: float = attrs.field(default=2.0, validator=_at_least("retryBackoff", 1))
-    max_retry_delay: Duration = attrs.field(
-        default=Duration(30.0), validator=_at_least("maxRetryDelay", 0)
+    headers: dict[str, str] = attrs.field(factory=dict, validator=validators.header_names())
+    timeout: Duration = attrs.field(
+        default=Duration(10.0), validator=validators.at_least(0.001, "timeout")
     )
-    max_concurrency: int = attrs.field(default=4, validator=_at_least("maxConcurrency", 1))
+    max_retries: int = attrs.field(default=3, validator=validators.at_least(0, "maxRetries"))
+    retry_delay: Duration = attrs.field(
+        default=Duration(1.0), validator=validators.at_least(0, "retryDelay")
+    )
+    retry_backoff: float = attrs.field(
+        default=2.0, validator=validators.at_least(1, "retryBackoff")
+    )
+    max_retry_delay: Duration = attrs.field(
+        default=Duration(30.0), validator=validators.at_least(0, "maxRetryDelay")
+    )
+    max_concurrency: int = attrs.field(
+        default=4, validator=validators.at_least(1, "maxConcurrency")
+    )
     metadata_headers: bool = True
     flush_timeout: Duration = attrs.field(
-        default=Duration(5.0), validator=_at_least("flushTimeout", 0)
+        default=Duration(5.0), validator=validators.at_least(0, "flushTimeout")
     )

@@ -13,7 +13,7 @@ from typing import ClassVar
 import aiohttp
 from multidict import CIMultiDict
 
-from dh_serverless.core.sinkitems import body_bytes
+from dh_serverless.core.api import body_bytes
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.webhook._metadata import metadata_headers
 from dh_serverless.sinks.webhook._retry import RETRYABLE_STATUSES, next_delay, parse_retry_after

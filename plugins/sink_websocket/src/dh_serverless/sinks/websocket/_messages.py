@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dh_serverless.core.sinkitems import body_bytes, timestamp_text
+from dh_serverless.core.api import body_bytes, timestamp_text
 from dh_serverless.hookspecs import Event, Response
 
 __all__ = ("Message", "encode", "metadata_json")

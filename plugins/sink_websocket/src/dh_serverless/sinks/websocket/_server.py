@@ -9,7 +9,7 @@ from collections import deque
 
 from aiohttp import WSCloseCode, web
 
-from dh_serverless.core.errors import UserError
+from dh_serverless.core.api import UserError
 from dh_serverless.sinks.websocket._messages import Message
 from dh_serverless.sinks.websocket._stats import WebsocketStats
 from dh_serverless.sinks.websocket.config import WebsocketAttributes

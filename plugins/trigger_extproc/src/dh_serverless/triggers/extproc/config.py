@@ -23,9 +23,11 @@ defaults of the keys it leaves out (the original zero-fills them).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
+
+from dh_serverless.core.api import validators
 
 __all__ = (
     "PROCESSOR_TYPES",
@@ -37,19 +39,6 @@ __all__ = (
 PROCESSOR_TYPES = ("preprocessor", "postprocessor", "observeprocessor", "wrapprocessor")
 
 ProcessorType = Literal["preprocessor", "postprocessor", "observeprocessor", "wrapprocessor"]
-
-
-def _at_least(minimum: int, key: str) -> Any:
-    def check(_: Any, __: attrs.Attribute[int], value: int) -> None:
-        if value < minimum:
-            raise ValueError(f"{key} must be at least {minimum}, got {value}")
-
-    return check
-
-
-def _check_port(_: Any, __: attrs.Attribute[int], value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise ValueError(f"port must be between 1 and 65535 (0: any free port), got {value}")
 
 
 @attrs.frozen
@@ -88,12 +77,14 @@ class ProcessingOptions:
     request_id_fallback: str = ""
     buffer_streamed_bodies: bool = True
     per_request_body_buffer_bytes: int = attrs.field(
-        default=1024 * 1024, validator=_at_least(1, "perRequestBodyBufferBytes")
+        default=1024 * 1024, validator=validators.at_least(1, "perRequestBodyBufferBytes")
     )
     body_over_limit: Literal["reject", "passthrough"] = "reject"
     decompress_bodies: bool = True
     on_error: Literal["passthrough", "reject"] = "passthrough"
-    observe_queue_size: int = attrs.field(default=1000, validator=_at_least(1, "observeQueueSize"))
+    observe_queue_size: int = attrs.field(
+        default=1000, validator=validators.at_least(1, "observeQueueSize")
+    )
 
 
 @attrs.frozen
@@ -113,15 +104,15 @@ class ExtprocAttributes:
     """
 
     type: ProcessorType
-    port: int = attrs.field(validator=_check_port)
+    port: int = attrs.field(validator=validators.port())
     host: str = "0.0.0.0"
     graceful_shutdown_timeout: int = attrs.field(
-        default=15, validator=_at_least(0, "gracefulShutdownTimeout")
+        default=15, validator=validators.at_least(0, "gracefulShutdownTimeout")
     )
     max_concurrent_streams: int = attrs.field(
-        default=100, validator=_at_least(1, "maxConcurrentStreams")
+        default=100, validator=validators.at_least(1, "maxConcurrentStreams")
     )
-    processes: int = attrs.field(default=1, validator=_at_least(1, "processes"))
+    processes: int = attrs.field(default=1, validator=validators.at_least(1, "processes"))
     processing_options: ProcessingOptions = attrs.Factory(ProcessingOptions)
 
     def __attrs_post_init__(self) -> None:

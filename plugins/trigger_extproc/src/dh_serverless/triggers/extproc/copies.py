@@ -19,7 +19,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from dh_serverless.core.compat import TIMEOUT_ERRORS
+from dh_serverless.core.api import TIMEOUT_ERRORS
 
 __all__ = ("ENV", "Copies", "copy_of", "watch_parent")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dh_serverless.core.responses import encode_json
+from dh_serverless.core.api import encode_json
 from dh_serverless.hookspecs import Response
 from dh_serverless.triggers.extproc.headers import as_bytes, mutation_from_headers
 

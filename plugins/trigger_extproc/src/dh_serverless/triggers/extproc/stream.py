@@ -26,7 +26,7 @@ import grpc  # type: ignore[import-untyped]
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm  # type: ignore[import-untyped]
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: ignore[import-untyped]
 
-from dh_serverless.core.compat import UTC
+from dh_serverless.core.api import UTC
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,

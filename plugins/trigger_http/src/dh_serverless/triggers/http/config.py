@@ -27,7 +27,7 @@ from typing import Any, NewType
 import attrs
 import cattrs
 
-from dh_serverless.core.config import CONVERTER
+from dh_serverless.core.api import CONVERTER
 
 __all__ = (
     "DEFAULT_ALLOW_HEADERS",

@@ -26,8 +26,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
-from dh_serverless.core.compat import TIMEOUT_ERRORS, UTC
-from dh_serverless.core.responses import decode_body
+from dh_serverless.core.api import TIMEOUT_ERRORS, UTC, decode_body
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,

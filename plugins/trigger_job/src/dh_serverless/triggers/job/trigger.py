@@ -11,7 +11,7 @@ import asyncio
 import http
 from typing import ClassVar
 
-from dh_serverless.core.events import new_event
+from dh_serverless.core.api import new_event
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -33,6 +33,7 @@ class JobTrigger:
 
     kind: ClassVar[str] = "job"
     attributes_type: ClassVar[type] = JobAttributes
+    one_shot: ClassVar[bool] = True
 
     def __init__(self, spec: TriggerSpec) -> None:
         self.name = spec.name

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from dh_serverless.core.converter import Duration
+from dh_serverless.core.api import Duration
 from dh_serverless.triggers.mjpeg.parser import DEFAULT_MAX_FRAME
 
 __all__ = ("MjpegAttributes",)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from dh_serverless.core.compat import UTC
+from dh_serverless.core.api import UTC
 from dh_serverless.hookspecs import Dispatch, Event, TriggerInfo
 from dh_serverless.triggers.openinference._model import Model
 from dh_serverless.triggers.openinference._request import ParsedRequest

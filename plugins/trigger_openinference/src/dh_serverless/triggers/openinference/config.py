@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import attrs
 
-from dh_serverless.core.config import display_key
+from dh_serverless.core.api import display_key
 from dh_serverless.triggers.openinference.datatypes import DATATYPES
 
 __all__ = (

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from dh_serverless.core.responses import to_response
+from dh_serverless.core.api import to_response
 from dh_serverless.hookspecs import Response
 from dh_serverless.triggers.openinference.datatypes import (
     DATATYPES,

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from aiohttp import web
 
-from dh_serverless.core.compat import TIMEOUT_ERRORS
+from dh_serverless.core.api import TIMEOUT_ERRORS
 from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec
 from dh_serverless.triggers.openinference._grpc import GrpcServer
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics

@@ -27,9 +27,7 @@ from typing import Any, NewType
 import attrs
 import cattrs
 
-from dh_serverless.core.config import CONVERTER
-from dh_serverless.core.durations import parse_go_duration
-from dh_serverless.core.rollingbuffer import RollingBuffer
+from dh_serverless.core.api import CONVERTER, RollingBuffer, parse_go_duration
 from dh_serverless.triggers.websocket.address import ListenAddress, parse_listen_address
 
 __all__ = ("Interval", "WebsocketTriggerAttributes", "register_converters")

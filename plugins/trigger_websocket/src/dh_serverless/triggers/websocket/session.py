@@ -17,9 +17,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from dh_serverless.core.compat import UTC
-from dh_serverless.core.rollingbuffer import RollingBuffer
-from dh_serverless.core.sinkitems import body_bytes
+from dh_serverless.core.api import UTC, RollingBuffer, body_bytes
 from dh_serverless.hookspecs import Dispatch, DispatchError, Event, Response, TriggerInfo
 from dh_serverless.triggers.websocket.config import WebsocketTriggerAttributes
 from dh_serverless.triggers.websocket.metrics import TriggerMetrics

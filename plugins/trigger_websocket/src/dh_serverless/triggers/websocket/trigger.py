@@ -19,7 +19,7 @@ from typing import ClassVar
 import cattrs
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from dh_serverless.core.errors import UserError
+from dh_serverless.core.api import UserError
 from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec, impl
 from dh_serverless.triggers.websocket.address import ListenAddress
 from dh_serverless.triggers.websocket.config import WebsocketTriggerAttributes, register_converters

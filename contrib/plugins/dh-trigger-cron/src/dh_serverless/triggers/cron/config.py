@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from dh_serverless.core.config import Duration
+from dh_serverless.core.api import Duration
 from dh_serverless.triggers.cron.schedule import Timetable, every, parse_schedule
 
 __all__ = ("CronAttributes", "CronEvent")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from croniter import CroniterBadDateError, croniter
 
-from dh_serverless.core.durations import parse_go_duration
+from dh_serverless.core.api import parse_go_duration
 
 __all__ = ("Timetable", "every", "parse_schedule")
 

@@ -22,7 +22,7 @@ import asyncio
 import time
 from typing import ClassVar
 
-from dh_serverless.core.events import new_event
+from dh_serverless.core.api import new_event
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,

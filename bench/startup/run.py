@@ -1,0 +1,177 @@
+"""bench/startup: how long a function takes to start, against plain Python.
+
+- job: ``dh-serverless run`` of a job function with a trivial handler, process start to exit;
+  beside it ``python -c "import handler; handler.handler(None, None)"``, the floor.
+- http: ``dh-serverless run`` of an http function, process start to its first 200 answer;
+  beside it a bare aiohttp server started the same way.
+
+Cases run in turns, round after round, after one warm-up round; the table shows the median
+wall time, the median CPU time (user + system of the process, steadier on a shared machine)
+and the peak RSS. ``PYTHONDONTWRITEBYTECODE`` is cleared for the runs, so that every module is
+loaded from its ``.pyc`` as in an installed image, not compiled at each start.
+
+    python bench/startup/run.py [--rounds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import BIN, free_port
+
+HANDLER = """
+def handler(context, event):
+    return "ok"
+"""
+
+JOB_YAML = """
+apiVersion: nuclio.io/v1
+kind: NuclioFunction
+metadata: {name: startup}
+spec:
+  handler: handler:handler
+  triggers:
+    job: {kind: job, attributes: {event: {body: hi}}}
+"""
+
+HTTP_YAML = """
+apiVersion: nuclio.io/v1
+kind: NuclioFunction
+metadata: {name: startup}
+spec:
+  handler: handler:handler
+  triggers:
+    http: {kind: http, attributes: {host: 127.0.0.1, port: PORT}}
+"""
+
+BARE_AIOHTTP = """
+import sys
+from aiohttp import web
+
+async def hello(request):
+    return web.Response(text="ok")
+
+app = web.Application()
+app.router.add_route("*", "/", hello)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+Sample = tuple[float, float, float]  # wall s, cpu s, peak rss MiB
+
+
+def run_to_exit(cmd: list[str], cwd: Path) -> Sample:
+    """Start ``cmd`` and wait for it to exit 0; its own CPU time and peak RSS (``wait4``)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = proc.stderr.read() if proc.stderr else b""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} exited {proc.returncode}: {stderr.decode()[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def run_to_answer(make_cmd: Callable[[int], list[str]], cwd: Path) -> Sample:
+    """Start a server and time until it answers ``GET /`` with 200; then stop it."""
+    port = free_port()
+    cmd = make_cmd(port)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0 and _answers(port):
+                    break
+            if proc.poll() is not None or time.perf_counter() - start > 30:
+                raise RuntimeError(f"{cmd} did not answer")
+            time.sleep(0.002)
+        wall = time.perf_counter() - start
+    finally:
+        proc.terminate()
+    # CPU of the whole run, start to stop: the server idles between its answer and the stop.
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--duration", type=float, default=0, help="ignored (bench smoke test)")
+    args = parser.parse_args()
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "handler.py").write_text(HANDLER)
+        (work / "job.yaml").write_text(JOB_YAML)
+        (work / "bare.py").write_text(BARE_AIOHTTP)
+
+        def http_cmd(port: int) -> list[str]:
+            path = work / f"http-{port}.yaml"
+            path.write_text(HTTP_YAML.replace("PORT", str(port)))
+            return [str(BIN / "dh-serverless"), "run", str(path), "--no-health"]
+
+        cases: dict[str, Callable[[], Sample]] = {
+            "job: plain python": lambda: run_to_exit(
+                [python, "-c", "import handler; handler.handler(None, None)"], work
+            ),
+            "job: dh-serverless run": lambda: run_to_exit(
+                [str(BIN / "dh-serverless"), "run", "job.yaml"], work
+            ),
+            "http: bare aiohttp": lambda: run_to_answer(
+                lambda port: [python, "bare.py", str(port)], work
+            ),
+            "http: dh-serverless run": lambda: run_to_answer(http_cmd, work),
+        }
+        for case in cases.values():  # warm-up: writes the .pyc files
+            case()
+        samples: dict[str, list[Sample]] = {name: [] for name in cases}
+        for _ in range(args.rounds):
+            for name, case in cases.items():
+                samples[name].append(case())
+
+    def med(name: str, i: int) -> float:
+        return statistics.median(s[i] for s in samples[name])
+
+    print(f"bench/startup: {args.rounds} rounds, cases in turns; python {sys.version.split()[0]}")
+    print()
+    print("| case | wall median (ms) | CPU median (ms) | peak RSS (MiB) | wall ÷ floor |")
+    print("|---|---:|---:|---:|---:|")
+    floors = {"job": "job: plain python", "http": "http: bare aiohttp"}
+    for name in cases:
+        floor = floors[name.split(":")[0]]
+        ratio = med(name, 0) / med(floor, 0)
+        rss = max(s[2] for s in samples[name])
+        print(
+            f"| {name} | {med(name, 0) * 1000:.0f} | {med(name, 1) * 1000:.0f} "
+            f"| {rss:.1f} | {ratio:.2f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The core's plugin surface: the one module of ``dh_serverless.core`` a plugin imports.
+
+Triggers and sinks import from here, from :mod:`dh_serverless.hookspecs` and from
+:mod:`dh_serverless.testing`; everything else in ``dh_serverless.core`` is private to the core
+and may change (``tests/test_plugin_api.py`` holds every plugin to it).
+
+- configuration: :data:`CONVERTER` (the one cattrs converter), :class:`Duration`,
+  :func:`parse_go_duration`, :func:`display_key`, :mod:`validators` (attribute checks with
+  one wording), :class:`UserError` (an error the user can fix: exits cleanly, no traceback);
+- events: :class:`EventFactory` (the hot-path builder) and :func:`new_event` (one-off);
+- results: :func:`to_response` (Nuclio's conversion), :func:`decode_body`,
+  :func:`encode_json`;
+- hand-off: :class:`Handoff`, a bounded queue to async consumers that never makes its
+  producer wait, with a named :data:`DropPolicy` and every drop counted once;
+- sinks: :func:`body_bytes` and :func:`timestamp_text` (an item's body and capture time);
+- streams: :class:`RollingBuffer`, the bounded window of recent stream bytes (websocket
+  stream mode, rtsp audio);
+- Python 3.10: :data:`UTC`, :func:`timeout`, :data:`TIMEOUT_ERRORS` (see
+  :mod:`dh_serverless.core.compat`), for plugins DH Core's 3.10 images carry.
+"""
+
+from __future__ import annotations
+
+from dh_serverless.core import validators
+from dh_serverless.core.compat import TIMEOUT_ERRORS, UTC, timeout
+from dh_serverless.core.config import CONVERTER, Duration, display_key
+from dh_serverless.core.durations import parse_go_duration
+from dh_serverless.core.errors import UserError
+from dh_serverless.core.events import EventFactory, new_event
+from dh_serverless.core.handoff import DropPolicy, Handoff
+from dh_serverless.core.responses import decode_body, encode_json, to_response
+from dh_serverless.core.rollingbuffer import RollingBuffer
+from dh_serverless.core.sinkitems import body_bytes, timestamp_text
+
+__all__ = (
+    "CONVERTER",
+    "TIMEOUT_ERRORS",
+    "UTC",
+    "DropPolicy",
+    "Duration",
+    "EventFactory",
+    "Handoff",
+    "RollingBuffer",
+    "UserError",
+    "body_bytes",
+    "decode_body",
+    "display_key",
+    "encode_json",
+    "new_event",
+    "parse_go_duration",
+    "timeout",
+    "timestamp_text",
+    "to_response",
+    "validators",
+)

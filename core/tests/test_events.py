@@ -1,0 +1,49 @@
+"""EventFactory: the events a trigger makes on its hot path, with Nuclio's values."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from dh_serverless.core.events import EventFactory, new_event
+from dh_serverless.hookspecs import TriggerInfo
+
+INFO = TriggerInfo("http", "web")
+
+
+def test_an_event_has_nuclio_values():
+    before = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+    event = EventFactory(INFO)(b'{"a": 1}', content_type="application/json", method="POST")
+    assert event.trigger is INFO
+    assert event.body == {"a": 1}  # Nuclio's body rule: exactly application/json
+    assert event.size == 8
+    assert uuid.UUID(event.id).version == 4
+    assert str(uuid.UUID(event.id)) == event.id
+    assert event.timestamp.tzinfo is None
+    assert event.timestamp.microsecond == 0
+    assert before <= event.timestamp <= before + datetime.timedelta(seconds=2)
+    assert (event.shard_id, event.num_shards, event.topic, event.path) == (-1, 0, "", "/")
+    assert event.headers == {}
+    assert event.fields == {}
+
+
+def test_ids_are_distinct_and_bodies_stay_bytes_unless_json():
+    make = EventFactory(INFO)
+    ids = {make().id for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert make(b"{}", content_type="text/plain").body == b"{}"
+
+
+def test_a_decoded_body_is_taken_as_given_and_size_is_the_raw_size():
+    event = EventFactory(INFO)(b"\x00" * 12, body=[1, 2, 3])
+    assert event.body == [1, 2, 3]
+    assert event.size == 12
+
+
+def test_new_event_copies_headers_and_fields():
+    headers = {"X-A": "1"}
+    event = new_event(b"x", trigger=INFO, headers=headers, fields={"q": "v"})
+    headers["X-B"] = "2"
+    assert event.headers == {"X-A": "1"}
+    assert event.fields == {"q": "v"}
+    assert uuid.UUID(event.id).version == 4
