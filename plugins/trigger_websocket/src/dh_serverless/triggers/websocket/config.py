@@ -27,7 +27,7 @@ from typing import Any, NewType
 import attrs
 import cattrs
 
-from dh_serverless.core.api import CONVERTER, RollingBuffer, parse_go_duration
+from dh_serverless.core.api import CONVERTER, RollingBuffer, parse_go_duration, validators
 from dh_serverless.triggers.websocket.address import ListenAddress, parse_listen_address
 
 __all__ = ("Interval", "WebsocketTriggerAttributes", "register_converters")
@@ -69,14 +69,6 @@ def _check_interval(_: Any, __: attrs.Attribute[Interval], value: Interval) -> N
         raise ValueError(f"processing_interval must be greater than 0, got {value * 1000:g} ms")
 
 
-def _positive(key: str) -> Any:
-    def check(_: Any, __: attrs.Attribute[int | None], value: int | None) -> None:
-        if value is not None and value <= 0:
-            raise ValueError(f"{key} must be greater than 0, got {value}")
-
-    return check
-
-
 @attrs.frozen
 class WebsocketTriggerAttributes:
     """``spec.triggers.<name>.attributes`` of a ``websocket`` trigger.
@@ -102,7 +94,7 @@ class WebsocketTriggerAttributes:
     max_bytes: int = 1440000
     trim_bytes: int = 1120000
     max_message_bytes: int | None = attrs.field(
-        default=None, validator=_positive("max_message_bytes")
+        default=None, validator=attrs.validators.optional(validators.positive())
     )
 
     def __attrs_post_init__(self) -> None:
