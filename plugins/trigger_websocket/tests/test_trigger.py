@@ -11,6 +11,8 @@ import time
 import aiohttp
 import pytest
 import websockets
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
 from dh_serverless.core.errors import UserError
@@ -285,3 +287,41 @@ async def test_a_client_gone_without_a_close_frees_its_place(start_trigger, monk
             assert await asyncio.wait_for(ws.recv(), 5) == "ACK: here"
     finally:
         silent.close()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blobs=st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=8))
+def test_random_bytes_after_the_handshake_never_harm_the_trigger(blobs):
+    """Whatever a client sends once upgraded, the trigger stays up and serves others."""
+    from dh_serverless.core.api import CONVERTER, to_response
+    from dh_serverless.hookspecs import FunctionInfo, Metrics, TriggerSpec
+    from dh_serverless.triggers.websocket import WebsocketTrigger, WebsocketTriggerAttributes
+
+    async def main() -> None:
+        attrs = CONVERTER.structure(
+            {"websocket_addr": "127.0.0.1:0", "processing_interval": 1, "max_message_bytes": 256},
+            WebsocketTriggerAttributes,
+        )
+        spec = TriggerSpec(name="ws", kind="websocket", attributes=attrs,
+                           function=FunctionInfo("t"), workers=2, metrics=Metrics())  # fmt: skip
+        trigger = WebsocketTrigger(spec)
+
+        async def dispatch(event):
+            return to_response(b"ACK: " + event.body)
+
+        await trigger.start(dispatch)
+        try:
+            for blob in blobs:
+                sock = await asyncio.to_thread(_raw_client, trigger.port)
+                try:
+                    await asyncio.to_thread(sock.sendall, blob)
+                    await asyncio.sleep(0.01)
+                finally:
+                    sock.close()
+            async with websockets.connect(trigger.url) as ws:
+                await ws.send("still serving")
+                assert await asyncio.wait_for(ws.recv(), 5) == "ACK: still serving"
+        finally:
+            await trigger.stop(1)
+
+    asyncio.run(main())
