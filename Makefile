@@ -18,13 +18,14 @@ space := $(empty) $(empty)
 PYTEST := $(BIN)/pytest
 NO_TESTS_OK := || test $$? -eq 5
 
-.PHONY: help install run test test-one bench wheels lint mypy fmt clean
+.PHONY: help install run test test-one test-py310 bench wheels lint mypy fmt clean
 
 help:
 	@echo "make install          create $(VENV) with every distribution (editable) and the dev tools"
 	@echo "make run              run contrib/examples/hello on http://127.0.0.1:8080/"
 	@echo "make test             run every test (ARGS='-m \"not slow\"' to skip wheel builds)"
 	@echo "make test-one P=core  run one distribution's tests (P=trigger_http, dh-trigger-cron, ...)"
+	@echo "make test-py310       the core and the triggers DH Core launches, on Python 3.10 (.venv310)"
 	@echo "make bench            run every benchmark in bench/ (ARGS passed to each run.py)"
 	@echo "make wheels           build one wheel per distribution into $(WHEELHOUSE)/"
 	@echo "make lint | mypy      ruff and mypy | mypy alone, on every distribution's src/"
@@ -57,6 +58,21 @@ test-one: install
 	test -n "$$dir" || { echo "no tests/ folder for '$(P)'"; exit 2; }; \
 	echo "$(PYTEST) $$dir $(ARGS)"; $(PYTEST) $$dir $(ARGS) $(NO_TESTS_OK)
 
+# DH Core builds images for Python 3.10 too: the core, hookspecs and the triggers it launches
+# (http, job; extproc and openinference import) plus the websocket trigger, tested on 3.10.
+# PY310=/path/to/python3.10 picks the interpreter (default: pyenv's, else python3.10 on PATH).
+PY310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) $(shell command -v python3.10 2>/dev/null))
+PY310_DISTS := hookspecs core plugins/trigger_http plugins/trigger_job plugins/trigger_extproc \
+	plugins/trigger_openinference plugins/trigger_websocket
+test-py310:
+	@test -n "$(PY310)" || { echo "no Python 3.10 here: set PY310=/path/to/python3.10"; exit 2; }
+	test -x .venv310/bin/python || $(PY310) -m venv .venv310
+	.venv310/bin/python -m pip install --quiet pytest pytest-asyncio pytest-timeout hypothesis \
+		nuclio-sdk psutil numpy websockets $(addprefix -e ./,$(PY310_DISTS))
+	.venv310/bin/python -m pytest -p no:cacheprovider hookspecs/tests core/tests \
+		plugins/trigger_http/tests plugins/trigger_job/tests plugins/trigger_websocket/tests $(ARGS)
+	.venv310/bin/python -c "import dh_serverless.triggers.extproc, dh_serverless.triggers.openinference"
+
 bench: install
 	@set -e; found=; for run in bench/*/run.py; do \
 		test -f "$$run" || continue; found=1; \
@@ -80,6 +96,6 @@ fmt: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .tox $(WHEELHOUSE) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv310 .tox $(WHEELHOUSE) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +

@@ -23,6 +23,9 @@ from dhcore_fixtures import job_yaml, run_entity
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "contrib" / "deploy" / "dhcore"
 UID, GID = 8877, 999
+DEFAULT_EXTRAS = (
+    "dh-serverless[http,job,extproc,openinference,rtsp-trigger,websocket-trigger]==0.1.0"
+)
 
 pytestmark = pytest.mark.slow
 
@@ -101,11 +104,16 @@ def test_layout(layer: Path) -> None:
     assert uv.returncode == 0
     assert uv.stdout.startswith("uv ")
     nuclio = (layer / "requirements" / "nuclio.txt").read_text().split("\n")
-    assert "dh-serverless[http,job]==0.1.0" in nuclio
+    # Every trigger DH Core launches (job, serve: http, guardrail: extproc, openinference) and
+    # the original's input triggers.
+    assert DEFAULT_EXTRAS in nuclio
     assert "nuclio-sdk" in nuclio
     assert (layer / "requirements" / "common.txt").read_text().startswith("# Built without")
     wheels = {p.name.split("-")[0] for p in (layer / "whl").glob("*.whl")}
-    assert {"dh_serverless", "dh_serverless_core", "dh_trigger_http", "dh_trigger_job"} <= wheels
+    assert {
+        "dh_serverless", "dh_serverless_core", "dh_trigger_http", "dh_trigger_job",
+        "dh_trigger_extproc", "dh_trigger_openinference", "dh_trigger_websocket",
+    } <= wheels  # fmt: skip
     assert {"aiohttp", "nuclio_sdk", "pyyaml"} <= wheels
 
 
@@ -210,6 +218,17 @@ def test_prebuilt_recipe_matches_dhcore_contract() -> None:
     assert 'CMD ["/opt/nuclio/processor"]' in text
 
 
+@pytest.mark.parametrize("recipe", ["Containerfile.dhcore", "Containerfile.dhcore-layer"])
+def test_recipes_default_to_the_scripts_extras_and_name_python_3_10(recipe: str) -> None:
+    text = (RECIPE / recipe).read_text()
+    assert "ARG EXTRAS=\n" in text  # empty: build-layer.sh's default, one list to keep
+    assert "3.10, 3.11, 3.12 or 3.13" in text
+    script = (RECIPE / "build-layer.sh").read_text()
+    assert "extras=${EXTRAS:-http,job,extproc,openinference,rtsp-trigger,websocket-trigger}" in (
+        script
+    )
+
+
 def test_layer_recipe_holds_only_opt_nuclio() -> None:
     text = (RECIPE / "Containerfile.dhcore-layer").read_text()
     final = text[text.rindex("FROM ") :]
@@ -230,7 +249,7 @@ def test_prebuilt_install_step_installs_into_a_python(layer, world):
     assert result.stdout.rstrip().endswith("python")
 
 
-@pytest.mark.parametrize("version", ["3.10", "3.14"])
+@pytest.mark.parametrize("version", ["3.9", "3.14"])
 def test_build_refuses_unsupported_python_versions(tmp_path, version) -> None:
     fake = tmp_path / "python"
     fake.write_text(f"#!/bin/sh\necho {version}\n")
@@ -240,7 +259,7 @@ def test_build_refuses_unsupported_python_versions(tmp_path, version) -> None:
         capture_output=True, text=True, env={**os.environ, "PYTHON": str(fake)},
     )  # fmt: skip
     assert result.returncode == 2
-    assert f"Python {version} is not supported: use 3.11, 3.12 or 3.13" in result.stderr
+    assert f"Python {version} is not supported: use 3.10, 3.11, 3.12 or 3.13" in result.stderr
 
 
 @pytest.mark.parametrize("script", ["build-layer.sh", "install-prebuilt.sh"])
@@ -248,3 +267,66 @@ def test_scripts_explain_their_arguments(script: str) -> None:
     result = subprocess.run(["sh", RECIPE / script], capture_output=True, text=True)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def python310() -> str | None:
+    """A Python 3.10 on this machine that runs (PATH, or pyenv's), for DH Core's 3.10 images."""
+    candidates = [
+        *sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.10*/bin/python3.10")),
+        shutil.which("python3.10"),
+    ]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 10))"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        if probe.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+@pytest.mark.timeout(1500)  # builds every wheel for 3.10
+@pytest.mark.skipif(python310() is None, reason="no Python 3.10 here (pyenv or python3.10)")
+def test_a_python_3_10_layer_installs_offline_and_runs_a_job(world, tmp_path):
+    """DH Core's 3.10 image: the layer built with Python 3.10, installed offline into a 3.10
+    venv with pip (as install-prebuilt.sh does), runs a job with the default extras."""
+    python = python310()
+    assert python is not None
+    env = {**os.environ, "PYTHON": python, "DH_SDK_VERSION": ""}
+    built = subprocess.run(
+        ["sh", RECIPE / "build-layer.sh", ROOT, world / "layer310"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    layer = world / "layer310" / "opt" / "nuclio"
+    assert DEFAULT_EXTRAS in (layer / "requirements" / "nuclio.txt").read_text().split("\n")
+    venv = tmp_path / "venv310"
+    subprocess.run([python, "-m", "venv", venv], check=True, timeout=120)
+    pip_env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    pip_env["PIP_CONFIG_FILE"] = os.devnull
+    installed = subprocess.run(
+        ["sh", RECIPE / "install-prebuilt.sh", layer, venv / "bin" / "python"],
+        capture_output=True, text=True, env=pip_env, timeout=600,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    home = tmp_path / "shared"
+    home.mkdir()
+    folder = home / "ok"
+    folder.mkdir()
+    (folder / "handler.py").write_text(
+        "import sys\n\ndef handler(context, event):\n    return sys.version[:4]\n"
+    )
+    (folder / "function.yaml").write_text(job_yaml(run_entity("demo", "run-310", "job")))
+    env310 = {"HOME": str(home), "PATH": f"{venv}/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    result = subprocess.run(
+        [str(layer / "processor"), "--config", str(folder / "function.yaml"),
+         "--health-host", "127.0.0.1", "--health-port", "0"],
+        capture_output=True, text=True, env=env310, cwd=home, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["job 'job' succeeded: 200 OK", "3.10"]
+    plugins = subprocess.run(
+        [venv / "bin" / "dh-serverless", "plugins"], capture_output=True, text=True, timeout=60
+    )
+    for kind in ("http", "job", "extproc", "openinference", "websocket"):
+        assert kind in plugins.stdout, plugins.stdout

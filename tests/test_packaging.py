@@ -62,3 +62,26 @@ def test_tox_has_an_environment_per_distribution() -> None:
     for folder in [ROOT / "hookspecs", ROOT / "core", *PLUGINS]:
         rel = folder.relative_to(ROOT).as_posix()
         assert f"{{toxinidir}}/{rel}" in root_deps, f"tox.ini: add {rel} to [testenv:tests] deps"
+
+
+def test_the_install_hint_of_each_plugin_names_its_distribution_and_extra() -> None:
+    from dh_serverless.core.plugins import KNOWN_EXTRAS, SINKS, TRIGGERS, distribution_hint
+
+    extras = project(ROOT)["optional-dependencies"]
+    groups = {"dh_serverless.triggers": TRIGGERS, "dh_serverless.sinks": SINKS}
+    for folder in PLUGINS:
+        meta = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+        for group, points in meta.get("entry-points", {}).items():
+            for kind in points:
+                hint = distribution_hint(groups[group], kind)
+                extra = KNOWN_EXTRAS[groups[group]].get(kind)
+                assert extra is not None, f"core plugins.KNOWN_EXTRAS: add {group} {kind!r}"
+                assert hint == f"{meta['name']} (pip install 'dh-serverless[{extra}]')"
+                assert [Requirement(r).name for r in extras[extra]] == [meta["name"]]
+    # A kind shipped both as a trigger and as a sink: each hint names its own distribution.
+    assert "dh-trigger-rtsp" in distribution_hint(TRIGGERS, "rtsp")
+    assert "dh-serverless[rtsp-trigger]" in distribution_hint(TRIGGERS, "rtsp")
+    assert "dh-serverless[rtsp]" in distribution_hint(SINKS, "rtsp")
+    assert "dh-serverless[websocket-trigger]" in distribution_hint(TRIGGERS, "websocket")
+    assert "dh-serverless[websocket]" in distribution_hint(SINKS, "websocket")
+    assert "dh-serverless[" not in distribution_hint(TRIGGERS, "kafka")  # no such extra

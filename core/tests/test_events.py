@@ -12,7 +12,7 @@ INFO = TriggerInfo("http", "web")
 
 
 def test_an_event_has_nuclio_values():
-    before = datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+    before = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
     event = EventFactory(INFO)(b'{"a": 1}', content_type="application/json", method="POST")
     assert event.trigger is INFO
     assert event.body == {"a": 1}  # Nuclio's body rule: exactly application/json

@@ -263,7 +263,7 @@ async def test_sink_records_item_age_from_an_aware_timestamp(function_dir, runti
     )
     runtime = await runtime_for(path)
     trigger = DirectTrigger.started[0]
-    arrived = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=0.2)
+    arrived = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=0.2)
     await trigger.send(b"x", timestamp=arrived)
     await trigger.send(b"y")  # no timestamp: no age
     await asyncio.sleep(0.05)

@@ -9,10 +9,12 @@
 #   opt/nuclio/requirements/common.txt   the DH SDK and the run_handler bridge (empty without it)
 #   opt/nuclio/whl/                      every wheel both files need, for this Python version
 #
-# Environment: PYTHON (default python3, 3.11 to 3.13: the wheels are built for it),
-# DH_SDK_VERSION / DH_PYTHON_VERSION (digitalhub[full] and digitalhub-runtime-python; set
-# DH_SDK_VERSION= to leave the SDK out), EXTRAS (default http,job), UV_VERSION (default: the
-# newest), PIP_WHEEL_OPTIONS. The container recipes (Containerfile.dhcore*) run exactly this.
+# Environment: PYTHON (default python3, 3.10 to 3.13 as DH Core's images: the wheels are built
+# for it), DH_SDK_VERSION / DH_PYTHON_VERSION (digitalhub[full] and digitalhub-runtime-python;
+# set DH_SDK_VERSION= to leave the SDK out), EXTRAS (default: every trigger DH Core launches,
+# http, job, extproc (guardrail) and openinference, and the original's input triggers rtsp and
+# websocket), UV_VERSION (default: the newest), PIP_WHEEL_OPTIONS. The container recipes
+# (Containerfile.dhcore*) run exactly this.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -24,12 +26,12 @@ root=$(mkdir -p "$2" && cd "$2" && pwd)
 python=${PYTHON:-python3}
 sdk=${DH_SDK_VERSION-0.15.11}
 sdk_python=${DH_PYTHON_VERSION:-0.15.2}
-extras=${EXTRAS:-http,job}
+extras=${EXTRAS:-http,job,extproc,openinference,rtsp-trigger,websocket-trigger}
 
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 case "$version" in
-    3.11|3.12|3.13) ;;
-    *) echo "$0: Python $version is not supported: use 3.11, 3.12 or 3.13" >&2; exit 2 ;;
+    3.10|3.11|3.12|3.13) ;;
+    *) echo "$0: Python $version is not supported: use 3.10, 3.11, 3.12 or 3.13" >&2; exit 2 ;;
 esac
 
 nuclio=$root/opt/nuclio
@@ -37,10 +39,14 @@ rm -rf "$nuclio"
 mkdir -p "$nuclio/uv" "$nuclio/requirements" "$nuclio/whl"
 
 # Our distributions, as wheels (the meta distribution, core, plugins, the DH Core bridge).
-PYTHON=$python sh "$source_dir/contrib/deploy/wheelhouse.sh" "$source_dir" "$nuclio/whl" --no-deps
+# Pure-Python wheels: built whatever their requires-python (the sinks need 3.11); pip then picks
+# only those the requirements below name, each checked against this interpreter.
+PYTHON=$python sh "$source_dir/contrib/deploy/wheelhouse.sh" "$source_dir" "$nuclio/whl" --no-deps \
+    --ignore-requires-python
 "$python" -m pip wheel --quiet --no-deps --wheel-dir "$nuclio/whl" "$source_dir/contrib/dhcore"
 
-ours=$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
+# (no tomllib: Python 3.10 has none)
+ours=$("$python" -c 'import re, sys; print(re.search(r"^version = \"([^\"]+)\"", open(sys.argv[1]).read(), re.M).group(1))' \
     "$source_dir/pyproject.toml")
 printf '%s\n' "# The runtime DH Core's entrypoint installs first, offline (--no-index)." \
     "dh-serverless[$extras]==$ours" "nuclio-sdk" > "$nuclio/requirements/nuclio.txt"

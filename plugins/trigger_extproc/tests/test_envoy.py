@@ -90,11 +90,28 @@ def test_wrap_immediate_answers_with_x_processing_status(wrap, stack, phase, sta
         assert stack.upstream.count() == before + 1 - 1  # the upstream was never called
 
 
-def test_wrap_status_without_the_header_does_not_answer(wrap):
+@pytest.mark.parametrize(("phase", "status"), [(1, 403), (2, 403), (2, 429), (5, 502)])
+def test_wrap_answers_at_once_for_a_status_other_than_200(wrap, stack, phase, status):
+    # A guardrail returning Response(status_code=403) blocks the request, as the original.
     envoy, _ = wrap
-    # 403 without X-Processing-Status: wrap goes on (as the original).
-    reply = envoy.request("GET", "/i", headers={"x-test": "immediate:1:403"})
-    assert reply.status == 200
+    before = stack.upstream.count()
+    body = None if phase == 1 else b"data"
+    reply = envoy.request(
+        "POST" if body else "GET", "/i", body=body,
+        headers={"x-test": f"immediate:{phase}:{status}"},
+    )  # fmt: skip
+    assert reply.status == status, reply
+    assert reply.body == f"answered at {phase}".encode()
+    assert reply.headers["x-by"] == "function"
+    if phase < 4:
+        assert stack.upstream.count() == before  # the upstream was never called
+
+
+def test_wrap_status_200_without_the_header_goes_on(wrap):
+    envoy, _ = wrap
+    reply = envoy.request("POST", "/i", body=b"data", headers={"x-test": "immediate:2:200"})
+    # 200 continues: the returned body replaced the request body on its way upstream
+    assert echo(reply)["Body"] == "answered at 2"
 
 
 @pytest.mark.parametrize(("phase", "status"), [(1, 200), (1, 401), (2, 200), (2, 400)])

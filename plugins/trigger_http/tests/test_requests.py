@@ -28,7 +28,7 @@ from dh_serverless.triggers.http import canonical_header_name
 
 async def test_event_fields_follow_nuclio(serve, recorder, client):
     async with serve(recorder) as (_, url):
-        before = datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+        before = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
         async with client.get(f"{url}/a/b?x=1&y=2&x=3") as resp:
             assert resp.status == 200
     event = recorder.event

@@ -232,9 +232,9 @@ async def test_event_fields() -> None:
             "headers": {"X-Run": "42", "X-Count": 5, "X-Flag": True},
         }
     }
-    before = datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
+    before = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
     dispatch, _ = await run_job(Response(), attributes)
-    after = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    after = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     (event,) = dispatch.events
     assert event.body == "héllo".encode()
     assert event.size == len("héllo".encode())

@@ -25,6 +25,11 @@ def _problems(raw):
     return "\n".join(info.value.problems)
 
 
+def test_model_name_defaults_to_model_as_the_original():
+    assert _structure({}).model_name == "model"
+    assert _structure(None).model_name == "model"
+
+
 def test_defaults():
     a = _structure({"model_name": "m"})
     assert (a.model_version, a.rest_port, a.grpc_port, a.host) == ("1", 8080, 9000, "0.0.0.0")
@@ -62,7 +67,6 @@ def test_tensors_without_a_name_are_named_by_position():
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({}, "spec.triggers.model.attributes.modelName: required key missing"),
         ({"model_name": ""}, "attributes: modelName: must not be empty"),
         (
             {"model_name": "m", "input_tensors": [{"name": "x", "datatype": "FP23"}]},

@@ -17,11 +17,16 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
   :func:`runner_options` and :func:`watch_body_reads` (apply them to an aiohttp server),
   :class:`ByteBudget` (bytes several requests may hold at once), :func:`cap_text` (what
   an error answer may echo of a client's input).
+- streams: :class:`RollingBuffer`, the bounded window of recent stream bytes (websocket
+  stream mode, rtsp audio);
+- Python 3.10: :data:`UTC`, :func:`timeout`, :data:`TIMEOUT_ERRORS` (see
+  :mod:`dh_serverless.core.compat`), for plugins DH Core's 3.10 images carry.
 """
 
 from __future__ import annotations
 
 from dh_serverless.core import validators
+from dh_serverless.core.compat import TIMEOUT_ERRORS, UTC, timeout
 from dh_serverless.core.config import CONVERTER, Duration, display_key
 from dh_serverless.core.durations import parse_go_duration
 from dh_serverless.core.errors import UserError
@@ -35,16 +40,20 @@ from dh_serverless.core.listeners import (
     watch_body_reads,
 )
 from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_response
+from dh_serverless.core.rollingbuffer import RollingBuffer
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 
 __all__ = (
     "CONVERTER",
+    "TIMEOUT_ERRORS",
+    "UTC",
     "ByteBudget",
     "DropPolicy",
     "Duration",
     "EventFactory",
     "Handoff",
     "ListenerTimeouts",
+    "RollingBuffer",
     "UserError",
     "body_bytes",
     "cap_text",
@@ -55,6 +64,7 @@ __all__ = (
     "new_event",
     "parse_go_duration",
     "runner_options",
+    "timeout",
     "timestamp_text",
     "to_response",
     "validators",

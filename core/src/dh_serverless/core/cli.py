@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from dh_serverless.core.compat import Runner
 from dh_serverless.core.version import __version__
 
 __all__ = ("main",)
@@ -126,7 +126,7 @@ def _run_async(coro: Coroutine[Any, Any, int]) -> int:
         factory = None
     else:
         factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with Runner(loop_factory=factory) as runner:
         return runner.run(coro)
 
 

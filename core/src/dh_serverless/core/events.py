@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from dh_serverless.core.compat import UTC
 from dh_serverless.core.responses import decode_body
 from dh_serverless.hookspecs.types import Event, TriggerInfo
 
@@ -54,7 +55,7 @@ class EventFactory:
         second = int(self._clock())
         if second != self._second:
             self._second = second
-            self._stamp = datetime.datetime.fromtimestamp(second, datetime.UTC).replace(tzinfo=None)
+            self._stamp = datetime.datetime.fromtimestamp(second, UTC).replace(tzinfo=None)
         return self._stamp
 
     def __call__(

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, Literal, TypeVar
 
+from dh_serverless.core.compat import TIMEOUT_ERRORS
+
 __all__ = ("DropPolicy", "Handoff")
 
 T = TypeVar("T")
@@ -137,7 +139,7 @@ class Handoff(Generic[T]):
         the consumers; what is still waiting then is dropped (counted)."""
         if self._tasks and (self._items or self.busy):
             self._settled = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(*TIMEOUT_ERRORS):
                 await asyncio.wait_for(self._settled.wait(), timeout)
         for task in self._tasks:
             task.cancel()

@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import Any
 
+from dh_serverless.core.compat import UTC
+
 __all__ = ("HumanFormatter", "JsonFormatter", "setup_logging")
 
 
@@ -24,7 +26,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+            "time": datetime.datetime.fromtimestamp(record.created, UTC).isoformat(
                 timespec="milliseconds"
             ),
             "level": record.levelname.lower(),

@@ -26,10 +26,12 @@ from dh_serverless.hookspecs.types import Event, Middleware, Response
 __all__ = (
     "GROUPS",
     "HOOK_PLUGINS",
+    "KNOWN_EXTRAS",
     "SINKS",
     "TRIGGERS",
     "PluginHost",
     "PluginInfo",
+    "distribution_hint",
     "installed_plugins",
 )
 
@@ -78,11 +80,40 @@ def _distribution_of(group: str, name: str) -> str:
     return "an unknown distribution"
 
 
-def _distribution_hint(group: str, kind: str) -> str:
-    if group == SINKS:
-        extra = "mjpeg-sink" if kind == "mjpeg" else kind
-        return f"dh-sink-{kind} (pip install 'dh-serverless[{extra}]')"
-    return f"dh-trigger-{kind} (pip install 'dh-serverless[{kind}]')"
+#: The extra of the meta distribution ``dh-serverless`` that installs each kind this project
+#: ships (a test checks them against the root ``pyproject.toml``). A trigger and a sink may
+#: share a kind (``rtsp``, ``websocket``, ``mjpeg``): the extras tell them apart.
+KNOWN_EXTRAS: dict[str, dict[str, str]] = {
+    TRIGGERS: {
+        "http": "http",
+        "job": "job",
+        "extproc": "extproc",
+        "openinference": "openinference",
+        "mjpeg": "mjpeg",
+        "rtsp": "rtsp-trigger",
+        "websocket": "websocket-trigger",
+    },
+    SINKS: {
+        "mjpeg": "mjpeg-sink",
+        "rtsp": "rtsp",
+        "websocket": "websocket",
+        "webhook": "webhook",
+        "webrtc": "webrtc",
+    },
+}
+
+
+def distribution_hint(group: str, kind: str) -> str:
+    """What to install for ``kind`` in ``group``: this project's distribution and extra, or
+    for a kind it does not ship, where a third-party plugin registers it."""
+    prefix = "dh-sink" if group == SINKS else "dh-trigger"
+    extra = KNOWN_EXTRAS.get(group, {}).get(kind)
+    if extra is not None:
+        return f"{prefix}-{kind} (pip install 'dh-serverless[{extra}]')"
+    return (
+        f"a plugin that registers it in the {group!r} entry-point group (by convention "
+        f"{prefix}-{kind}; dh-serverless ships none)"
+    )
 
 
 class PluginHost:
@@ -172,7 +203,7 @@ class PluginHost:
             failures.append(
                 f"unknown {noun} kind {kind!r}; installed {noun} kinds: "
                 f"{', '.join(installed) or 'none'}; "
-                f"to add it install {_distribution_hint(group, kind)}"
+                f"to add it install {distribution_hint(group, kind)}"
             )
         if failures:
             raise PluginLoadError("\n".join(failures))

@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from dh_serverless.core.channel import Channel
+from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler
 from dh_serverless.core.responses import to_response
@@ -182,7 +183,7 @@ class ProcessWorker(Worker):
             if timeout is None:
                 return await self._roundtrip(event)
             return await asyncio.wait_for(self._roundtrip(event), timeout)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             self.lost = True
             self.process.kill()
             raise EventTimeoutError(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dh_serverless.core import config as cfg
+from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.core.dispatch import Gate, SinkChannel, build_dispatch, compose
 from dh_serverless.core.errors import ConfigError, UserError
 from dh_serverless.core.function import LoadedHandler, load_handler
@@ -239,7 +240,7 @@ class Runtime:
         )
         try:
             await asyncio.wait_for(drains, 5.0)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             _log.error("drain callbacks still running 5s after the triggers stopped")
         for trigger, result in zip(reversed(self.triggers), results, strict=True):
             if isinstance(result, BaseException):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from dh_serverless.core.compat import UTC
+
 __all__ = ("body_bytes", "timestamp_text")
 
 
@@ -33,7 +35,7 @@ def timestamp_text(value: Any) -> str | None:
     """``value`` as ISO 8601 (a naive ``datetime`` is taken as UTC), or None when unset."""
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.UTC)
+            value = value.replace(tzinfo=UTC)
         return str(value.isoformat())
     if value is None or value == 0 or value == "":
         return None

@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from dh_serverless.core import compat
+from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler, is_async_callable
 from dh_serverless.core.nuclio import Context, Logger, Platform
@@ -166,10 +168,10 @@ class AsyncWorker(Worker):
             if timeout is None:
                 result = await self.loaded.handler(self.context, event)
             else:
-                async with asyncio.timeout(timeout):
+                async with compat.timeout(timeout):
                     result = await self.loaded.handler(self.context, event)
             return self.options.convert(result)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             if timeout is not None:
                 raise EventTimeoutError(
                     f"handler ran longer than eventTimeout ({timeout:g}s)"
@@ -231,7 +233,7 @@ class ThreadWorker(Worker):
         )
         try:
             result = await (future if timeout is None else asyncio.wait_for(future, timeout))
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             self.lost = True
             raise EventTimeoutError(
                 f"handler ran longer than eventTimeout ({timeout:g}s)"

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from dh_serverless.core.compat import Runner
 from dh_serverless.core.events import new_event
 from dh_serverless.core.nuclio import Context, Logger
 from dh_serverless.core.nuclio import Platform as _NuclioPlatform
@@ -89,7 +90,7 @@ class Platform:
         self.trigger = trigger or TriggerInfo("http", "test")
         self.worker_id = worker_id
         self._contexts: dict[Callable[..., Any], Context] = {}
-        self._runner = asyncio.Runner()
+        self._runner = Runner()
 
     # -- contexts -----------------------------------------------------------
 

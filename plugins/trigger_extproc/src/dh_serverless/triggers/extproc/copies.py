@@ -19,6 +19,8 @@ import socket
 import sys
 from collections.abc import Callable
 
+from dh_serverless.core.api import TIMEOUT_ERRORS
+
 __all__ = ("ENV", "Copies", "copy_of", "watch_parent")
 
 ENV = "DH_EXTPROC_COPY"
@@ -96,7 +98,7 @@ class Copies:
         for child in children:
             try:
                 await asyncio.wait_for(child.wait(), timeout)
-            except TimeoutError:
+            except TIMEOUT_ERRORS:
                 with contextlib.suppress(ProcessLookupError):
                     child.kill()
                 await child.wait()

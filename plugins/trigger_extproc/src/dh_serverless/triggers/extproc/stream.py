@@ -26,6 +26,7 @@ import grpc  # type: ignore[import-untyped]
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm  # type: ignore[import-untyped]
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: ignore[import-untyped]
 
+from dh_serverless.core.api import UTC
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -54,7 +55,7 @@ _DISPATCH_OUTCOME: dict[type[DispatchError], str] = {
 }
 _PLAIN = frozenset({"continue", "mutated", "observed", "dropped"})  # never immediate
 _OVER_LIMIT = b"request body is larger than perRequestBodyBufferBytes"
-_utc = datetime.UTC
+_utc = UTC
 
 
 class _Side:
@@ -132,7 +133,9 @@ class Processor:
         self.info = TriggerInfo("extproc", name)
         self.on_request = kind in ("preprocessor", "wrapprocessor", "observeprocessor")
         self.on_response = kind in ("postprocessor", "wrapprocessor", "observeprocessor")
-        self.by_status = kind in ("preprocessor", "postprocessor")
+        # A returned status other than 200 answers at once (as the original's pre, post and
+        # wrap request phases); the observer's results never change the traffic.
+        self.by_status = kind != "observeprocessor"
         self.limit = options.per_request_body_buffer_bytes
         self.reject_over = options.body_over_limit == "reject"
         self.reject_errors = options.on_error == "reject"

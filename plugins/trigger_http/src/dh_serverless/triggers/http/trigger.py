@@ -26,7 +26,7 @@ from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
-from dh_serverless.core.api import cap_text, decode_body
+from dh_serverless.core.api import TIMEOUT_ERRORS, UTC, cap_text, decode_body
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -188,7 +188,7 @@ class HttpTrigger:
         if inflight:
             try:
                 await asyncio.wait_for(drained.wait(), max(timeout, 0.0))
-            except TimeoutError:
+            except TIMEOUT_ERRORS:
                 left = list(inflight)
                 self._logger.warning(
                     "http trigger %s: cancelling %d request(s) still running after %.1fs",
@@ -220,7 +220,7 @@ class HttpTrigger:
         inflight = self._inflight
         logger = self._logger
         wall_clock = time.time
-        utc = datetime.UTC
+        utc = UTC
         rng = random.Random()
         random_bits = rng.getrandbits
         too_large = (

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from dh_serverless.core.api import ByteBudget
+from dh_serverless.core.api import UTC, ByteBudget
 from dh_serverless.hookspecs import Dispatch, Event, TriggerInfo
 from dh_serverless.triggers.openinference._model import Model
 from dh_serverless.triggers.openinference._request import ParsedRequest, cap
@@ -23,7 +23,7 @@ from dh_serverless.triggers.openinference.results import InferenceResult, Output
 __all__ = ("HandlerError", "Inference", "error_message")
 
 
-_UTC = datetime.UTC
+_UTC = UTC
 _now = datetime.datetime.now
 #: uuid4: version nibble 4 and variant bits 10 set on 128 random bits.
 _UUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)

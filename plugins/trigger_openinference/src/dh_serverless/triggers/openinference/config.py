@@ -183,7 +183,8 @@ def _unique_names(
 class OpenInferenceAttributes:
     """``spec.triggers.<name>.attributes`` of an ``openinference`` trigger.
 
-    :param model_name: the model's name in URLs and gRPC requests (required).
+    :param model_name: the model's name in URLs and gRPC requests (``model`` when unset, as
+        the original).
     :param model_version: its version; ``/versions/<v>`` paths must name it.
     :param host: the address both servers listen on.
     :param rest_port: REST port (``0``: any free port).
@@ -214,7 +215,7 @@ class OpenInferenceAttributes:
         ``UNAVAILABLE`` at once (Triton's ``default_queue_policy.max_queue_size``).
     """
 
-    model_name: str = attrs.field(validator=_check_name)
+    model_name: str = attrs.field(default="model", validator=_check_name)
     model_version: str = "1"
     host: str = "0.0.0.0"
     rest_port: int = attrs.field(default=8080, validator=_check_port)

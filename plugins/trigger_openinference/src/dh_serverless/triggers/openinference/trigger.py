@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from aiohttp import web
 
-from dh_serverless.core.api import ByteBudget, listener_timeouts, runner_options
+from dh_serverless.core.api import TIMEOUT_ERRORS, ByteBudget, listener_timeouts, runner_options
 from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec
 from dh_serverless.triggers.openinference._batching import BatchingInference
 from dh_serverless.triggers.openinference._grpc import GrpcServer
@@ -163,5 +163,5 @@ class OpenInferenceTrigger:
         web_server.pre_shutdown()  # idle keep-alive connections close now
         # In-flight requests finish within what is left of the timeout, then are cancelled.
         await web_server.shutdown(max(deadline - loop.time(), 0.1))
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(*TIMEOUT_ERRORS):
             await asyncio.wait_for(listener.wait_closed(), 1.0)
