@@ -1,5 +1,5 @@
-"""The pure parts: the rolling buffer (fuzzed against a model of the original's), the
-attributes as a user writes them (fuzzed), URL redaction, frame conversion."""
+"""The pure parts: the attributes as a user writes them (fuzzed), URL redaction, frame
+conversion. The rolling buffer is the core's (core/tests/test_rollingbuffer.py)."""
 
 from __future__ import annotations
 
@@ -10,87 +10,13 @@ import simplejpeg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dh_serverless.core.api import RollingBuffer
 from dh_serverless.core.config import structure
 from dh_serverless.core.errors import ConfigError
-from dh_serverless.triggers.rtsp import AudioBuffer, RtspTriggerAttributes
+from dh_serverless.triggers.rtsp import RtspTriggerAttributes
 from dh_serverless.triggers.rtsp.frames import to_jpeg, to_rgb
 from dh_serverless.triggers.rtsp.pcm import AudioFormat, PcmConverter
 from dh_serverless.triggers.rtsp.source import open_options, redact_url
-
-
-class _OriginalModel:
-    """The original's AudioProcessor (audio_helpers.go), written out plainly."""
-
-    def __init__(self, chunk: int, max_bytes: int, trim: int) -> None:
-        self.chunk, self.max, self.trim = chunk, max_bytes, trim
-        self.pending = b""
-        self.buffer = b""
-        self.new = 0
-
-    def push(self, data: bytes) -> None:
-        self.pending += data
-        while len(self.pending) >= self.chunk:
-            piece, self.pending = self.pending[: self.chunk], self.pending[self.chunk :]
-            self.buffer += piece
-            if len(self.buffer) > self.max:
-                # the original slices [trim:] (a panic past the end; never below the cap
-                # here, see AudioBuffer.push)
-                self.buffer = self.buffer[max(self.trim, len(self.buffer) - self.max) :]
-            self.new += len(piece)
-
-    def take(self) -> bytes | None:
-        if self.new < self.chunk:
-            return None
-        self.new = 0
-        return self.buffer
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    chunk=st.integers(1, 64),
-    extra=st.integers(0, 400),
-    trim=st.integers(1, 500),
-    ops=st.lists(st.one_of(st.binary(max_size=300), st.none()), max_size=60),
-)
-def test_rolling_buffer_matches_the_original_and_stays_bounded(chunk, extra, trim, ops):
-    max_bytes = chunk + extra
-    buffer = AudioBuffer(chunk, max_bytes, trim)
-    model = _OriginalModel(chunk, max_bytes, trim)
-    stream = b""
-    for op in ops:
-        if op is None:
-            assert buffer.take() == model.take()
-        else:
-            stream += op
-            buffer.push(op)
-            model.push(op)
-            assert len(buffer) <= max_bytes
-    got = buffer.take()
-    assert got == model.take()
-    assert buffer.received_bytes == len(stream)
-
-
-@settings(max_examples=200, deadline=None)
-@given(pieces=st.lists(st.binary(min_size=0, max_size=5000), max_size=40))
-def test_the_buffer_holds_the_newest_audio_in_order(pieces):
-    buffer = AudioBuffer(100, 1000, 300)
-    stream = b""
-    for piece in pieces:
-        buffer.push(piece)
-        stream += piece
-    whole = len(stream) - len(stream) % 100
-    snapshot = bytes(buffer._buffer)
-    assert len(snapshot) <= 1000
-    assert stream[:whole].endswith(snapshot)
-    assert buffer.trimmed_bytes + len(snapshot) == whole
-
-
-def test_the_buffer_refuses_impossible_sizes():
-    with pytest.raises(ValueError, match="chunk_bytes <= max_bytes"):
-        AudioBuffer(100, 50, 10)
-    with pytest.raises(ValueError, match="0 < chunk_bytes"):
-        AudioBuffer(0, 50, 10)
-
 
 # ---------------------------------------------------------------------------
 # Attributes, through the core's loader as a user's function.yaml is read
@@ -163,7 +89,8 @@ def test_fuzzed_attributes_load_or_fail_cleanly(tmp_path, attributes, url):
         return
     assert a.media_type in ("audio", "video")
     assert a.trim_bytes <= a.max_bytes or a.media_type == "video"
-    AudioBuffer(a.chunk_bytes, max(a.max_bytes, a.chunk_bytes), a.trim_bytes)
+    if a.media_type == "audio":  # what loads makes a buffer the trigger can use
+        RollingBuffer(a.chunk_bytes, a.max_bytes, a.trim_bytes)
 
 
 @settings(max_examples=300, deadline=None)

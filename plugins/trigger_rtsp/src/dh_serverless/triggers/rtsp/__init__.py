@@ -5,14 +5,12 @@ Registered under the ``dh_serverless.triggers`` entry-point group as ``rtsp``.
 
 from __future__ import annotations
 
-from dh_serverless.triggers.rtsp.buffer import AudioBuffer
 from dh_serverless.triggers.rtsp.config import RtspTriggerAttributes
 from dh_serverless.triggers.rtsp.trigger import NDARRAY_CONTENT_TYPE, RtspTrigger
 from dh_serverless.triggers.rtsp.version import __version__
 
 __all__ = (
     "NDARRAY_CONTENT_TYPE",
-    "AudioBuffer",
     "RtspTrigger",
     "RtspTriggerAttributes",
     "__version__",

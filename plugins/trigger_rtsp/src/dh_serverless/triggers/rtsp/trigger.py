@@ -1,7 +1,7 @@
 """The rtsp trigger: read an RTSP stream, hand its audio or its frames to the handler.
 
 One reader thread per trigger runs PyAV (see :mod:`.source`): it connects, decodes, and
-either pushes PCM into the rolling :class:`AudioBuffer` (audio) or keeps the newest decoded
+either appends PCM to the core's :class:`RollingBuffer` (audio) or keeps the newest decoded
 frame (video). On the event loop one pump task wakes every ``processing_interval`` (or on
 each new frame / chunk when it is 0), waits for a free worker, takes the newest data, turns
 it into an event and starts ``dispatch`` without awaiting it: up to ``maxWorkers`` events run
@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import av.error
 import numpy as np
 
+from dh_serverless.core.api import RollingBuffer
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -32,7 +33,6 @@ from dh_serverless.hookspecs import (
     TriggerInfo,
     TriggerSpec,
 )
-from dh_serverless.triggers.rtsp.buffer import AudioBuffer
 from dh_serverless.triggers.rtsp.config import RtspTriggerAttributes
 from dh_serverless.triggers.rtsp.frames import to_jpeg, to_rgb
 from dh_serverless.triggers.rtsp.metrics import FpsMeter, TriggerMetrics
@@ -76,7 +76,9 @@ class RtspTrigger:
         self.metrics = TriggerMetrics(spec.metrics, self.name, self._fps, self._is_connected)
         self._info = TriggerInfo("rtsp", self.name)
         self.audio_format = AudioFormat(a.sample_rate, a.channels)
-        self.buffer = AudioBuffer(a.chunk_bytes, a.max_bytes, a.trim_bytes)
+        # Audio only; video checks no sizes, so they are clamped into a valid (unused) buffer.
+        top = max(a.max_bytes, a.chunk_bytes, a.trim_bytes)
+        self.buffer = RollingBuffer(a.chunk_bytes, top, a.trim_bytes)
         #: frames decoded so far (video) / events sent so far (audio): never reset
         self.frame_num = 0
         self.event_num = 0
@@ -239,11 +241,11 @@ class RtspTrigger:
         self._last_data = now = time.monotonic()
         self._fps.tick(now)
         buffer = self.buffer
-        buffer.push(pcm)
+        buffer.append(pcm)
         if buffer.trimmed_bytes != self._trimmed:
             m.trimmed.inc(buffer.trimmed_bytes - self._trimmed)
             self._trimmed = buffer.trimmed_bytes
-        if not self.attributes.processing_interval and buffer.ready():
+        if not self.attributes.processing_interval and buffer.ready:
             self._signal()
 
     def _on_video(self, frame: Any) -> None:
@@ -287,7 +289,7 @@ class RtspTrigger:
                 await wake.wait()
                 wake.clear()
                 self._signalled = False
-            if not (self._has_frame() if video else self.buffer.ready()):
+            if not (self._has_frame() if video else self.buffer.ready):
                 continue
             await slots.acquire()
             try:
@@ -306,9 +308,9 @@ class RtspTrigger:
         return self._latest is not None
 
     async def _audio_event(self) -> Event | None:
-        pcm = self.buffer.take()
-        if pcm is None:
+        if not self.buffer.ready:
             return None
+        pcm = self.buffer.take()
         a = self.attributes
         fmt = self.audio_format
         n = self.event_num = self.event_num + 1
