@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         "$DH_SERVERLESS_HEALTH_PORT; 0 picks a free one). A job starts none unless given",
     )
     run.add_argument("--no-health", action="store_true", help="do not start the health server")
+    run.add_argument(
+        "--processes",
+        type=positive_count,
+        default=None,
+        metavar="N",
+        help="serve from N processes (overrides spec.processes; one /metrics, one /ready)",
+    )
 
     validate = add("validate", "check a function.yaml and its plugins without starting anything")
     validate.add_argument(
@@ -90,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
         "--trigger", default=None, help="which trigger's name and kind the context shows"
     )
     return parser
+
+
+def positive_count(text: str) -> int:
+    """``--processes``: a whole number from 1 to 1024."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1024, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,6 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         health_host=args.health_host,
         health_port=None if args.no_health else health_port(args.health_port),
         one_shot_health=health_port_given(args.health_port),
+        processes=args.processes,
     )
     return _run_async(runtime.run())
 
