@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import pickle
 import shutil
@@ -318,10 +319,11 @@ def _escape(value: str) -> str:
 
 
 def _number(value: float) -> str:
-    from prometheus_client.utils import floatToGoString
-
-    return str(floatToGoString(value))
-
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
 
 if __name__ == "__main__":  # pragma: no cover
     _child_main()
