@@ -181,15 +181,18 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from dh_serverless.core.config import load_function_config
     from dh_serverless.core.plugins import PluginHost
-    from dh_serverless.core.prepare import prepare_triggers
+    from dh_serverless.core.prepare import prepare_triggers, serving_process_count
 
     config = load_function_config(args.file)
     prepared = prepare_triggers(config, args.file, PluginHost())
+    processes = serving_process_count(config, prepared, args.file)
     triggers = ", ".join(
         f"{p.name} ({p.config.kind}{', sink ' + p.sink_kind if p.sink_kind else ''})"
         for p in prepared
     )
     function = f"function {config.metadata.name}, handler {config.spec.handler}"
+    if processes > 1:
+        function += f", {processes} processes"
     print(f"{args.file}: valid; {function}, triggers: {triggers}")
     return 0
 

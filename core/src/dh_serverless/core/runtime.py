@@ -16,7 +16,12 @@ from dh_serverless.core.listeners import listener_timeouts
 from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, make_registry
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool
-from dh_serverless.core.prepare import PreparedTrigger, apply_env, prepare_triggers
+from dh_serverless.core.prepare import (
+    PreparedTrigger,
+    apply_env,
+    prepare_triggers,
+    serving_process_count,
+)
 from dh_serverless.core.responses import to_response
 from dh_serverless.core.workers import AsyncWorker, ThreadWorker, Worker, WorkerOptions
 from dh_serverless.hookspecs.metrics import Metrics
@@ -119,7 +124,9 @@ class Runtime:
             raise ConfigError("environment", [str(exc)]) from None
         self.host.load_hook_plugins()
         one_shot = bool(prepared) and all(getattr(i.cls, "one_shot", False) for i in prepared)
-        self.process_count = 1 if one_shot else self._process_count(prepared)
+        self.process_count = serving_process_count(
+            self.config, prepared, str(self.source), self._processes
+        )
         if self.role is not None:
             await self._start_child_health()
         elif self.process_count > 1:
@@ -150,35 +157,6 @@ class Runtime:
             self.handler_spec,
             ", ".join(f"{t.name} ({t.kind})" for t in self.triggers),
         )
-
-    def _process_count(self, prepared: list[PreparedTrigger]) -> int:
-        """``--processes``, else ``spec.processes``, else a trigger's own ``processes``
-        attribute (extproc's, an alias); checked against what each trigger supports."""
-        count = self._processes or self.config.spec.processes
-        if self._processes is None:
-            for item in prepared:
-                alias = getattr(item.attributes, "processes", None)
-                if not isinstance(alias, int) or alias <= 1 or alias == count:
-                    continue
-                if count > 1:
-                    raise ConfigError(
-                        str(self.source),
-                        [
-                            f"spec.triggers.{item.name}.attributes.processes: {alias} "
-                            f"disagrees with spec.processes {count}; keep spec.processes"
-                        ],
-                    )
-                count = alias
-        if count > 1:
-            alone = [
-                f"spec.processes: {count}, but trigger {i.name} ({i.config.kind}) serves "
-                "from one process only"
-                for i in prepared
-                if getattr(i.cls, "serving_processes", None) not in ("shared_port", "port_each")
-            ]
-            if alone:
-                raise ConfigError(str(self.source), alone)
-        return count
 
     async def _spawn_children(self) -> None:
         from dh_serverless.core.serving_processes import ServingProcesses

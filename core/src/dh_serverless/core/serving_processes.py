@@ -325,5 +325,6 @@ def _number(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     return repr(value)
 
+
 if __name__ == "__main__":  # pragma: no cover
     _child_main()
