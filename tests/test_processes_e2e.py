@@ -158,6 +158,9 @@ def test_two_processes_answer_and_one_metrics_counts_every_request(served):
     # the interpreter's own families appear once (the parent's), not summed
     _, body = s.get(s.health, "/metrics")
     assert body.decode().count("\nprocess_start_time_seconds ") == 1
+    # every line tells which process wrote it
+    assert "INFO    [1] dh_serverless.runtime: function procs ready" in s.output()
+    assert "INFO    [0] dh_serverless.runtime: function procs ready" in s.output()
     assert s.stop() == 0
     assert not psutil.pid_exists(children[0].pid)
 

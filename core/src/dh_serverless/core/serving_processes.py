@@ -84,10 +84,11 @@ def _child_main() -> None:  # pragma: no cover - runs in the child
     sys.path[:] = payload.path
     from dh_serverless.core.cli import _run_async
     from dh_serverless.core.errors import UserError
-    from dh_serverless.core.logs import setup_logging
+    from dh_serverless.core.logs import set_serving_process, setup_logging
     from dh_serverless.core.runtime import Runtime
 
     setup_logging(logging.getLevelName(payload.log_level).lower(), json_lines=payload.json_lines)
+    set_serving_process(payload.role.index)
     runtime = Runtime(
         payload.config, payload.source, handler=payload.handler, debug=payload.debug,
         role=payload.role,
@@ -157,6 +158,9 @@ class ServingProcesses:
 
     async def spawn(self) -> None:
         """Start children 1..count-1 (they load and start while the parent does)."""
+        from dh_serverless.core.logs import set_serving_process
+
+        set_serving_process(0)
         self._dir = tempfile.mkdtemp(prefix="dh-serverless-")
         loop = asyncio.get_running_loop()
         command = [sys.executable, "-m", "dh_serverless.core.serving_processes"]
