@@ -47,7 +47,7 @@ metadata: {{name: procs}}
 spec:
   handler: main:handler
   processes: {processes}
-  gracefulShutdownTimeout: 10
+  gracefulShutdownTimeout: {grace}
   env:
     - {{name: GATE, value: "{gate}"}}
   triggers:
@@ -61,11 +61,13 @@ spec:
 class Served:
     """A ``dh-serverless run`` process, its http port and health port."""
 
-    def __init__(self, tmp: Path, *, processes: int = 2, gate: str = "", args: tuple = ()) -> None:
+    def __init__(
+        self, tmp: Path, *, processes: int = 2, gate: str = "", grace: int = 10, args: tuple = ()
+    ) -> None:
         (tmp / "main.py").write_text(HANDLER)
         self.port, self.health = free_port(), free_port()
         (tmp / "function.yaml").write_text(
-            FUNCTION.format(processes=processes, port=self.port, gate=gate)
+            FUNCTION.format(processes=processes, port=self.port, gate=gate, grace=grace)
         )
         self.log = (tmp / "log.txt").open("w+")
         self.proc = subprocess.Popen(
@@ -211,6 +213,22 @@ def test_sigterm_answers_requests_in_flight_and_leaves_no_process(served):
     assert not psutil.pid_exists(child)
 
 
+def test_sigterm_while_a_child_starts_stops_everything(served, tmp_path):
+    gate = tmp_path / "go"
+    s = served(gate=str(gate), grace=1)
+    deadline = time.monotonic() + 30
+    while len(s.children()) < 1 or s.ready() != 503:
+        assert time.monotonic() < deadline, s.output()
+        time.sleep(0.05)
+    child = s.children()[0].pid
+    os.kill(s.proc.pid, signal.SIGTERM)
+    # the child never finishes init_context (no gate): the parent stops waiting for it,
+    # drains, and kills it once gracefulShutdownTimeout (1 s) + 5 s have passed
+    assert s.proc.wait(20) == 0, s.output()
+    assert "serving process 1 (pid" in s.output()  # "... still running after 6.0s: killed"
+    assert not psutil.pid_exists(child)
+
+
 def test_a_child_that_dies_stops_the_function_with_exit_1(served):
     s = served()
     s.wait_ready()
@@ -251,7 +269,9 @@ def test_a_taken_port_fails_every_process_with_exit_1(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        (tmp_path / "function.yaml").write_text(FUNCTION.format(processes=2, port=port, gate=""))
+        (tmp_path / "function.yaml").write_text(
+            FUNCTION.format(processes=2, port=port, gate="", grace=10)
+        )
         proc = subprocess.run(
             [dh_command(), "run", str(tmp_path / "function.yaml"), "--health-port", "0"],
             capture_output=True, text=True, timeout=60, cwd=tmp_path,

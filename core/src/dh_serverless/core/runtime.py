@@ -145,11 +145,8 @@ class Runtime:
         middleware = self.host.dispatch_middleware(self.function)
         for item in prepared:
             await self._start_trigger(item, loaded, middleware)
-        if self.children is not None:
-            try:
-                await self.children.wait_ready()
-            except OSError as exc:
-                raise UserError(str(exc)) from None
+        if self.children is not None and not await self._children_ready():
+            return  # asked to exit while the children were starting: run() shuts down
         self.state = "ready"
         _log.info(
             "function %s ready (handler %s, triggers: %s)",
@@ -157,6 +154,21 @@ class Runtime:
             self.handler_spec,
             ", ".join(f"{t.name} ({t.kind})" for t in self.triggers),
         )
+
+    async def _children_ready(self) -> bool:
+        """Wait for every child to be ready; False when an exit was requested first."""
+        assert self.children is not None
+        waiting = asyncio.ensure_future(self.children.wait_ready())
+        if self._exit is not None:
+            await asyncio.wait({waiting, self._exit}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():
+                waiting.cancel()
+                return False
+        try:
+            await waiting
+        except OSError as exc:
+            raise UserError(str(exc)) from None
+        return True
 
     async def _spawn_children(self) -> None:
         from dh_serverless.core.serving_processes import ServingProcesses
