@@ -158,9 +158,10 @@ class Runtime:
     async def _children_ready(self) -> bool:
         """Wait for every child to be ready; False when an exit was requested first."""
         assert self.children is not None
-        waiting = asyncio.ensure_future(self.children.wait_ready())
+        waiting: asyncio.Future[Any] = asyncio.ensure_future(self.children.wait_ready())
         if self._exit is not None:
-            await asyncio.wait({waiting, self._exit}, return_when=asyncio.FIRST_COMPLETED)
+            exit_: asyncio.Future[Any] = self._exit
+            await asyncio.wait({waiting, exit_}, return_when=asyncio.FIRST_COMPLETED)
             if not waiting.done():
                 waiting.cancel()
                 return False
