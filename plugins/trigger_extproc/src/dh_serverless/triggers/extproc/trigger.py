@@ -56,7 +56,7 @@ class ExtprocTrigger:
         self.spec = spec
         self.attributes: ExtprocAttributes = spec.attributes
         self._logger: logging.Logger = spec.logger
-        self.copy_index = spec.process
+        self.process = spec.process
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
         self._observer: Observer | None = None
@@ -64,10 +64,11 @@ class ExtprocTrigger:
 
     @property
     def port(self) -> int:
-        """The port served: the configured one (plus the copy's index), or the one picked."""
+        """The port served: the configured one plus this serving process's index (``port +
+        spec.process``), or the one picked for ``port: 0``."""
         if self._port is not None:
             return self._port
-        return self.attributes.port + self.copy_index
+        return self.attributes.port + self.process
 
     async def start(self, dispatch: Dispatch) -> None:
         """Bind the gRPC server on ``port + spec.process``; return once serving."""
@@ -105,7 +106,7 @@ class ExtprocTrigger:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        address = _address(a.host, a.port + self.copy_index)
+        address = _address(a.host, a.port + self.process)
         try:
             port = server.add_insecure_port(address)
         except RuntimeError as exc:
