@@ -294,5 +294,22 @@ def test_a_trigger_without_serving_processes_is_refused(tmp_path):
     assert "serves from one process only" in proc.stderr, proc.stderr
 
 
+def test_a_job_ignores_processes(tmp_path):
+    (tmp_path / "main.py").write_text(
+        "import os\n\ndef handler(context, event):\n"
+        "    open('ran.txt', 'a').write(f'{os.getpid()}\\n')\n    return 'done'\n"
+    )
+    (tmp_path / "function.yaml").write_text(
+        "spec:\n  handler: main:handler\n  processes: 3\n  triggers:\n    once: {kind: job}\n"
+    )
+    proc = subprocess.run(
+        [dh_command(), "run", str(tmp_path / "function.yaml"), "--processes", "2"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "ran.txt").read_text().splitlines()) == 1  # one run, one process
+    assert "serving processes" not in proc.stderr
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
