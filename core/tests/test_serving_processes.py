@@ -157,6 +157,8 @@ def test_extproc_processes_attribute_is_an_alias(tmp_path):
     assert _count(_write(tmp_path, EXTPROC.format(processes=""))) == 2
     assert _count(_write(tmp_path, EXTPROC.format(processes="processes: 2"))) == 2
     assert _count(_write(tmp_path, EXTPROC.format(processes="")), override=3) == 3
+    # --processes overrides a disagreeing pair (and the children get that count too)
+    assert _count(_write(tmp_path, EXTPROC.format(processes="processes: 3")), override=4) == 4
     with pytest.raises(ConfigError, match=r"attributes\.processes: 2 disagrees with spec"):
         _count(_write(tmp_path, EXTPROC.format(processes="processes: 3")))
 

@@ -124,8 +124,9 @@ class Runtime:
             raise ConfigError("environment", [str(exc)]) from None
         self.host.load_hook_plugins()
         one_shot = bool(prepared) and all(getattr(i.cls, "one_shot", False) for i in prepared)
+        override = self._processes if self.role is None else self.role.count
         self.process_count = serving_process_count(
-            self.config, prepared, str(self.source), self._processes
+            self.config, prepared, str(self.source), override
         )
         if self.role is not None:
             await self._start_child_health()
