@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         "$DH_SERVERLESS_HEALTH_PORT; 0 picks a free one). A job starts none unless given",
     )
     run.add_argument("--no-health", action="store_true", help="do not start the health server")
+    run.add_argument(
+        "--processes",
+        type=positive_count,
+        default=None,
+        metavar="N",
+        help="serve from N processes (overrides spec.processes; one /metrics, one /ready)",
+    )
 
     validate = add("validate", "check a function.yaml and its plugins without starting anything")
     validate.add_argument(
@@ -90,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
         "--trigger", default=None, help="which trigger's name and kind the context shows"
     )
     return parser
+
+
+def positive_count(text: str) -> int:
+    """``--processes``: a whole number from 1 to 1024."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1024, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,6 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         health_host=args.health_host,
         health_port=None if args.no_health else health_port(args.health_port),
         one_shot_health=health_port_given(args.health_port),
+        processes=args.processes,
     )
     return _run_async(runtime.run())
 
@@ -162,15 +181,18 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from dh_serverless.core.config import load_function_config
     from dh_serverless.core.plugins import PluginHost
-    from dh_serverless.core.prepare import prepare_triggers
+    from dh_serverless.core.prepare import prepare_triggers, serving_process_count
 
     config = load_function_config(args.file)
     prepared = prepare_triggers(config, args.file, PluginHost())
+    processes = serving_process_count(config, prepared, args.file)
     triggers = ", ".join(
         f"{p.name} ({p.config.kind}{', sink ' + p.sink_kind if p.sink_kind else ''})"
         for p in prepared
     )
     function = f"function {config.metadata.name}, handler {config.spec.handler}"
+    if processes > 1:
+        function += f", {processes} processes"
     print(f"{args.file}: valid; {function}, triggers: {triggers}")
     return 0
 

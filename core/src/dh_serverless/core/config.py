@@ -175,6 +175,8 @@ class Spec:
     #: ``thread`` or ``process`` (spawned worker processes, for CPU-bound handlers).
     worker_kind: Literal["auto", "thread", "process"] = "auto"
     graceful_shutdown_timeout: Duration = _FIFTEEN_SECONDS
+    #: serving processes (``--processes`` overrides): see ``core.serving_processes``
+    processes: int = 1
     #: Nuclio's switch for the ``default-http`` trigger (see :func:`with_default_http_trigger`).
     disable_default_http_trigger: bool | None = None
     #: Nuclio's image build (``commands``, ``baseImage``, ...): accepted, never run.
@@ -329,5 +331,7 @@ def _check(config: FunctionConfig, source: str) -> None:
             problems.append(f"spec.triggers.{key}.name: must equal the key {key!r}")
         if not 1 <= trigger.workers <= 100_000:
             problems.append(f"spec.triggers.{key}.maxWorkers: must be between 1 and 100000")
+    if not 1 <= config.spec.processes <= 1024:
+        problems.append(f"spec.processes: must be between 1 and 1024, got {config.spec.processes}")
     if problems:
         raise ConfigError(source, problems)

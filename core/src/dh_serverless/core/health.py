@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from dh_serverless.core.listeners import runner_options
+
+if TYPE_CHECKING:
+    from dh_serverless.core.serving_processes import ServingProcesses
 
 __all__ = ("HealthServer",)
 
@@ -19,6 +23,10 @@ class HealthServer:
     ``/live`` is 200 while the process runs; ``/ready`` is 200 only while ``is_ready()``
     (every trigger started and every worker ran ``init_context``), 503 while starting
     or draining; ``/metrics`` is the registry in Prometheus text format.
+
+    With ``children`` (``spec.processes`` above 1) ``/ready`` is 200 only when every
+    child is ready too, and ``/metrics`` sums every child's families into this process's.
+    With ``unix_path`` it listens on that Unix socket instead (a child's, for its parent).
     """
 
     def __init__(
@@ -28,11 +36,15 @@ class HealthServer:
         *,
         is_ready: Callable[[], str | None],
         registry: CollectorRegistry,
+        children: ServingProcesses | None = None,
+        unix_path: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self._is_ready = is_ready
         self._registry = registry
+        self._children = children
+        self._unix_path = unix_path
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -43,6 +55,11 @@ class HealthServer:
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, **runner_options())
         await self._runner.setup()
+        site: web.BaseSite
+        if self._unix_path is not None:
+            site = web.UnixSite(self._runner, self._unix_path)
+            await site.start()
+            return
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         if self.port == 0:
@@ -59,10 +76,21 @@ class HealthServer:
 
     async def _ready(self, _: web.Request) -> web.Response:
         state = self._is_ready()
+        if state is None and self._children is not None:
+            waiting = await self._children.not_ready()
+            if waiting:
+                return web.json_response(
+                    {"status": "starting", "processes_not_ready": waiting}, status=503
+                )
         if state is None:
             return web.json_response({"status": "ready"})
         return web.json_response({"status": state}, status=503)
 
     async def _metrics(self, _: web.Request) -> web.Response:
         body = generate_latest(self._registry)
+        if self._children is not None:
+            from dh_serverless.core.serving_processes import merge_metrics
+
+            texts = await self._children.scrape()
+            body = merge_metrics(body.decode(), texts).encode()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

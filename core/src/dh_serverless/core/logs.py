@@ -14,7 +14,17 @@ from typing import Any
 
 from dh_serverless.core.compat import UTC
 
-__all__ = ("HumanFormatter", "JsonFormatter", "setup_logging")
+__all__ = ("HumanFormatter", "JsonFormatter", "set_serving_process", "setup_logging")
+
+#: this process's index when the function is served from several (``spec.processes``)
+_process: int | None = None
+
+
+def set_serving_process(index: int) -> None:
+    """Tag every log line with the serving process's index (0: the parent): JSON lines
+    get ``"process": index``, text lines ``[index]`` after the level."""
+    global _process
+    _process = index
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -33,6 +43,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if _process is not None:
+            entry["process"] = _process
         fields = _fields(record)
         if fields:
             entry["with"] = fields
@@ -46,7 +58,8 @@ class HumanFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         time = datetime.datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
-        line = f"{time} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        where = "" if _process is None else f"[{_process}] "
+        line = f"{time} {record.levelname:<7} {where}{record.name}: {record.getMessage()}"
         fields = _fields(record)
         if fields:
             line += "  " + " ".join(f"{k}={v!r}" for k, v in fields.items())

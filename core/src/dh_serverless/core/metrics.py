@@ -205,9 +205,11 @@ class PluginCollector:
                 yield histogram
 
 
-def make_registry(collector: RuntimeCollector, metrics: Metrics | None = None) -> CollectorRegistry:
-    """A registry with the runtime's collector, the plugins' ``metrics`` and the process
-    metrics of prometheus-client."""
+def make_registry(
+    collector: RuntimeCollector, metrics: Metrics | None = None, *, defaults: bool = True
+) -> CollectorRegistry:
+    """A registry with the runtime's collector, the plugins' ``metrics`` and (``defaults``)
+    the process metrics of prometheus-client."""
     from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
     from prometheus_client.registry import CollectorRegistry
 
@@ -216,6 +218,6 @@ def make_registry(collector: RuntimeCollector, metrics: Metrics | None = None) -
     registry.register(collector)
     if metrics is not None:
         registry.register(PluginCollector(metrics))
-    for default in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    for default in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR) if defaults else ():
         registry.register(default)
     return registry

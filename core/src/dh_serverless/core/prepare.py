@@ -12,7 +12,7 @@ from dh_serverless.core import config as cfg
 from dh_serverless.core.errors import ConfigError
 from dh_serverless.core.plugins import SINKS, TRIGGERS, PluginHost
 
-__all__ = ("PreparedTrigger", "apply_env", "prepare_triggers")
+__all__ = ("PreparedTrigger", "apply_env", "prepare_triggers", "serving_process_count")
 
 _log = logging.getLogger("dh_serverless.runtime")
 _TRIGGER_LEVEL = {
@@ -136,3 +136,42 @@ def apply_env(config: cfg.FunctionConfig) -> None:
     os.environ.setdefault("NUCLIO_FUNCTION_NAME", config.metadata.name)
     os.environ.setdefault("NUCLIO_FUNCTION_HANDLER", config.spec.handler)
     os.environ.setdefault("NUCLIO_FUNCTION_DESCRIPTION", config.spec.description)
+
+
+def serving_process_count(
+    config: cfg.FunctionConfig,
+    prepared: list[PreparedTrigger],
+    source: str,
+    override: int | None = None,
+) -> int:
+    """How many processes serve the function: ``override`` (``--processes``), else
+    ``spec.processes``, else a trigger's own ``processes`` attribute (extproc's alias); 1
+    for a job (every trigger one-shot). Raises :class:`ConfigError` when a trigger cannot
+    serve from several processes (no ``serving_processes``) or the alias disagrees."""
+    if prepared and all(getattr(i.cls, "one_shot", False) for i in prepared):
+        return 1
+    count = override or config.spec.processes
+    if override is None:
+        for item in prepared:
+            alias = getattr(item.attributes, "processes", None)
+            if not isinstance(alias, int) or alias <= 1 or alias == count:
+                continue
+            if count > 1:
+                raise ConfigError(
+                    source,
+                    [
+                        f"spec.triggers.{item.name}.attributes.processes: {alias} disagrees "
+                        f"with spec.processes {count}; keep one of them"
+                    ],
+                )
+            count = alias
+    if count > 1:
+        alone = [
+            f"spec.processes: {count}, but trigger {i.name} ({i.config.kind}) serves from "
+            "one process only"
+            for i in prepared
+            if getattr(i.cls, "serving_processes", None) not in ("shared_port", "port_each")
+        ]
+        if alone:
+            raise ConfigError(source, alone)
+    return count

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from dh_serverless.core.cli import positive_count
 from dh_serverless.core.errors import UserError
 from dh_serverless.core.runtime import Runtime
 from dh_serverless.core.version import __version__
@@ -87,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         help="log level (default: info)",
     )
     parser.add_argument("--debug", action="store_true", help="tracebacks in errors and 500 bodies")
+    parser.add_argument(
+        "--processes",
+        type=positive_count,
+        default=None,
+        metavar="N",
+        help="serve from N processes (overrides spec.processes)",
+    )
     return parser
 
 
@@ -130,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
         health_host=args.health_host,
         health_port=health_port(args.health_port),
         one_shot_health=health_port_given(args.health_port),
+        processes=args.processes,
     )
     return _run_async(runtime.run())
 

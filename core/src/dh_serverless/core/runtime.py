@@ -17,7 +17,12 @@ from dh_serverless.core.listeners import listener_timeouts
 from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, make_registry
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool
-from dh_serverless.core.prepare import PreparedTrigger, apply_env, prepare_triggers
+from dh_serverless.core.prepare import (
+    PreparedTrigger,
+    apply_env,
+    prepare_triggers,
+    serving_process_count,
+)
 from dh_serverless.core.responses import to_response
 from dh_serverless.core.workers import AsyncWorker, ThreadWorker, Worker, WorkerOptions
 from dh_serverless.hookspecs.metrics import Metrics
@@ -26,6 +31,7 @@ from dh_serverless.hookspecs.types import TriggerInfo
 
 if TYPE_CHECKING:
     from dh_serverless.core.health import HealthServer
+    from dh_serverless.core.serving_processes import ChildRole, ServingProcesses
 
 __all__ = ("Runtime",)
 
@@ -46,10 +52,14 @@ class Runtime:
         health_port: int | None = 8082,
         one_shot_health: bool = True,
         host: PluginHost | None = None,
+        processes: int | None = None,
+        role: ChildRole | None = None,
     ) -> None:
         """``health_port`` ``None`` starts no health server; with ``one_shot_health`` false,
         neither does a function whose every trigger is one-shot (a job: its exit code is
-        its outcome, and it spares the import of the HTTP stack)."""
+        its outcome, and it spares the import of the HTTP stack). ``processes`` overrides
+        ``spec.processes`` (``--processes``); ``role`` is set in a serving process the
+        runtime spawned (:mod:`dh_serverless.core.serving_processes`)."""
         self.config = config
         self.source = Path(source)
         self.handler_spec = handler or config.spec.handler
@@ -71,6 +81,12 @@ class Runtime:
         self.pools: list[WorkerPool] = []
         self.sinks: list[SinkChannel] = []
         self._exit: asyncio.Future[int] | None = None
+        self._processes = processes
+        self.role = role
+        #: the children of a function served from several processes (in the parent)
+        self.children: ServingProcesses | None = None
+        self.process_count = 1
+        self._watch: asyncio.Task[None] | None = None
 
     def _readiness(self) -> str | None:
         return None if self.state == "ready" else self.state
@@ -109,7 +125,19 @@ class Runtime:
             raise ConfigError("environment", [str(exc)]) from None
         self.host.load_hook_plugins()
         one_shot = bool(prepared) and all(getattr(i.cls, "one_shot", False) for i in prepared)
-        if self._health_address is not None and not (one_shot and not self._one_shot_health):
+        override = self._processes if self.role is None else self.role.count
+        self.process_count = serving_process_count(
+            self.config, prepared, str(self.source), override
+        )
+        if self.role is not None:
+            await self._start_child_health()
+        elif self.process_count > 1:
+            await self._spawn_children()
+        if (
+            self.role is None
+            and self._health_address is not None
+            and not (one_shot and not self._one_shot_health)
+        ):
             await self._start_health(*self._health_address)
         # Off the loop: a handler module that imports something heavy at module level
         # (DH Core's handler.py imports the DH SDK, 1-3 s) must not stall /live.
@@ -119,12 +147,69 @@ class Runtime:
         middleware = self.host.dispatch_middleware(self.function)
         for item in prepared:
             await self._start_trigger(item, loaded, middleware)
+        if self.children is not None and not await self._children_ready():
+            return  # asked to exit while the children were starting: run() shuts down
         self.state = "ready"
         _log.info(
             "function %s ready (handler %s, triggers: %s)",
             self.function.name,
             self.handler_spec,
             ", ".join(f"{t.name} ({t.kind})" for t in self.triggers),
+        )
+
+    async def _children_ready(self) -> bool:
+        """Wait for every child to be ready; False when an exit was requested first."""
+        assert self.children is not None
+        waiting: asyncio.Future[Any] = asyncio.ensure_future(self.children.wait_ready())
+        if self._exit is not None:
+            exit_: asyncio.Future[Any] = self._exit
+            await asyncio.wait({waiting, exit_}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():
+                waiting.cancel()
+                return False
+        try:
+            await waiting
+        except OSError as exc:
+            raise UserError(str(exc)) from None
+        return True
+
+    async def _spawn_children(self) -> None:
+        from dh_serverless.core.serving_processes import ServingProcesses
+
+        self.children = ServingProcesses(
+            self.process_count,
+            config=self.config,
+            source=str(self.source),
+            handler=self.handler_spec,
+            debug=self.debug,
+            on_death=self._child_died,
+        )
+        await self.children.spawn()
+
+    def _child_died(self, index: int, code: int | None) -> None:
+        _log.error(
+            "serving process %d exited with code %s: stopping the function (exit code 1)",
+            index,
+            code,
+        )
+        self.request_exit(1)
+
+    async def _start_child_health(self) -> None:
+        from dh_serverless.core.health import HealthServer
+        from dh_serverless.core.serving_processes import watch_parent
+
+        assert self.role is not None
+        self.process_count = self.role.count
+        self.health = HealthServer(
+            "",
+            0,
+            is_ready=self._readiness,
+            registry=make_registry(self.collector, self.metrics, defaults=False),
+            unix_path=self.role.health_socket,
+        )
+        await self.health.start()
+        self._watch = asyncio.get_running_loop().create_task(
+            watch_parent(self.role.parent, self.request_exit)
         )
 
     async def _start_health(self, host: str, port: int) -> None:
@@ -135,6 +220,7 @@ class Runtime:
             port,
             is_ready=self._readiness,
             registry=make_registry(self.collector, self.metrics),
+            children=self.children,
         )
         try:
             await self.health.start()
@@ -189,6 +275,8 @@ class Runtime:
             debug=self.debug,
             request_exit=self.request_exit,
             metrics=self.metrics,
+            processes=self.process_count,
+            process=0 if self.role is None else self.role.index,
         )
         trigger: Trigger = item.cls(spec)
         dispatch = compose(
@@ -231,6 +319,9 @@ class Runtime:
         self.state = "draining"
         self.gate.open = False
         grace = float(self.config.spec.graceful_shutdown_timeout)
+        children = None
+        if self.children is not None:  # they drain while this process does
+            children = asyncio.ensure_future(self.children.stop(grace + 5.0))
         # Drain callbacks start first, but the triggers stop meanwhile: a process worker runs
         # its callback only after its in-flight event, which must not delay the grace period.
         drains = asyncio.gather(*(p.drain() for p in self.pools), return_exceptions=True)
@@ -257,6 +348,10 @@ class Runtime:
             except Exception as exc:  # noqa: BLE001
                 _log.error("sink %s did not stop cleanly: %s", channel.sink.kind, exc)
         await asyncio.gather(*(p.close() for p in self.pools), return_exceptions=True)
+        if children is not None:
+            await children
+        if self._watch is not None:
+            self._watch.cancel()
         if self.health is not None:
             await self.health.stop()
         self.state = "stopped"

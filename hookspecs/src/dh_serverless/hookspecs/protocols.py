@@ -52,6 +52,10 @@ class TriggerSpec:
     :param metrics: the runtime's metrics registry, exported on ``/metrics``: create the
         trigger's own families here at start-up (see :mod:`dh_serverless.hookspecs.metrics`).
         Built by hand (tests), it is a fresh registry that nothing scrapes.
+    :param processes: how many processes serve the function (``spec.processes``); above 1,
+        a ``"shared_port"`` trigger binds its ports with ``SO_REUSEPORT`` (and refuses
+        port ``0``), a ``"port_each"`` trigger serves ``port + process``.
+    :param process: this process's index, ``0`` (the parent) to ``processes - 1``.
     """
 
     name: str
@@ -63,6 +67,8 @@ class TriggerSpec:
     debug: bool = False
     request_exit: Callable[[int], None] = lambda code: None
     metrics: Metrics = attrs.field(factory=Metrics)
+    processes: int = 1
+    process: int = 0
 
 
 @attrs.frozen
@@ -116,6 +122,14 @@ class Trigger(Protocol):
         400 or more frees its place at once; one still running ``sink_order_wait`` seconds
         after a later one finished is skipped, and dropped when it completes (counted in
         ``dh_sink_dropped_total{reason="late"}``).
+
+    ``serving_processes`` (class attribute, ``"shared_port"`` or ``"port_each"``)
+        The trigger can serve from several processes (``spec.processes``; without the
+        attribute, a function with this trigger refuses ``processes`` above 1). With
+        ``"shared_port"`` every process binds the same port with ``SO_REUSEPORT`` and the
+        kernel spreads connections (HTTP/1 and gRPC clients that open many); with
+        ``"port_each"`` process ``spec.process`` serves ``port + spec.process`` (one
+        HTTP/2 peer such as Envoy, whose single connection would reach one process only).
     """
 
     attributes_type: ClassVar[type]

@@ -97,9 +97,10 @@ class ExtprocAttributes:
     :param host: the address to listen on.
     :param graceful_shutdown_timeout: seconds streams in flight get to finish on shutdown.
     :param max_concurrent_streams: HTTP/2 streams (requests) per Envoy connection.
-    :param processes: serve from this many processes on ``port`` … ``port + processes - 1``
-        (Envoy sends every stream of one worker over one connection, so one process per
-        port is how the processor scales across cores).
+    :param processes: an alias of ``spec.processes`` for this trigger: serve from this many
+        processes on ``port`` … ``port + processes - 1`` (Envoy sends every stream of one
+        worker over one connection, so one process per port is how the processor scales
+        across cores). The core starts the processes (``dh_serverless.core.serving_processes``).
     :param processing_options: see :class:`ProcessingOptions`.
     """
 

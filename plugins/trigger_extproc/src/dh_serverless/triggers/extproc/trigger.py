@@ -8,7 +8,6 @@ instead of sharing it (reference gotcha G11).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, ClassVar
 
@@ -21,7 +20,6 @@ from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from dh_serverless.hookspecs import Dispatch, TriggerSpec, impl
 from dh_serverless.triggers.extproc.config import ExtprocAttributes
-from dh_serverless.triggers.extproc.copies import Copies, copy_of, watch_parent
 from dh_serverless.triggers.extproc.observer import Observer
 from dh_serverless.triggers.extproc.result import convert_result
 from dh_serverless.triggers.extproc.stats import TriggerStats
@@ -49,34 +47,38 @@ class ExtprocTrigger:
     kind: ClassVar[str] = "extproc"
     attributes_type: ClassVar[type] = ExtprocAttributes
     result_converter = staticmethod(convert_result)
+    #: ``spec.processes`` (or the ``processes`` attribute): process ``i`` serves ``port + i``,
+    #: as Envoy sends every stream of one worker over one connection per endpoint
+    serving_processes: ClassVar[str] = "port_each"
 
     def __init__(self, spec: TriggerSpec) -> None:
         self.name = spec.name
         self.spec = spec
         self.attributes: ExtprocAttributes = spec.attributes
         self._logger: logging.Logger = spec.logger
-        copy = copy_of(spec.name)
-        self.copy_index = copy[0] if copy else 0
-        self._parent = copy[1] if copy else None
+        self.process = spec.process
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
         self._observer: Observer | None = None
-        self._copies: Copies | None = None
-        self._watch: asyncio.Task[None] | None = None
         self._port: int | None = None
 
     @property
     def port(self) -> int:
-        """The port served: the configured one (plus the copy's index), or the one picked."""
+        """The port served: the configured one plus this serving process's index (``port +
+        spec.process``), or the one picked for ``port: 0``."""
         if self._port is not None:
             return self._port
-        return self.attributes.port + self.copy_index
+        return self.attributes.port + self.process
 
     async def start(self, dispatch: Dispatch) -> None:
-        """Bind the gRPC server, start the copies (``processes``), return once serving."""
+        """Bind the gRPC server on ``port + spec.process``; return once serving."""
         if self._server is not None:
             raise RuntimeError(f"extproc trigger {self.name!r} already started")
         a = self.attributes
+        if self.spec.processes > 1 and a.port == 0:
+            raise OSError(
+                f"port 0 cannot be split across {self.spec.processes} processes: set port"
+            )
         options = a.processing_options
         stats = TriggerStats(self.spec.metrics, self.name, a.type)
         if a.type == "observeprocessor":
@@ -104,7 +106,7 @@ class ExtprocTrigger:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        address = _address(a.host, a.port + self.copy_index)
+        address = _address(a.host, a.port + self.process)
         try:
             port = server.add_insecure_port(address)
         except RuntimeError as exc:
@@ -124,36 +126,16 @@ class ExtprocTrigger:
             "extproc trigger %s (%s) listening on %s",
             self.name, a.type, _address(a.host, port),
         )  # fmt: skip
-        if self._parent is not None:
-            self._watch = asyncio.get_running_loop().create_task(
-                watch_parent(self._parent, self.spec.request_exit)
-            )
-        elif a.processes > 1:
-            self._copies = Copies(self.name, a.host, a.port, a.processes)
-            try:
-                await self._copies.start()
-            except BaseException:
-                await self.stop(1.0)
-                raise
-            self._logger.info(
-                "extproc trigger %s: %d processes on ports %d-%d",
-                self.name, a.processes, a.port, a.port + a.processes - 1,
-            )  # fmt: skip
 
     async def stop(self, timeout: float) -> None:
         """Report NOT_SERVING, refuse new streams, let streams in flight finish for up to
-        ``min(timeout, gracefulShutdownTimeout)`` seconds, then cancel them; stop copies."""
+        ``min(timeout, gracefulShutdownTimeout)`` seconds, then cancel them."""
         server, self._server = self._server, None
         if server is None:
             return
         grace = max(min(timeout, float(self.attributes.graceful_shutdown_timeout)), 0.0)
-        copies = self._copies
-        self._copies = None
-        stopping = [copies.stop(grace + 1.0)] if copies is not None else []
         await self._health.enter_graceful_shutdown()
-        await asyncio.gather(server.stop(grace), *stopping)
+        await server.stop(grace)
         if self._observer is not None:
             await self._observer.stop(1.0)
-        if self._watch is not None:
-            self._watch.cancel()
         self._logger.info("extproc trigger %s stopped", self.name)

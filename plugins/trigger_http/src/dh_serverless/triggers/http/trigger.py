@@ -121,6 +121,8 @@ class HttpTrigger:
 
     kind: ClassVar[str] = "http"
     attributes_type: ClassVar[type] = HttpAttributes
+    #: ``spec.processes``: every process binds ``port`` with ``SO_REUSEPORT``
+    serving_processes: ClassVar[str] = "shared_port"
 
     def __init__(self, spec: TriggerSpec) -> None:
         self.name = spec.name
@@ -156,8 +158,13 @@ class HttpTrigger:
                 read_buffer_size=a.read_buffer_size, logger=self._logger, debug=self.spec.debug
             ),
         )
+        shared = self.spec.processes > 1
+        if shared and a.port == 0:
+            raise OSError(f"port 0 cannot be shared by {self.spec.processes} processes: set port")
         try:
-            self._listener = await loop.create_server(self._web, a.host, a.port, backlog=1024)
+            self._listener = await loop.create_server(
+                self._web, a.host, a.port, backlog=1024, reuse_port=shared or None
+            )
         except OSError as exc:
             raise OSError(
                 exc.errno, f"cannot listen on {a.host}:{a.port}: {exc.strerror or exc}"

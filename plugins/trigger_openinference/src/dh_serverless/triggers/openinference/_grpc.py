@@ -125,8 +125,10 @@ class GrpcServer:
         max_message_bytes: int,
         is_ready: Callable[[], bool],
         logger: Any,
+        reuse_port: bool = False,
     ) -> None:
         self.model = model
+        self.reuse_port = reuse_port
         self.inference = inference
         self.metrics = metrics
         self.is_ready = is_ready
@@ -261,7 +263,8 @@ class GrpcServer:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
-                ("grpc.so_reuseport", 0),  # a port in use is an error, not a shared port
+                # a port in use is an error, not a shared port, unless processes share it
+                ("grpc.so_reuseport", int(self.reuse_port)),
             ]
         )
         handlers = {

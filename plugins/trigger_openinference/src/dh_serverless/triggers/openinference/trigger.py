@@ -30,6 +30,8 @@ class OpenInferenceTrigger:
     attributes_type: ClassVar[type] = OpenInferenceAttributes
     #: handler results become outputs in the worker: numpy arrays are never listed
     result_converter = staticmethod(to_result)
+    #: ``spec.processes``: every process binds both ports with ``SO_REUSEPORT``
+    serving_processes: ClassVar[str] = "shared_port"
 
     def __init__(self, spec: TriggerSpec) -> None:
         self.name = spec.name
@@ -54,6 +56,10 @@ class OpenInferenceTrigger:
     async def start(self, dispatch: Dispatch) -> None:
         """Start the REST and gRPC servers that are enabled; return once both listen."""
         a = self.attributes
+        processes = self.spec.processes
+        for port, what in ((a.rest_port, a.enable_rest), (a.grpc_port, a.enable_grpc)):
+            if processes > 1 and what and port == 0:
+                raise OSError(f"port 0 cannot be shared by {processes} processes: set the ports")
         inference = self._inference(dispatch)
         try:
             if a.enable_rest:
@@ -66,6 +72,7 @@ class OpenInferenceTrigger:
                     max_message_bytes=a.max_message_bytes,
                     is_ready=self._is_ready,
                     logger=self._logger,
+                    reuse_port=processes > 1,
                 )
                 self.grpc_port = await self._grpc.start(a.host, a.grpc_port)
         except BaseException:
@@ -128,7 +135,10 @@ class OpenInferenceTrigger:
         )
         loop = asyncio.get_running_loop()
         try:
-            self._listener = await loop.create_server(self._web, a.host, a.rest_port, backlog=1024)
+            self._listener = await loop.create_server(
+                self._web, a.host, a.rest_port, backlog=1024,
+                reuse_port=self.spec.processes > 1 or None,
+            )  # fmt: skip
         except OSError as exc:
             raise OSError(
                 exc.errno, f"cannot listen on {a.host}:{a.rest_port} (REST): {exc.strerror or exc}"
