@@ -76,9 +76,7 @@ def dh_command() -> str:
     return shutil.which("dh-serverless", path=str(Path(sys.executable).parent)) or "dh-serverless"
 
 
-def stop_process(
-    proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 10
-) -> int:
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 10) -> int:
     """Send ``sig`` to ``proc`` by its PID, wait ``grace`` seconds, then SIGKILL it;
     return its exit code."""
     if proc.poll() is None:
