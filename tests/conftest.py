@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+
+from dh_serverless.testing import free_port as testing_free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "contrib" / "deploy"
@@ -39,14 +40,8 @@ def run_ok() -> Run:
 
 @pytest.fixture(scope="session")
 def free_port() -> Callable[[], int]:
-    """``free_port()``: a TCP port on 127.0.0.1 that nothing listens on right now."""
-
-    def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-    return free_port
+    """``free_port()``: :func:`dh_serverless.testing.free_port`, as a fixture."""
+    return testing_free_port
 
 
 @pytest.fixture(scope="session")
