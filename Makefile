@@ -18,10 +18,11 @@ space := $(empty) $(empty)
 PYTEST := $(BIN)/pytest
 NO_TESTS_OK := || test $$? -eq 5
 # Parallel test processes (pytest-xdist): `auto` is one per CPU; JOBS=0 runs in one process.
+# One test file per process at a time, so module-scoped peers (Envoy, servers) start once.
 JOBS ?= auto
-XDIST := -n $(JOBS) --dist worksteal
+XDIST := -n $(JOBS) --dist loadfile
 # The peer venvs (tools/peers.py) the tests use; made once, before the tests start.
-TEST_PEERS := dhcore-0.15 dhcore-0.16
+TEST_PEERS := dhcore-0.15 dhcore-0.16 mlserver kserve
 # The tests that start no process (lanes: conftest.py); `make test-fast` runs them.
 FAST := -m "not process and not slow"
 

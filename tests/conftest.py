@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dh_serverless.testing import free_port as testing_free_port
+from dh_serverless.testing.shared import build_once
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "contrib" / "deploy"
@@ -46,19 +47,26 @@ def free_port() -> Callable[[], int]:
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``make wheels``: one wheel per distribution, ours only."""
-    path = tmp_path_factory.mktemp("wheelhouse")
-    _run(["make", "-C", ROOT, "wheels", f"WHEELHOUSE={path}", f"PYTHON={sys.executable}"])
-    return path
+    """``make wheels``: one wheel per distribution, ours only (built once per run)."""
+    return build_once(
+        tmp_path_factory,
+        "wheelhouse",
+        lambda path: _run(
+            ["make", "-C", ROOT, "wheels", f"WHEELHOUSE={path}", f"PYTHON={sys.executable}"]
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
 def image_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Containerfile's build stage: our wheels plus every third-party dependency."""
-    path = tmp_path_factory.mktemp("image-wheelhouse")
+    """The Containerfile's build stage: our wheels plus every third-party dependency
+    (built once per run)."""
     env = {**os.environ, "PYTHON": sys.executable}
-    _run(["sh", DEPLOY / "wheelhouse.sh", ROOT, path], env=env)
-    return path
+    return build_once(
+        tmp_path_factory,
+        "image-wheelhouse",
+        lambda path: _run(["sh", DEPLOY / "wheelhouse.sh", ROOT, path], env=env),
+    )
 
 
 def _install(venv: Path, wheelhouse: Path, extras: str, *, offline: bool) -> Path:

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "contrib" / "deploy" / "dhcore"
 UID, GID = 8877, 999
 
-pytestmark = pytest.mark.slow
+# Builds a layer with pip (minutes on a cold cache or a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 HANDLER = """
 import json
