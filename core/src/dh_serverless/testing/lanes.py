@@ -84,12 +84,19 @@ class Lanes:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self._known: dict[int, bool] = {}
-        self._scanning: set[int] = set()
-        self._partial = False
+        self._answers: dict[int, bool] = {}
+        self._nodes: dict[int, tuple[bool, list[object]]] = {}
+        self._ours_cache: dict[int, bool] = {}
         self._keep: list[object] = []  # ids stay unique while the objects live
 
     def _ours(self, obj: Any) -> bool:
+        key = id(obj)
+        if key not in self._ours_cache:
+            self._keep.append(obj)
+            self._ours_cache[key] = self._in_root(obj)
+        return self._ours_cache[key]
+
+    def _in_root(self, obj: Any) -> bool:
         try:
             file = inspect.getsourcefile(obj)
         except TypeError:
@@ -101,31 +108,50 @@ class Lanes:
             return False
         return not {".venv", ".tox", "site-packages"} & set(path.relative_to(self.root).parts)
 
-    def starts_processes(self, obj: Any, depth: int = 0) -> bool:
-        """Whether ``obj`` (a function or class) or what it names may start a process."""
+    def _node(self, obj: object) -> tuple[bool, list[object]]:
+        """Whether ``obj``'s own code starts a process, and the project code it names."""
+        key = id(obj)
+        if key not in self._nodes:
+            self._keep.append(obj)
+            try:
+                source = inspect.getsource(obj)  # type: ignore[arg-type]
+            except (OSError, TypeError):
+                source = ""
+            code = _code_only(source)
+            direct = bool(_SPAWNS.search(code) or _PROCESS_WORKERS.search(source))
+            self._nodes[key] = (direct, [] if direct else list(self._named(obj, code)))
+        return self._nodes[key]
+
+    def starts_processes(self, obj: Any) -> bool:
+        """Whether ``obj`` (a function or class) or what it names, up to a few names away,
+        may start a process."""
         obj = inspect.unwrap(obj) if inspect.isfunction(obj) else obj
         key = id(obj)
-        if key in self._known:
-            return self._known[key]
-        if key in self._scanning or depth > _DEPTH:
-            self._partial = True  # a cycle or the depth limit: this answer is not final
-            return False
-        self._scanning.add(key)
-        self._keep.append(obj)
-        outer_partial, self._partial = self._partial, False
-        try:
-            source = inspect.getsource(obj)
-        except (OSError, TypeError):
-            source = ""
-        code = _code_only(source)
-        found = bool(_SPAWNS.search(code) or _PROCESS_WORKERS.search(source)) or any(
-            self.starts_processes(ref, depth + 1) for ref in self._named(obj, code)
-        )
-        self._scanning.discard(key)
-        if found or not self._partial:
-            self._known[key] = found
-        self._partial = outer_partial or (self._partial and not found)
-        return found
+        if key not in self._answers:
+            self._keep.append(obj)
+            self._answers[key] = self._search(obj)
+        return self._answers[key]
+
+    def _search(self, start: object) -> bool:
+        seen = {id(start)}
+        level = [start]
+        for _ in range(_DEPTH + 1):
+            following: list[object] = []
+            for obj in level:
+                known = self._answers.get(id(obj))
+                if known:
+                    return True
+                direct, refs = self._node(obj)
+                if direct:
+                    return True
+                for ref in refs:
+                    if id(ref) not in seen:
+                        seen.add(id(ref))
+                        following.append(ref)
+            if not following:
+                return False
+            level = following
+        return False
 
     def _named(self, obj: object, code: str) -> Iterator[object]:
         """The project's functions and classes that ``code`` (the source of ``obj``) names."""
@@ -134,8 +160,10 @@ class Lanes:
             namespace: dict[str, Any] = vars(module) if module else {}
         else:
             namespace = getattr(obj, "__globals__", {})
-        namespace = dict(namespace)
-        for module_name, names in _FROM_IMPORT.findall(code):  # imports inside functions
+        local_imports = _FROM_IMPORT.findall(code)
+        if local_imports:
+            namespace = dict(namespace)
+        for module_name, names in local_imports:  # imports inside functions
             module = sys.modules.get(module_name)
             if module is None and module_name.startswith("dh_serverless."):
                 with contextlib.suppress(ImportError):
