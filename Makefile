@@ -17,13 +17,23 @@ space := $(empty) $(empty)
 # pytest exits 5 when it collects nothing (e.g. `-k` matched no test): not a failure here.
 PYTEST := $(BIN)/pytest
 NO_TESTS_OK := || test $$? -eq 5
+# Parallel test processes (pytest-xdist): `auto` is one per CPU; JOBS=0 runs in one process.
+# One test file per process at a time, so module-scoped peers (Envoy, servers) start once.
+JOBS ?= auto
+XDIST := -n $(JOBS) --dist loadfile
+# The peer venvs (tools/peers.py) the tests use; made once, before the tests start.
+TEST_PEERS := dhcore-0.15 dhcore-0.16 mlserver kserve
+# The tests that start no process (lanes: conftest.py); `make test-fast` runs them.
+FAST := -m "not process and not slow"
 
-.PHONY: help install run test test-one test-py310 bench wheels lint mypy fmt clean
+.PHONY: help install run test test-fast test-one test-setup test-py310 bench wheels lint mypy fmt clean
 
 help:
 	@echo "make install          create $(VENV) with every distribution (editable) and the dev tools"
 	@echo "make run              run contrib/examples/hello on http://127.0.0.1:8080/"
-	@echo "make test             run every test (ARGS='-m \"not slow\"' to skip wheel builds)"
+	@echo "make test             run every test, in parallel (JOBS=auto); installs what they need first"
+	@echo "make test-fast        only the in-process tests (no servers, peers, browsers, builds): < 1 min"
+	@echo "make test-setup       install the system packages (tools/system-packages.txt) and peer venvs"
 	@echo "make test-one P=core  run one distribution's tests (P=trigger_http, dh-trigger-cron, ...)"
 	@echo "make test-py310       the core and the triggers DH Core launches, on Python 3.10 (.venv310)"
 	@echo "make bench            run every benchmark in bench/ (ARGS passed to each run.py)"
@@ -49,8 +59,18 @@ run: install
 	@echo
 	$(BIN)/dh-serverless run contrib/examples/hello/function.yaml
 
-test: install
-	$(PYTEST) $(ARGS) $(NO_TESTS_OK)
+# The system packages the tests use (tools/system-packages.txt; apt-get when root on Debian,
+# otherwise it stops and prints the command) and the peer venvs (tools/peers.py, in
+# $$DH_PEERS_DIR or .peers/). Quick once everything is there.
+test-setup:
+	@sh tools/system-packages.sh
+	@$(PYTHON) tools/peers.py $(TEST_PEERS) >/dev/null
+
+test: install test-setup
+	$(PYTEST) $(XDIST) $(ARGS) $(NO_TESTS_OK)
+
+test-fast: install
+	$(PYTEST) $(XDIST) $(FAST) $(ARGS) $(NO_TESTS_OK)
 
 test-one: install
 	@test -n "$(P)" || { echo "usage: make test-one P=trigger_http"; exit 2; }

@@ -12,14 +12,10 @@ from pathlib import Path
 
 import psutil
 
+from dh_serverless.testing import free_port  # noqa: F401 - the benchmarks take it from here
+
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(port: int, timeout: float = 30.0) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+
+from dh_serverless.testing import free_port as testing_free_port
+from dh_serverless.testing.shared import build_once
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "contrib" / "deploy"
@@ -39,31 +41,32 @@ def run_ok() -> Run:
 
 @pytest.fixture(scope="session")
 def free_port() -> Callable[[], int]:
-    """``free_port()``: a TCP port on 127.0.0.1 that nothing listens on right now."""
-
-    def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-    return free_port
+    """``free_port()``: :func:`dh_serverless.testing.free_port`, as a fixture."""
+    return testing_free_port
 
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``make wheels``: one wheel per distribution, ours only."""
-    path = tmp_path_factory.mktemp("wheelhouse")
-    _run(["make", "-C", ROOT, "wheels", f"WHEELHOUSE={path}", f"PYTHON={sys.executable}"])
-    return path
+    """``make wheels``: one wheel per distribution, ours only (built once per run)."""
+    return build_once(
+        tmp_path_factory,
+        "wheelhouse",
+        lambda path: _run(
+            ["make", "-C", ROOT, "wheels", f"WHEELHOUSE={path}", f"PYTHON={sys.executable}"]
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
 def image_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Containerfile's build stage: our wheels plus every third-party dependency."""
-    path = tmp_path_factory.mktemp("image-wheelhouse")
+    """The Containerfile's build stage: our wheels plus every third-party dependency
+    (built once per run)."""
     env = {**os.environ, "PYTHON": sys.executable}
-    _run(["sh", DEPLOY / "wheelhouse.sh", ROOT, path], env=env)
-    return path
+    return build_once(
+        tmp_path_factory,
+        "image-wheelhouse",
+        lambda path: _run(["sh", DEPLOY / "wheelhouse.sh", ROOT, path], env=env),
+    )
 
 
 def _install(venv: Path, wheelhouse: Path, extras: str, *, offline: bool) -> Path:

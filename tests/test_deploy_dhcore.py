@@ -27,7 +27,8 @@ DEFAULT_EXTRAS = (
     "dh-serverless[http,job,extproc,openinference,rtsp-trigger,websocket-trigger]==0.1.0"
 )
 
-pytestmark = pytest.mark.slow
+# Builds a layer with pip (minutes on a cold cache or a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 HANDLER = """
 import json

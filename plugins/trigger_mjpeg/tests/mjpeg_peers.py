@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +22,12 @@ from aiohttp import web
 from mjpeg_quirks import build_variant, make_frames
 
 from dh_serverless.hookspecs import Event, FunctionInfo, Response, TriggerSpec
+from dh_serverless.testing import free_port
+from dh_serverless.testing.processes import FunctionProcess, stop_process
 from dh_serverless.triggers.mjpeg import MjpegAttributes, MjpegTrigger
 
 FFMPEG = "ffmpeg"
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ffmpeg_source_args(
@@ -61,17 +55,6 @@ def process(args: list[str], **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]
         yield proc
     finally:
         stop_process(proc)
-
-
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, sig)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def ffmpeg_source(port: int, **kwargs: Any) -> contextlib.AbstractContextManager[Any]:
@@ -206,22 +189,8 @@ async def running_trigger(
 @contextlib.contextmanager
 def dh_run(function_yaml: Path, health_port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``dh-serverless run function.yaml`` in its folder; SIGTERM by PID on exit."""
-    with (
-        log.open("wb") as out,
-        process(
-            [
-                str(BIN / "dh-serverless"),
-                "run",
-                str(function_yaml),
-                "--health-port",
-                str(health_port),
-            ],
-            cwd=function_yaml.parent,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        ) as proc,
-    ):
-        yield proc
+    with FunctionProcess(function_yaml, health_port=health_port, log_path=log) as function:
+        yield function.proc
 
 
 def count_frames(url: str, seconds: float, *extra: str) -> int:

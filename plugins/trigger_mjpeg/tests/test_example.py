@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import simplejpeg
-from mjpeg_peers import dh_run, ffmpeg_source, free_port, read_parts, wait_ready
+from mjpeg_peers import dh_run, ffmpeg_source, read_parts, wait_ready
+
+from dh_serverless.testing import free_port
 
 pytest.importorskip("skimage")
 EXAMPLE = Path(__file__).resolve().parents[3] / "contrib" / "examples" / "mjpeg-edges"

@@ -10,7 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from oi_support import FUNCTIONS, Server, free_port, function_yaml, oi_trigger, serve
+from oi_support import FUNCTIONS, Server, function_yaml, oi_trigger, serve
+
+from dh_serverless.testing import free_port
 
 # Handlers the servers import; not test modules.
 collect_ignore_glob = ["functions/*"]

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,18 +14,12 @@ from typing import Any
 
 import yaml
 
-from dh_serverless.testing.processes import stop_process
+from dh_serverless.testing.processes import FunctionProcess, stop_process
 
 HERE = Path(__file__).resolve().parent
 FUNCTIONS = HERE / "functions"
 ROOT = HERE.parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -89,23 +81,6 @@ def oi_trigger(name: str, rest: int | None, grpc: int | None, **attributes: Any)
     }
 
 
-def _wait(proc: subprocess.Popen[bytes], log: Path, ports: list[int], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    for port in ports:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"server did not listen on {port}:\n{log.read_text()}"
-                    ) from None
-                time.sleep(0.05)
-
-
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process by its PID, then SIGKILL it if it lingers."""
     stop_process(proc, grace=15)
@@ -127,22 +102,11 @@ def serve(
     path = folder / "function.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     log = folder / "server.log"
-    health = free_port()
-    ports = {**ports, "health": health}
-    cmd = [
-        str(BIN / "dh-serverless"),
-        "run",
-        str(path),
-        "--health-host",
-        "127.0.0.1",
-        "--health-port",
-        str(health),
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
-    try:
+    with FunctionProcess(path, log_path=log, cwd=folder) as function:
+        ports = {**ports, "health": function.health_port}
         listen = [p for k, p in ports.items() if isinstance(p, int) and k != "health"]
-        _wait(proc, log, [*listen, health], timeout)
-        yield Server(proc, log, ports)
-    finally:
-        stop(proc)
+        try:
+            function.wait_listening(*listen, timeout=timeout)
+        except AssertionError as exc:
+            raise RuntimeError(str(exc)) from None
+        yield Server(function.proc, log, ports)

@@ -17,8 +17,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from oi_support import Server, free_port, function_yaml, oi_trigger, serve
+from oi_support import Server, function_yaml, oi_trigger, serve
 
+from dh_serverless.testing import free_port
 from dh_serverless.triggers.openinference._generated import dh_openinference_pb2 as pb
 
 HANDLER = """

@@ -25,11 +25,12 @@ import tritonclient.http.aio as httpaio
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oi_support import FUNCTIONS, ROOT, Server, free_port, function_yaml, oi_trigger, serve
+from oi_support import FUNCTIONS, ROOT, Server, function_yaml, oi_trigger, serve
 from tritonclient.utils import InferenceServerException
 
 from dh_serverless.core.config import structure
 from dh_serverless.core.errors import ConfigError
+from dh_serverless.testing import free_port
 from dh_serverless.testing.processes import code_blocks
 from dh_serverless.triggers.openinference import Batch, OpenInferenceAttributes
 from dh_serverless.triggers.openinference._batching import batch_key, merge

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from oi_support import FUNCTIONS, Server, free_port, function_yaml, oi_trigger, serve
+from oi_support import FUNCTIONS, Server, function_yaml, oi_trigger, serve
 from tritonclient.utils import InferenceServerException
+
+from dh_serverless.testing import free_port
 
 
 def post(

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 import yaml
-from oi_support import ROOT, free_port, serve
+from oi_support import ROOT, serve
 from tritonclient.utils import InferenceServerException
+
+from dh_serverless.testing import free_port
 
 EXAMPLES = ROOT / "contrib" / "examples"
 

@@ -12,8 +12,10 @@ import numpy as np
 import psutil
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from oi_support import free_port, function_yaml, oi_trigger, serve
+from oi_support import function_yaml, oi_trigger, serve
 from prometheus_client.parser import text_string_to_metric_families
+
+from dh_serverless.testing import free_port
 
 HANDLER = '''
 import os

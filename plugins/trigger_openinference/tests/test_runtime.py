@@ -20,8 +20,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from oi_support import FUNCTIONS, Server, free_port, function_yaml, oi_trigger, serve
+from oi_support import FUNCTIONS, Server, function_yaml, oi_trigger, serve
 from tritonclient.utils import InferenceServerException
+
+from dh_serverless.testing import free_port
 
 
 @pytest.fixture(scope="module")

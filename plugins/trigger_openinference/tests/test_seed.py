@@ -22,8 +22,10 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 import yaml
-from oi_support import BIN, FUNCTIONS, Server, free_port, function_yaml, oi_trigger, serve
+from oi_support import BIN, FUNCTIONS, Server, function_yaml, oi_trigger, serve
 from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+from dh_serverless.testing import free_port
 
 SEED = FUNCTIONS / "seed"
 

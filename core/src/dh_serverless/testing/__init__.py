@@ -31,8 +31,9 @@ from dh_serverless.core.nuclio import Context, Logger
 from dh_serverless.core.nuclio import Platform as _NuclioPlatform
 from dh_serverless.core.responses import error_response, to_response
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
+from dh_serverless.testing.ports import free_port
 
-__all__ = ("Platform", "make_event")
+__all__ = ("Platform", "free_port", "make_event")
 
 T = TypeVar("T")
 

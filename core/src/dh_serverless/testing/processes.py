@@ -1,6 +1,15 @@
 """Run a function as a real ``dh-serverless run`` process, for plugin end-to-end tests.
 
-::
+:class:`FunctionProcess` is the one way to start it (sync tests use it directly;
+:class:`RunningFunction` adds async waits, :class:`SinkFunction` an http trigger feeding a
+sink)::
+
+    with FunctionProcess(tmp_path / "function.yaml") as function:
+        function.wait_ready()
+        ...
+        assert function.stop() == 0
+
+or, in an async test::
 
     async with RunningFunction(tmp_path / "function.yaml") as function:
         await function.wait_ready()
@@ -24,6 +33,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -33,27 +44,25 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from dh_serverless.testing.ports import free_port
+
 __all__ = (
     "HOST",
     "Commands",
+    "FunctionProcess",
     "RunningFunction",
     "SinkFunction",
     "code_blocks",
     "dh_command",
     "eventually",
     "free_port",
+    "metric_sum",
     "stop_process",
     "wait_for_text",
+    "wait_listening",
 )
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -138,34 +147,183 @@ class Commands:
             stop_process(proc)
 
 
-class RunningFunction:
-    """One ``dh-serverless run CONFIG`` process.
+def _direct_get(url: str, timeout: float) -> tuple[int, bytes]:
+    """GET ``url`` without any proxy: (status, body), also for 4xx/5xx answers."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code), bytes(exc.read())
 
-    :param config: the ``function.yaml`` to run (the process runs in its folder).
-    :param args: more command-line arguments (``--debug``, ...).
+
+def wait_listening(
+    port: int, proc: subprocess.Popen[Any] | None = None, timeout: float = 30, host: str = HOST
+) -> None:
+    """Until something accepts connections on ``host:port``; ``AssertionError`` if ``proc``
+    exits first or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited {proc.returncode} before listening on {port}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing listens on {host}:{port} after {timeout}s")
+        time.sleep(0.05)
+
+
+class FunctionProcess:
+    """One ``dh-serverless run CONFIG`` process, the one way tests run a function as a
+    process: started at once, its output in a log file, stopped by its PID.
+
+    :param config: the ``function.yaml`` to run.
+    :param args: more command-line arguments (``--debug``, ``--log-format json``, ...).
     :param env: variables added to this process's environment (proxies are left out).
+    :param cwd: its working folder (default: the configuration's folder).
+    :param log_path: where its output goes (default: ``output.log`` beside the configuration).
+    :param health_port: the health server's port on 127.0.0.1 (default: a free one).
+
+    Use it as a context manager, or call :meth:`close`, so nothing outlives the test.
     """
 
     def __init__(
-        self, config: Path, *, args: Sequence[str] = (), env: dict[str, str] | None = None
+        self,
+        config: Path,
+        *,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        log_path: Path | None = None,
+        health_port: int | None = None,
     ) -> None:
         self.config = config
-        self.health_port = free_port()
-        self.log_path = config.with_name("output.log")
+        self.health_port = health_port or free_port()
+        self.log_path = log_path or config.with_name("output.log")
         self._log = self.log_path.open("wb")
         base = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         self.proc = subprocess.Popen(
-            [dh_command(), "run", str(config), "--log-format", "text", "--health-host", HOST,
+            [dh_command(), "run", str(config), "--health-host", HOST,
              "--health-port", str(self.health_port), *args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**base, "PYTHONUNBUFFERED": "1", **(env or {})}, cwd=config.parent,
+            env={**base, "PYTHONUNBUFFERED": "1", **(env or {})}, cwd=cwd or config.parent,
         )  # fmt: skip
-        self.session = aiohttp.ClientSession()
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.proc.poll() is None
 
     def log(self) -> str:
         """Everything the process wrote so far."""
         self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+    def health(self, path: str = "/ready", timeout: float = 5) -> tuple[int, bytes]:
+        """GET ``path`` of the health server: (status, body)."""
+        return _direct_get(f"http://{HOST}:{self.health_port}{path}", timeout)
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        """Wait for ``/ready`` to answer 200; ``AssertionError`` with the log if the process
+        exits first or after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"dh-serverless exited {self.proc.returncode}:\n{self.log()}")
+            with contextlib.suppress(OSError):
+                if self.health("/ready", timeout=1)[0] == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"/ready not 200 after {timeout}s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def wait_listening(self, *ports: int, timeout: float = 30) -> None:
+        """Wait until each of ``ports`` (and the health port) accepts connections;
+        ``AssertionError`` with the log if the process exits first or after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        try:
+            for port in (*ports, self.health_port):
+                wait_listening(port, self.proc, max(0.0, deadline - time.monotonic()))
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{self.log()}") from None
+
+    def metrics_text(self) -> str:
+        """The health server's ``/metrics`` page."""
+        status, body = self.health("/metrics")
+        assert status == 200, f"/metrics answered {status}"
+        return body.decode()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of ``name`` on ``/metrics`` whose labels include ``labels``."""
+        return metric_sum(self.metrics_text(), name, **labels)
+
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 15) -> int:
+        """Send ``sig`` by PID, wait ``grace`` seconds, then SIGKILL; return the exit code."""
+        code = stop_process(self.proc, sig, grace)
+        self._log.flush()
+        return code
+
+    def close(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL 15 s later) if it still runs; release
+        the log."""
+        stop_process(self.proc, grace=15)
+        self._log.close()
+
+    def __enter__(self) -> FunctionProcess:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` in the Prometheus ``text`` whose labels include
+    ``labels``."""
+    wanted = set(labels.items())
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and wanted <= set(sample.labels.items())
+    )
+
+
+class RunningFunction:
+    """One ``dh-serverless run CONFIG`` process (a :class:`FunctionProcess`) for async tests.
+
+    :param config: the ``function.yaml`` to run (the process runs in its folder).
+    :param args: more command-line arguments (``--debug``, ...).
+    :param env: variables added to this process's environment (proxies are left out).
+    :param health_port: the health server's port on 127.0.0.1 (default: a free one).
+    """
+
+    def __init__(
+        self,
+        config: Path,
+        *,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        health_port: int | None = None,
+    ) -> None:
+        self.config = config
+        self.process = FunctionProcess(
+            config, args=["--log-format", "text", *args], env=env, health_port=health_port
+        )
+        self.proc = self.process.proc
+        self.health_port = self.process.health_port
+        self.log_path = self.process.log_path
+        self.session = aiohttp.ClientSession()
+
+    def log(self) -> str:
+        """Everything the process wrote so far."""
+        return self.process.log()
 
     async def wait_ready(self, timeout: float = 20) -> None:
         """Wait for ``/ready`` to answer 200; fail with the log if the process exits."""
@@ -181,17 +339,14 @@ class RunningFunction:
 
         await eventually(ready, timeout, "/ready 200")
 
+    async def metrics_text(self) -> str:
+        """The health server's ``/metrics`` page."""
+        async with self.session.get(f"http://{HOST}:{self.health_port}/metrics") as r:
+            return await r.text()
+
     async def metric(self, name: str, **labels: str) -> float:
         """The sum of the samples of ``name`` on ``/metrics`` whose labels include ``labels``."""
-        async with self.session.get(f"http://{HOST}:{self.health_port}/metrics") as r:
-            text = await r.text()
-        wanted = set(labels.items())
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and wanted <= set(sample.labels.items())
-        )
+        return metric_sum(await self.metrics_text(), name, **labels)
 
     async def terminate(self, timeout: float = 20) -> int:
         """SIGTERM, then wait for the exit; return the exit code."""
@@ -209,7 +364,7 @@ class RunningFunction:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        self._log.close()
+        self.process.close()
 
     async def __aenter__(self) -> RunningFunction:
         return self
