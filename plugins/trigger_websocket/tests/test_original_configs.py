@@ -50,21 +50,9 @@ def handler(context, event):
 """
 
 
-class ProcessorFunction(RunningFunction):
+def processor_function(config: Path) -> RunningFunction:
     """``dh-serverless-processor --config PATH``, as DH Core starts /opt/nuclio/processor."""
-
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.health_port = free_port()
-        self.log_path = config.with_name("output.log")
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [PROCESSOR, "--config", config, "--health-host", HOST,
-             "--health-port", str(self.health_port)],
-            cwd=config.parent, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.session = aiohttp.ClientSession()
+    return RunningFunction(config, command=[str(PROCESSOR), "--config", str(config)])
 
 
 def folder_with(tmp_path: Path, original: str, handler: str) -> tuple[Path, int]:
@@ -158,7 +146,7 @@ async def forward_tone(url: str, seconds: int, pause_at: int) -> list[dict[str, 
 async def test_stream_config_runs_as_written_with_ffmpeg_audio(tmp_path, command):
     config, port = folder_with(tmp_path, "ws_stream-processor.yaml", TONE_HANDLER)
     if command == "processor":
-        function: RunningFunction = ProcessorFunction(config.rename(tmp_path / "processor.yaml"))
+        function: RunningFunction = processor_function(config.rename(tmp_path / "processor.yaml"))
     else:
         function = RunningFunction(config)
     async with function:

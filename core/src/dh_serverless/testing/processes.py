@@ -184,6 +184,8 @@ class FunctionProcess:
     :param cwd: its working folder (default: the configuration's folder).
     :param log_path: where its output goes (default: ``output.log`` beside the configuration).
     :param health_port: the health server's port on 127.0.0.1 (default: a free one).
+    :param command: what runs before the health flags and ``args`` (default
+        ``dh-serverless run CONFIG``; e.g. ``dh-serverless-processor --config CONFIG``).
 
     Use it as a context manager, or call :meth:`close`, so nothing outlives the test.
     """
@@ -197,15 +199,16 @@ class FunctionProcess:
         cwd: Path | None = None,
         log_path: Path | None = None,
         health_port: int | None = None,
+        command: Sequence[str] | None = None,
     ) -> None:
         self.config = config
         self.health_port = health_port or free_port()
         self.log_path = log_path or config.with_name("output.log")
         self._log = self.log_path.open("wb")
         base = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        head = [dh_command(), "run", str(config)] if command is None else list(command)
         self.proc = subprocess.Popen(
-            [dh_command(), "run", str(config), "--health-host", HOST,
-             "--health-port", str(self.health_port), *args],
+            [*head, "--health-host", HOST, "--health-port", str(self.health_port), *args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             env={**base, "PYTHONUNBUFFERED": "1", **(env or {})}, cwd=cwd or config.parent,
         )  # fmt: skip
@@ -302,6 +305,7 @@ class RunningFunction:
     :param args: more command-line arguments (``--debug``, ...).
     :param env: variables added to this process's environment (proxies are left out).
     :param health_port: the health server's port on 127.0.0.1 (default: a free one).
+    :param command: as :class:`FunctionProcess`'s (then ``args`` are passed as given).
     """
 
     def __init__(
@@ -311,10 +315,13 @@ class RunningFunction:
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         health_port: int | None = None,
+        command: Sequence[str] | None = None,
     ) -> None:
         self.config = config
+        if command is None:
+            args = ["--log-format", "text", *args]
         self.process = FunctionProcess(
-            config, args=["--log-format", "text", *args], env=env, health_port=health_port
+            config, args=args, env=env, health_port=health_port, command=command
         )
         self.proc = self.process.proc
         self.health_port = self.process.health_port

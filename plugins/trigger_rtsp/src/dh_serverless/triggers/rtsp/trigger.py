@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import av.error
 import numpy as np
 
-from dh_serverless.core.api import RollingBuffer
+from dh_serverless.core.api import UTC, RollingBuffer
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -257,7 +257,7 @@ class RtspTrigger:
             n = self.frame_num = self.frame_num + 1
             if self._latest is not None:
                 (m.sampled if self.attributes.processing_interval else m.superseded).inc()
-            self._latest = (frame, n, datetime.datetime.now(datetime.UTC))
+            self._latest = (frame, n, datetime.datetime.now(UTC))
         if not self.attributes.processing_interval:
             self._signal()
 
@@ -314,7 +314,7 @@ class RtspTrigger:
         a = self.attributes
         fmt = self.audio_format
         n = self.event_num = self.event_num + 1
-        now = datetime.datetime.now(datetime.UTC)
+        now = datetime.datetime.now(UTC)
         body: Any = pcm
         content_type = _PCM_CONTENT_TYPE
         if a.numpy:
