@@ -10,7 +10,10 @@ wall time, the median CPU time (user + system of the process, steadier on a shar
 and the peak RSS. ``PYTHONDONTWRITEBYTECODE`` is cleared for the runs, so that every module is
 loaded from its ``.pyc`` as in an installed image, not compiled at each start.
 
-    python bench/startup/run.py [--rounds 15]
+    python bench/startup/run.py [--rounds 15] [--source DIR]
+
+``--source DIR`` runs the functions from another checkout of this repository (its ``src``
+folders first on ``PYTHONPATH``), to compare before and after a change in one sitting.
 """
 
 from __future__ import annotations
@@ -123,7 +126,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--duration", type=float, default=0, help="ignored (bench smoke test)")
+    parser.add_argument("--source", type=Path, help="run the functions from this checkout")
     args = parser.parse_args()
+    if args.source is not None:
+        folders = [args.source / "hookspecs/src", args.source / "core/src"]
+        folders += sorted(args.source.glob("plugins/*/src"))
+        ENV["PYTHONPATH"] = ":".join(str(f.resolve()) for f in folders)
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -158,7 +166,11 @@ def main() -> None:
     def med(name: str, i: int) -> float:
         return statistics.median(s[i] for s in samples[name])
 
-    print(f"bench/startup: {args.rounds} rounds, cases in turns; python {sys.version.split()[0]}")
+    source = f"; code from {args.source}" if args.source else ""
+    print(
+        f"bench/startup: {args.rounds} rounds, cases in turns; python {sys.version.split()[0]}"
+        f"{source}"
+    )
     print()
     print("| case | wall median (ms) | CPU median (ms) | peak RSS (MiB) | wall ÷ floor |")
     print("|---|---:|---:|---:|---:|")
