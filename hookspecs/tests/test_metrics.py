@@ -72,3 +72,16 @@ def test_a_removed_cell_is_no_longer_exported():
     family.labels("a").set(1)
     family.remove("a")
     assert family.cells == {}
+
+
+def test_rate_meter_reads_events_per_second_and_zero_once_silent(monkeypatch):
+    from dh_serverless.hookspecs.metrics import RateMeter
+
+    meter = RateMeter()
+    for i in range(61):  # 30 per second for two seconds
+        meter.tick(100.0 + i / 30)
+    assert meter.rate == pytest.approx(30, rel=0.05)
+    monkeypatch.setattr("time.monotonic", lambda: 102.5)
+    assert meter.read() == pytest.approx(30, rel=0.05)
+    monkeypatch.setattr("time.monotonic", lambda: 105.0)
+    assert meter.read() == 0.0

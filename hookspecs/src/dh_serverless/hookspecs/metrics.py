@@ -15,6 +15,7 @@ scraped. This module has no dependency on ``prometheus_client``.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -29,6 +30,7 @@ __all__ = (
     "Histogram",
     "HistogramCell",
     "Metrics",
+    "RateMeter",
 )
 
 C = TypeVar("C")
@@ -233,3 +235,31 @@ class Metrics:
 
     def __iter__(self) -> Iterator[Family[Any]]:
         return iter(list(self.families.values()))
+
+
+class RateMeter:
+    """Events per second over the last second or so (a camera's frame rate), 0 once the
+    source has been silent for two seconds; a gauge reads it at scrape time
+    (``gauge.labels(...).set_function(meter.read)``). ``tick`` is a few additions."""
+
+    __slots__ = ("_count", "_last", "_start", "rate")
+
+    def __init__(self) -> None:
+        self.rate = 0.0
+        self._count = 0
+        self._start = 0.0
+        self._last = 0.0
+
+    def tick(self, now: float) -> None:
+        """Count one event arriving at ``now`` (``time.monotonic()``)."""
+        self._last = now
+        self._count += 1
+        elapsed = now - self._start
+        if elapsed >= 1.0:
+            self.rate = self._count / elapsed if self._start else 0.0
+            self._start = now
+            self._count = 0
+
+    def read(self) -> float:
+        """The current rate."""
+        return 0.0 if time.monotonic() - self._last > 2.0 else self.rate

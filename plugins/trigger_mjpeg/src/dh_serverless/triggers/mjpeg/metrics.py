@@ -17,47 +17,21 @@ Frame age at the sink (arrival to emission) is the core's ``dh_sink_age_seconds`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from dh_serverless.hookspecs import Metrics
+from dh_serverless.hookspecs.metrics import RateMeter
 
-__all__ = ("DROP_REASONS", "FpsMeter", "TriggerMetrics")
+__all__ = ("DROP_REASONS", "TriggerMetrics")
 
 DROP_REASONS = ("sampled", "superseded", "failed", "corrupt", "oversize")
-
-
-class FpsMeter:
-    """Frames per second over the last second or so; 0 once the source is silent."""
-
-    __slots__ = ("_count", "_last", "_start", "fps")
-
-    def __init__(self) -> None:
-        self.fps = 0.0
-        self._count = 0
-        self._start = 0.0
-        self._last = 0.0
-
-    def tick(self, now: float) -> None:
-        """Count one frame arriving at ``now`` (``time.monotonic()``)."""
-        self._last = now
-        self._count += 1
-        elapsed = now - self._start
-        if elapsed >= 1.0:
-            self.fps = self._count / elapsed if self._start else 0.0
-            self._start = now
-            self._count = 0
-
-    def read(self) -> float:
-        """The current rate (read at scrape time)."""
-        return 0.0 if time.monotonic() - self._last > 2.0 else self.fps
 
 
 class TriggerMetrics:
     """Cells of one trigger, created once at start-up from ``spec.metrics``."""
 
     def __init__(
-        self, registry: Metrics, trigger: str, fps: FpsMeter, connected: Callable[[], float]
+        self, registry: Metrics, trigger: str, fps: RateMeter, connected: Callable[[], float]
     ) -> None:
         received = registry.counter(
             "dh_mjpeg_frames_received", "Frames cut from the MJPEG stream", ("trigger",)

@@ -21,8 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from dh_serverless.hookspecs import Dispatch, Event, TriggerInfo, TriggerSpec
+from dh_serverless.hookspecs.metrics import RateMeter
 from dh_serverless.triggers.mjpeg.config import MjpegAttributes
-from dh_serverless.triggers.mjpeg.metrics import FpsMeter, TriggerMetrics
+from dh_serverless.triggers.mjpeg.metrics import TriggerMetrics
 from dh_serverless.triggers.mjpeg.parser import (
     Frame,
     MjpegParser,
@@ -70,7 +71,7 @@ class MjpegTrigger:
         self.url = self.attributes.url.strip()
         self.public_url = redact_url(self.url)
         self._logger = spec.logger
-        self._fps = FpsMeter()
+        self._fps = RateMeter()
         self._connected = 0
         self.metrics = TriggerMetrics(spec.metrics, self.name, self._fps, self._is_connected)
         self.frame_num = 0

@@ -33,9 +33,10 @@ from dh_serverless.hookspecs import (
     TriggerInfo,
     TriggerSpec,
 )
+from dh_serverless.hookspecs.metrics import RateMeter
 from dh_serverless.triggers.rtsp.config import RtspTriggerAttributes
 from dh_serverless.triggers.rtsp.frames import to_jpeg, to_rgb
-from dh_serverless.triggers.rtsp.metrics import FpsMeter, TriggerMetrics
+from dh_serverless.triggers.rtsp.metrics import TriggerMetrics
 from dh_serverless.triggers.rtsp.source import (
     AudioFormat,
     SourceError,
@@ -71,7 +72,7 @@ class RtspTrigger:
         self.public_url = redact_url(self.url)
         self.media_type = a.media_type
         self._logger = spec.logger
-        self._fps = FpsMeter()
+        self._fps = RateMeter()
         self._connected = 0
         self.metrics = TriggerMetrics(spec.metrics, self.name, self._fps, self._is_connected)
         self._info = TriggerInfo("rtsp", self.name)
