@@ -14,6 +14,7 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
   producer wait, with a named :data:`DropPolicy` and every drop counted once;
 - sinks: :func:`body_bytes` and :func:`timestamp_text` (an item's body and capture time);
 - listeners: :func:`listener_timeouts` (idle and read timeouts from the environment),
+  :func:`serve_app` (an aiohttp application served with them, its port and a clear error),
   :func:`runner_options` and :func:`watch_body_reads` (apply them to an aiohttp server),
   :class:`ByteBudget` (bytes several requests may hold at once), :func:`cap_text` (what
   an error answer may echo of a client's input).
@@ -37,6 +38,7 @@ from dh_serverless.core.listeners import (
     ListenerTimeouts,
     listener_timeouts,
     runner_options,
+    serve_app,
     watch_body_reads,
 )
 from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_response
@@ -64,6 +66,7 @@ __all__ = (
     "new_event",
     "parse_go_duration",
     "runner_options",
+    "serve_app",
     "timeout",
     "timestamp_text",
     "to_response",

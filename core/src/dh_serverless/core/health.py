@@ -60,11 +60,9 @@ class HealthServer:
             site = web.UnixSite(self._runner, self._unix_path)
             await site.start()
             return
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
         if self.port == 0:
-            server = site._server
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
         """Close the port."""

@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from dh_serverless.core.durations import parse_go_duration
+from dh_serverless.core.errors import UserError
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = (
     "DEFAULT_IDLE_TIMEOUT",
@@ -36,6 +40,7 @@ __all__ = (
     "ListenerTimeouts",
     "listener_timeouts",
     "runner_options",
+    "serve_app",
     "watch_body_reads",
 )
 
@@ -153,3 +158,38 @@ class ByteBudget:
     def give_back(self, size: int) -> None:
         """Return bytes taken with :meth:`try_take`."""
         self.used = max(0, self.used - size)
+
+
+async def serve_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    name: str,
+    hint: str,
+    shutdown_timeout: float = 1.0,
+    backlog: int = 128,
+) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` with every listener's timeouts; return its runner (call
+    ``cleanup()`` to stop) and the port bound (the one picked for ``port: 0``).
+
+    Built on aiohttp's public ``AppRunner``, ``TCPSite`` and ``runner.addresses``. A port
+    that cannot be bound is a :class:`UserError` (a clean exit, no traceback):
+    ``"{name} cannot listen on HOST:PORT: REASON; {hint}"``.
+    """
+    from aiohttp import web  # the HTTP stack, only for those that serve
+
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout,
+        **runner_options(),
+    )  # fmt: skip
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, backlog=backlog).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise UserError(
+            f"{name} cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}"
+        ) from exc
+    addresses = runner.addresses
+    return runner, int(addresses[0][1]) if addresses else port

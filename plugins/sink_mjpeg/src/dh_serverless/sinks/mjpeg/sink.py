@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from dh_serverless.core.api import UserError, runner_options
+from dh_serverless.core.api import serve_app
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.mjpeg.config import MjpegSinkAttributes
 from dh_serverless.sinks.mjpeg.page import viewer_page
@@ -109,21 +109,10 @@ class MjpegSink:
         app.router.add_get(a.path, self._stream)
         app.router.add_get("/", self._page)
         app.router.add_get("/stats", self._stats)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **runner_options())
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, a.host, a.port, backlog=128)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            # UserError: the command line prints the message, not a traceback, and exits 1.
-            raise UserError(
-                f"mjpeg sink cannot listen on {a.host}:{a.port}: {exc.strerror or exc}; "
-                "choose another sink port (attributes.sink.attributes.port)"
-            ) from exc
-        server = site._server  # the bound asyncio server, for the port picked for 0
-        sockets = getattr(server, "sockets", None) or ()
-        self._port = sockets[0].getsockname()[1] if sockets else a.port
+        self._runner, self._port = await serve_app(
+            app, a.host, a.port, name="mjpeg sink",
+            hint="choose another sink port (attributes.sink.attributes.port)",
+        )  # fmt: skip
         self._logger.info(
             "mjpeg sink listening on http://%s:%d%s (viewer page at /)", a.host, self._port, a.path
         )

@@ -30,7 +30,7 @@ from aiortc import (
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
 from aiortc.sdp import SessionDescription
 
-from dh_serverless.core.api import UserError
+from dh_serverless.core.api import serve_app
 from dh_serverless.sinks.webrtc.ice import announce, gather_on, keep_reachable
 from dh_serverless.sinks.webrtc.page import viewer_page
 from dh_serverless.sinks.webrtc.track import ViewerTrack
@@ -117,20 +117,10 @@ class WhepServer:
         if base:
             app.router.add_get(base, self._to_page)
             app.router.add_get("/", self._to_page)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, a.host, a.port, backlog=128)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            raise UserError(
-                f"webrtc sink cannot listen on {a.host}:{a.port}: {exc.strerror or exc}; "
-                "choose another sink port (attributes.sink.attributes.port)"
-            ) from exc
-        server = site._server  # the bound asyncio server, for the port picked for 0
-        sockets = getattr(server, "sockets", None) or ()
-        self._port = sockets[0].getsockname()[1] if sockets else a.port
+        self._runner, self._port = await serve_app(
+            app, a.host, a.port, name="webrtc sink",
+            hint="choose another sink port (attributes.sink.attributes.port)",
+        )  # fmt: skip
 
     async def stop(self) -> None:
         """Close every session, then the listener."""
