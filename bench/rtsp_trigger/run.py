@@ -38,23 +38,11 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import BIN, free_port, pinned
+from common import BIN, cpu_seconds, free_port, pinned
 
 ROOT = Path(__file__).resolve().parents[2]
 GST = ROOT / "plugins" / "trigger_rtsp" / "tests" / "gst_rtsp_server.py"
 HANDLER = "def handler(context, event):\n    return ''\n"
-
-
-def cpu(proc: psutil.Process) -> float:
-    """User + system seconds of ``proc`` and its children."""
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 class GstServer:
@@ -104,9 +92,9 @@ def run_ffmpeg(
             raise RuntimeError("ffmpeg never received anything")
         time.sleep(0.05)
     time.sleep(warmup)
-    u0, c0 = latest[key], cpu(ps)
+    u0, c0 = latest[key], cpu_seconds(ps.pid)
     time.sleep(seconds)
-    u1, c1 = latest[key], cpu(ps)
+    u1, c1 = latest[key], cpu_seconds(ps.pid)
     proc.terminate()
     try:
         proc.wait(5)
@@ -165,9 +153,9 @@ spec:
                     raise RuntimeError("the trigger never received anything")
                 time.sleep(0.1)
             time.sleep(warmup)
-            u0, c0 = metric(health, name), cpu(ps)
+            u0, c0 = metric(health, name), cpu_seconds(ps.pid)
             time.sleep(seconds)
-            u1, c1 = metric(health, name), cpu(ps)
+            u1, c1 = metric(health, name), cpu_seconds(ps.pid)
         finally:
             proc.terminate()
             try:

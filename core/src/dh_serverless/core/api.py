@@ -19,7 +19,8 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
   :class:`ByteBudget` (bytes several requests may hold at once), :func:`cap_text` (what
   an error answer may echo of a client's input).
 - streams: :class:`RollingBuffer`, the bounded window of recent stream bytes (websocket
-  stream mode, rtsp audio);
+  stream mode, rtsp audio); :class:`StreamDispatch`, one stream event dispatched with its
+  outcome counted and failures logged throttled (mjpeg frames, rtsp events);
 - Python 3.10: :data:`UTC`, :func:`timeout`, :data:`TIMEOUT_ERRORS` (see
   :mod:`dh_serverless.core.compat`), for plugins DH Core's 3.10 images carry.
 """
@@ -44,6 +45,7 @@ from dh_serverless.core.listeners import (
 from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_response
 from dh_serverless.core.rollingbuffer import RollingBuffer
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
+from dh_serverless.core.streams import StreamDispatch
 
 __all__ = (
     "CONVERTER",
@@ -56,6 +58,7 @@ __all__ = (
     "Handoff",
     "ListenerTimeouts",
     "RollingBuffer",
+    "StreamDispatch",
     "UserError",
     "body_bytes",
     "cap_text",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dh_serverless.hookspecs import Dispatch, DispatchError, Event, ShuttingDownError
+from dh_serverless.core.api import StreamDispatch
+from dh_serverless.hookspecs import Dispatch, Event
 from dh_serverless.triggers.mjpeg.metrics import TriggerMetrics
 
 __all__ = ("LatestWins",)
@@ -35,7 +36,13 @@ class LatestWins:
         self._logger = logger
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: Event | None = None
-        self._failures = 0
+        self._run = StreamDispatch(
+            dispatch,
+            processed=metrics.processed,
+            failed=metrics.failed,
+            logger=logger,
+            name=lambda event: f"frame {event.fields.get('frame_num')}",
+        )
 
     @property
     def running(self) -> int:
@@ -76,36 +83,6 @@ class LatestWins:
         if pending is not None:
             self._pending = None
             self._start(pending)
-
-    async def _run(self, event: Event) -> None:
-        m = self._metrics
-        try:
-            response = await self._dispatch(event)
-        except ShuttingDownError:
-            m.failed.inc()  # the function is draining: expected, not worth a warning
-            return
-        except DispatchError as exc:
-            m.failed.inc()
-            self._report(event, f"{type(exc).__name__}: {exc}")
-            return
-        except Exception as exc:  # noqa: BLE001 - one frame must not stop the stream
-            m.failed.inc()
-            self._report(event, f"{type(exc).__name__}: {exc}")
-            return
-        if response.status_code >= 400:
-            m.failed.inc()
-            body = response.body
-            text = body[:200].decode("utf-8", "replace") if isinstance(body, bytes) else body
-            self._report(event, f"status {response.status_code}: {text}")
-        else:
-            m.processed.inc()
-
-    def _report(self, event: Event, what: str) -> None:
-        self._failures += 1
-        # The first failure and then one in a hundred at warning level: a broken handler on
-        # a 30 fps stream would otherwise write 30 lines a second.
-        level = logging.WARNING if self._failures % 100 == 1 else logging.DEBUG
-        self._logger.log(level, "frame %s failed: %s", event.fields.get("frame_num"), what)
 
     def drop_waiting(self) -> None:
         """Forget the waiting frame (on shutdown)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +23,10 @@ from typing import Any, ClassVar
 import av.error
 import numpy as np
 
-from dh_serverless.core.api import UTC, RollingBuffer
+from dh_serverless.core.api import UTC, RollingBuffer, StreamDispatch
 from dh_serverless.hookspecs import (
     Dispatch,
-    DispatchError,
     Event,
-    ShuttingDownError,
     TriggerInfo,
     TriggerSpec,
 )
@@ -95,7 +92,6 @@ class RtspTrigger:
         self._thread: threading.Thread | None = None
         self._pump: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._failures = 0
         self._trimmed = 0
 
     def _is_connected(self) -> float:
@@ -282,6 +278,13 @@ class RtspTrigger:
         loop = asyncio.get_running_loop()
         next_tick = loop.time() + interval
         video = self.media_type == "video"
+        stream = StreamDispatch(
+            dispatch,
+            processed=self.metrics.processed,
+            failed=self.metrics.failed,
+            logger=self._logger,
+            name=lambda event: f"rtsp event {event.id}",
+        )
         while True:
             if interval:
                 await asyncio.sleep(max(0.0, next_tick - loop.time()))
@@ -301,7 +304,7 @@ class RtspTrigger:
             if event is None:
                 slots.release()
                 continue
-            task = loop.create_task(self._run(dispatch, event))
+            task = loop.create_task(self._run(stream, event))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -385,33 +388,12 @@ class RtspTrigger:
             _type=kind,
         )
 
-    async def _run(self, dispatch: Dispatch, event: Event) -> None:
-        m = self.metrics
+    async def _run(self, stream: StreamDispatch, event: Event) -> None:
         assert self._slots is not None
         try:
-            response = await dispatch(event)
-        except ShuttingDownError:
-            m.failed.inc()
-            return
-        except (DispatchError, Exception) as exc:  # noqa: BLE001 - one event must not stop the stream
-            m.failed.inc()
-            self._report(event, f"{type(exc).__name__}: {exc}")
-            return
+            await stream(event)
         finally:
             self._slots.release()
-        if response.status_code >= 400:
-            m.failed.inc()
-            body = response.body
-            text = body[:200].decode("utf-8", "replace") if isinstance(body, bytes) else body
-            self._report(event, f"status {response.status_code}: {text}")
-        else:
-            m.processed.inc()
-
-    def _report(self, event: Event, what: str) -> None:
-        self._failures += 1
-        # The first failure and then one in a hundred at warning level.
-        level = logging.WARNING if self._failures % 100 == 1 else logging.DEBUG
-        self._logger.log(level, "rtsp event %s failed: %s", event.id, what)
 
 
 def _jpeg_converter(quality: int) -> Any:
