@@ -21,6 +21,12 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
 - streams: :class:`RollingBuffer`, the bounded window of recent stream bytes (websocket
   stream mode, rtsp audio); :class:`StreamDispatch`, one stream event dispatched with its
   outcome counted and failures logged throttled (mjpeg frames, rtsp events);
+  :class:`SourceTrigger` (the skeleton of a trigger reading one source, its attributes a
+  :class:`SourceAttributes`), :class:`SourceLink` (a stream trigger's source: URL,
+  connected, frame rate, reconnect back-off), :class:`SourceMetrics` (its families, named
+  alike), :class:`StreamEvents` (numbered events stamped with their exact time),
+  :func:`redact_url`,
+  :func:`trigger_attributes` (``spec.attributes`` as the trigger's class);
 - media sinks: :func:`viewer_page` (the one page a browser watches a live stream on),
   :class:`VideoEncoder` (handler results, JPEG or RGB arrays, to a codec's packets: the
   rtsp and webrtc sinks' encoders; PyAV imported only when one is made), :func:`rgb_array`,
@@ -52,6 +58,15 @@ from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_
 from dh_serverless.core.rollingbuffer import RollingBuffer
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 from dh_serverless.core.streams import StreamDispatch
+from dh_serverless.core.streamtriggers import (
+    SourceAttributes,
+    SourceLink,
+    SourceMetrics,
+    SourceTrigger,
+    StreamEvents,
+    redact_url,
+    trigger_attributes,
+)
 from dh_serverless.core.video import VIDEO_CLOCK, VideoEncoder, rgb_array
 from dh_serverless.core.viewerpage import viewer_page
 from dh_serverless.core.viewers import MediaClock, RecentRate, ViewerMetrics, local_url
@@ -70,7 +85,12 @@ __all__ = (
     "MediaClock",
     "RecentRate",
     "RollingBuffer",
+    "SourceAttributes",
+    "SourceLink",
+    "SourceMetrics",
+    "SourceTrigger",
     "StreamDispatch",
+    "StreamEvents",
     "UserError",
     "VideoEncoder",
     "ViewerMetrics",
@@ -83,12 +103,14 @@ __all__ = (
     "local_url",
     "new_event",
     "parse_go_duration",
+    "redact_url",
     "rgb_array",
     "runner_options",
     "serve_app",
     "timeout",
     "timestamp_text",
     "to_response",
+    "trigger_attributes",
     "validators",
     "viewer_page",
     "watch_body_reads",
