@@ -419,3 +419,21 @@ async def test_a_trigger_whose_start_raises_oserror_is_a_user_error_exiting_1(fu
     assert info.value.exit_code == 1
     assert runtime.triggers == []  # never started: never stopped
     assert runtime.state == "stopped"
+
+
+async def test_middleware_passes_a_continuation_on_as_it_was_dispatched():
+    from dh_serverless.core.dispatch import compose
+
+    seen = []
+
+    async def core_step(event, continuation=False):
+        seen.append((event.body, continuation))
+        return Response(body=b"ok")
+
+    async def middleware(event, call_next):
+        return await call_next(event)
+
+    dispatch = compose([middleware, middleware], core_step)
+    await dispatch(Event(body=b"phase 2"), continuation=True)
+    await dispatch(Event(body=b"new"))
+    assert seen == [(b"phase 2", True), (b"new", False)]

@@ -133,7 +133,9 @@ def build_dispatch(
     duration = stats.duration
     perf_counter = time.perf_counter
 
-    async def dispatch(event: Event, /, *, continuation: bool = False) -> Response:
+    # ``continuation`` positional-or-keyword: its default comes from a tuple, not the
+    # keyword-defaults dict a keyword-only parameter is filled from on every call.
+    async def dispatch(event: Event, continuation: bool = False) -> Response:
         if not gate.open and not continuation:
             events["shutdown"] += 1
             raise ShuttingDownError("the function is shutting down")
@@ -169,7 +171,7 @@ def _in_order(call: Dispatch, sink: SinkChannel, wait: float) -> Dispatch:
 
     order: InOrder[tuple[Response, Event]] = InOrder(lambda item: sink.offer(*item), wait, late)
 
-    async def dispatch(event: Event, /, *, continuation: bool = False) -> Response:
+    async def dispatch(event: Event, continuation: bool = False) -> Response:
         ticket = order.ticket()
         item = None
         try:
@@ -200,7 +202,7 @@ def _wrap(middleware: Middleware, call_next: Dispatch) -> Dispatch:
 
     plain: CallNext = call_next
 
-    async def step(event: Event, /, *, continuation: bool = False) -> Response:
+    async def step(event: Event, continuation: bool = False) -> Response:
         return await middleware(event, call_on if continuation else plain)
 
     return step

@@ -257,7 +257,7 @@ class Dispatch(Protocol):
     must finish rather than be cut in half.
     """
 
-    def __call__(self, event: Event, /, *, continuation: bool = False) -> Awaitable[Response]:
+    def __call__(self, event: Event, /, continuation: bool = False) -> Awaitable[Response]:
         """Hand ``event`` to a worker; see the class."""
         ...
 
