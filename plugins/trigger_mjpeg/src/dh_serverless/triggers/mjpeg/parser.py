@@ -264,9 +264,10 @@ class MjpegParser:
                     break
                 block = match.group(1)
                 ctype = content_type(block)
-                length = content_length(block)
-                if (ctype is not None and ctype not in JPEG_TYPES) or not length:
+                declared = content_length(block)
+                if (ctype is not None and ctype not in JPEG_TYPES) or not declared:
                     break
+                length = declared
                 start = match.end()
                 if length > max_frame or size < start + length:
                     break
