@@ -463,3 +463,19 @@ async def test_a_body_buffered_in_several_chunks_is_read_whole() -> None:
         answer = await reader.read()
         writer.close()
     assert answer.endswith(b"\r\n\r\nabcdef"), answer
+
+
+async def test_a_trigger_spec_names_the_listener_and_shares_its_port_between_processes() -> None:
+    from dh_serverless.hookspecs import FunctionInfo, TriggerSpec
+
+    function = FunctionInfo(name="f", handler="main:handler")
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = TriggerSpec(name="web", kind="http", attributes=None, function=function)
+        with pytest.raises(ListenError, match=f"^http trigger 'web' cannot listen on {HOST}:"):
+            await serve_handler(echo, HOST, port, trigger=spec, hint="pick another")
+    shared = TriggerSpec(name="web", kind="http", attributes=None, function=function, processes=2)
+    with pytest.raises(ListenError, match="port 0 cannot be shared"):
+        await serve_handler(echo, HOST, 0, trigger=shared, hint="set attributes.port")

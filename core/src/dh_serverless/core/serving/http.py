@@ -34,7 +34,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
@@ -50,6 +50,9 @@ from dh_serverless.core.serving.limits import (
     format_address,
     listener_timeouts,
 )
+
+if TYPE_CHECKING:
+    from dh_serverless.hookspecs import TriggerSpec
 
 __all__ = (
     "BodyError",
@@ -426,21 +429,25 @@ async def serve_handler(
     host: str,
     port: int,
     *,
-    name: str,
     hint: str,
+    trigger: TriggerSpec | None = None,
+    name: str | None = None,
     answer: ErrorAnswer = text_answer,
     logger: logging.Logger | None = None,
     access_log: logging.Logger | None = None,
-    debug: bool = False,
-    reuse_port: bool = False,
+    debug: bool | None = None,
+    reuse_port: bool | None = None,
     backlog: int = 1024,
     timeouts: ListenerTimeouts | None = None,
     **options: Any,
 ) -> HttpListener:
     """Serve ``handler`` (one coroutine per request) on ``host:port``; return once bound.
 
-    :param name: how errors name the listener (``"http trigger 'web'"``).
     :param hint: what to do about a port that cannot be bound (ends its error).
+    :param trigger: the spec of the trigger served: the defaults of ``name`` (``"http
+        trigger 'web'"``), ``logger``, ``debug`` and ``reuse_port`` (``spec.processes > 1``)
+        come from it.
+    :param name: how errors name the listener.
     :param answer: the form of the answers worded by the listener (:func:`text_answer`,
         :func:`json_answer`).
     :param reuse_port: bind with ``SO_REUSEPORT`` (serving processes sharing the port;
@@ -450,6 +457,11 @@ async def serve_handler(
     :raises ListenError: the port cannot be bound (in use, not permitted, no such address):
         a :class:`UserError` (a clean exit) and an ``OSError``.
     """
+    if trigger is not None:
+        name = name or f"{trigger.kind} trigger {trigger.name!r}"
+        logger = logger or trigger.logger
+        debug = trigger.debug if debug is None else debug
+        reuse_port = trigger.processes > 1 if reuse_port is None else reuse_port
     t = timeouts or listener_timeouts()
     server = _Server(
         handler,
@@ -457,13 +469,14 @@ async def serve_handler(
         keepalive_timeout=t.idle,
         logger=logger or logging.getLogger("dh_serverless.serving"),
         access_log=access_log,
-        debug=debug,
+        debug=bool(debug),
         **options,
     )
     runner = web.ServerRunner(server, handle_signals=False)
     return await _bind(
-        runner, host, port, name=name, hint=hint, backlog=backlog, reuse_port=reuse_port
-    )
+        runner, host, port, name=name or "HTTP listener", hint=hint, backlog=backlog,
+        reuse_port=bool(reuse_port),
+    )  # fmt: skip
 
 
 async def serve_app(

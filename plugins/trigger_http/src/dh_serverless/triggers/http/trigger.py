@@ -154,19 +154,15 @@ class HttpTrigger:
         """
         self._life.start()
         a = self.attributes
-        debug = self.spec.debug
         try:
             self._listener = await serve_handler(
                 self._make_handler(dispatch),
                 a.host,
                 a.port,
-                name=f"http trigger {self.name!r}",
+                trigger=self.spec,
                 hint="choose another port (attributes.port)",
                 answer=text_answer,
-                logger=self._logger,
-                access_log=self._logger.getChild("access") if debug else None,
-                debug=debug,
-                reuse_port=self.spec.processes > 1,
+                access_log=self._logger.getChild("access") if self.spec.debug else None,
                 # fasthttp's ReadBufferSize bounds the whole header block; aiohttp bounds
                 # each line, and the number of lines separately.
                 max_line_size=a.read_buffer_size,

@@ -126,15 +126,10 @@ class OpenInferenceTrigger:
             logger=self._logger,
         )
         self._rest = await serve_handler(
-            handler,
-            a.host,
-            a.rest_port,
+            handler, a.host, a.rest_port, trigger=self.spec, answer=json_answer,
             name=f"openinference trigger {self.name!r} (REST)",
             hint="choose another port (attributes.rest_port)",
-            answer=json_answer,
-            logger=self._logger,
-            reuse_port=self.spec.processes > 1,
-        )
+        )  # fmt: skip
         self.rest_port = self._rest.port
 
     async def stop(self, timeout: float) -> None:
