@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -416,7 +417,9 @@ async def _bind(
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        error = ListenError(f"{name} cannot listen on {where}: {exc.strerror or exc}; {hint}")
+        # asyncio's message repeats the address: the system's words for the errno are enough
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        error = ListenError(f"{name} cannot listen on {where}: {reason}; {hint}")
         error.errno = exc.errno
         raise error from exc
     addresses = runner.addresses
