@@ -21,11 +21,19 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
 - streams: :class:`RollingBuffer`, the bounded window of recent stream bytes (websocket
   stream mode, rtsp audio); :class:`StreamDispatch`, one stream event dispatched with its
   outcome counted and failures logged throttled (mjpeg frames, rtsp events);
+- serving layer (:mod:`dh_serverless.core.serving`, loaded on first use, so a job imports
+  no grpc): :class:`GrpcListener` (a ``grpc.aio`` server with health, reflection, bind
+  errors and a graceful stop), :class:`StreamListener` and :class:`Connection` (TCP: a
+  connection registry, limits, idle timeout, graceful close), :class:`DatagramListener`
+  (UDP: size limit, bounded in flight, drain), :class:`MessageTooLarge`,
+  :func:`format_address` (``host:port``, ``[v6]:port``);
 - Python 3.10: :data:`UTC`, :func:`timeout`, :data:`TIMEOUT_ERRORS` (see
   :mod:`dh_serverless.core.compat`), for plugins DH Core's 3.10 images carry.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from dh_serverless.core import validators
 from dh_serverless.core.compat import TIMEOUT_ERRORS, UTC, timeout
@@ -44,27 +52,39 @@ from dh_serverless.core.listeners import (
 )
 from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_response
 from dh_serverless.core.rollingbuffer import RollingBuffer
+from dh_serverless.core.serving.addresses import format_address
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 from dh_serverless.core.streams import StreamDispatch
+
+if TYPE_CHECKING:
+    from dh_serverless.core.serving.datagram import DatagramListener
+    from dh_serverless.core.serving.grpc import GrpcListener
+    from dh_serverless.core.serving.stream import Connection, MessageTooLarge, StreamListener
 
 __all__ = (
     "CONVERTER",
     "TIMEOUT_ERRORS",
     "UTC",
     "ByteBudget",
+    "Connection",
+    "DatagramListener",
     "DropPolicy",
     "Duration",
     "EventFactory",
+    "GrpcListener",
     "Handoff",
     "ListenerTimeouts",
+    "MessageTooLarge",
     "RollingBuffer",
     "StreamDispatch",
+    "StreamListener",
     "UserError",
     "body_bytes",
     "cap_text",
     "decode_body",
     "display_key",
     "encode_json",
+    "format_address",
     "listener_timeouts",
     "new_event",
     "parse_go_duration",
@@ -76,3 +96,23 @@ __all__ = (
     "validators",
     "watch_body_reads",
 )
+
+#: names loaded on first use, from the module that defines them (grpc only when asked for)
+_LAZY = {
+    "GrpcListener": "dh_serverless.core.serving.grpc",
+    "StreamListener": "dh_serverless.core.serving.stream",
+    "Connection": "dh_serverless.core.serving.stream",
+    "MessageTooLarge": "dh_serverless.core.serving.stream",
+    "DatagramListener": "dh_serverless.core.serving.datagram",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

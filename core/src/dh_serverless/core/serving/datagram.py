@@ -1,0 +1,198 @@
+"""A UDP datagram listener: each datagram handled on its own task, bounded, drained on stop.
+
+A trigger writes only what one datagram does::
+
+    async def handle(data: bytes, peer: tuple[str, int]) -> None:
+        response = await dispatch(factory.new(data))
+        listener.send(response.body, peer)
+
+    listener = DatagramListener(handle, host, port, max_in_flight=64)
+    port = await listener.start()  # the bound port (for port 0)
+    ...
+    await listener.stop(grace=5.0)
+
+What the listener does for it:
+
+- **size**: a datagram longer than ``max_datagram_bytes`` is dropped
+  (``reason="too_large"``), never handed to the handler;
+- **bounded in flight**: at most ``max_in_flight`` datagrams are being handled at once;
+  one arriving beyond is dropped (``reason="busy"``) rather than queued: UDP has no
+  back-pressure, and a queue would only grow while the handler is slower than the sender;
+- **drain on stop**: :meth:`DatagramListener.stop` stops receiving, lets the datagrams
+  being handled finish for ``grace`` seconds, then cancels them.
+
+Each drop is counted in ``dh_listener_dropped_total{trigger,transport="udp",reason}`` and
+datagrams in flight in ``dh_listener_active{trigger,transport="udp"}`` when ``metrics`` is
+given. A handler that raises is logged, the first failure and then one in a hundred at
+warning level (a stream of bad datagrams would otherwise write a line each), the others at
+debug level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from dh_serverless.core.serving.addresses import bind_reason, format_address, listen_error
+from dh_serverless.core.serving.stream import ListenerCounts
+from dh_serverless.hookspecs.metrics import Metrics
+
+__all__ = ("MAX_UDP_PAYLOAD", "DatagramListener")
+
+_log = logging.getLogger("dh_serverless.serving")
+
+#: the largest UDP payload over IPv4 (65,535 - 8 byte UDP header - 20 byte IP header)
+MAX_UDP_PAYLOAD = 65507
+
+Handler = Callable[[bytes, Any], Awaitable[None]]
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, listener: DatagramListener) -> None:
+        self.listener = listener
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.listener._received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # An ICMP error for an earlier send (port unreachable): nothing to do but note it.
+        self.listener._logger.debug("UDP listener %s: %s", self.listener.address, exc)
+
+
+class DatagramListener:
+    """A UDP listener that runs ``handler(data, peer)`` for every datagram it accepts.
+
+    :param handler: ``async handler(data, peer)``; ``peer`` is the sender's address, to
+        answer with :meth:`send`.
+    :param host: the address to bind.
+    :param port: the port, ``0`` for any free one (:attr:`port` tells which).
+    :param max_datagram_bytes: the largest datagram handed to the handler.
+    :param max_in_flight: datagrams handled at once; beyond, new ones are dropped.
+    :param reuse_port: set ``SO_REUSEPORT`` (several serving processes on one port).
+    :param metrics: the runtime's registry, for drop counts and datagrams in flight.
+    :param trigger: the trigger's name, labelling its metrics and log lines.
+    :param logger: where handler errors are logged.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: str,
+        port: int,
+        *,
+        max_datagram_bytes: int = MAX_UDP_PAYLOAD,
+        max_in_flight: int = 64,
+        reuse_port: bool = False,
+        metrics: Metrics | None = None,
+        trigger: str = "",
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._handler = handler
+        self.host = host
+        self.requested_port = port
+        self.port: int | None = None  #: the port bound, once started
+        self.max_datagram_bytes = max_datagram_bytes
+        self.max_in_flight = max_in_flight
+        self._reuse_port = reuse_port
+        self._logger = logger or _log
+        self.trigger = trigger
+        self._transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._failures = 0
+        #: drops by reason (``too_large``, ``busy``, ``shutdown``: arrived while stopping)
+        self.counts = ListenerCounts(
+            metrics, trigger, "udp", lambda: len(self._tasks), ("too_large", "busy", "shutdown")
+        )
+
+    @property
+    def in_flight(self) -> int:
+        """Datagrams being handled now."""
+        return len(self._tasks)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as bound (``[host]:port`` for IPv6), or as asked before start."""
+        return format_address(self.host, self.port or self.requested_port)
+
+    async def start(self) -> int:
+        """Bind and start receiving; return the port bound.
+
+        :raises OSError: the address cannot be bound (``cannot listen on HOST:PORT (UDP): ...``).
+        :raises RuntimeError: started twice.
+        """
+        if self._transport is not None or self._stopping:
+            raise RuntimeError(f"UDP listener on {self.address} already started")
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self),
+                local_addr=(self.host, self.requested_port),
+                reuse_port=self._reuse_port or None,
+            )
+        except OSError as exc:
+            # the operating system's words (uvloop's own are "could not bind to ...")
+            reason = bind_reason(self.host, self.requested_port, socket.SOCK_DGRAM) or exc
+            raise listen_error(self.host, self.requested_port, "UDP", reason) from exc
+        self._transport = transport
+        self.port = int(transport.get_extra_info("sockname")[1])
+        return self.port
+
+    def send(self, data: bytes, peer: Any) -> None:
+        """Send one datagram to ``peer`` (dropped silently once the listener is stopped)."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(data, peer)
+
+    async def stop(self, grace: float) -> None:
+        """Stop receiving; let datagrams being handled finish for ``grace`` seconds, then
+        cancel them. Safe to call more than once, and before :meth:`start`."""
+        self._stopping = True
+        tasks = list(self._tasks)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=max(grace, 0.0))
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()  # after the drain: handlers could still answer until now
+
+    def _received(self, data: bytes, peer: Any) -> None:
+        if self._stopping:
+            self.counts.drop("shutdown")
+            return
+        if len(data) > self.max_datagram_bytes:
+            self.counts.drop("too_large")
+            return
+        if len(self._tasks) >= self.max_in_flight:
+            self.counts.drop("busy")
+            return
+        task = asyncio.ensure_future(self._run(data, peer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, data: bytes, peer: Any) -> None:
+        try:
+            await self._handler(data, peer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failures += 1
+            level = logging.WARNING if (self._failures - 1) % 100 == 0 else logging.DEBUG
+            self._logger.log(
+                level,
+                "%s: datagram from %s failed: %s: %s",
+                self.trigger or "UDP listener", _peer_text(peer), type(exc).__name__, exc,
+                exc_info=exc if level == logging.WARNING else None,
+            )  # fmt: skip
+
+
+def _peer_text(peer: Any) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return format_address(str(peer[0]), int(peer[1]))
+    return str(peer)
