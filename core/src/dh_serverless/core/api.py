@@ -18,6 +18,8 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
   :func:`runner_options` and :func:`watch_body_reads` (apply them to an aiohttp server),
   :class:`ByteBudget` (bytes several requests may hold at once), :func:`cap_text` (what
   an error answer may echo of a client's input).
+- serving: :class:`Lifecycle` (a trigger's started guard, in-flight tracking and
+  drain-then-cancel, see :mod:`dh_serverless.core.serving.lifecycle`);
 - streams: :class:`RollingBuffer`, the bounded window of recent stream bytes (websocket
   stream mode, rtsp audio); :class:`StreamDispatch`, one stream event dispatched with its
   outcome counted and failures logged throttled (mjpeg frames, rtsp events);
@@ -53,6 +55,7 @@ from dh_serverless.core.listeners import (
 from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_response
 from dh_serverless.core.rollingbuffer import RollingBuffer
 from dh_serverless.core.serving.addresses import format_address
+from dh_serverless.core.serving.lifecycle import Lifecycle
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 from dh_serverless.core.streams import StreamDispatch
 
@@ -73,6 +76,7 @@ __all__ = (
     "EventFactory",
     "GrpcListener",
     "Handoff",
+    "Lifecycle",
     "ListenerTimeouts",
     "MessageTooLarge",
     "RollingBuffer",
