@@ -214,3 +214,5 @@ async def test_a_taken_port_is_an_error_naming_the_address():
         await listener.start()
     await listener.stop(1.0)
     await listener.stop(1.0)  # twice: nothing more to do
+    with pytest.raises(OSError, match=r"127\.0\.0\.1:0 \(UDP\): port 0 cannot be shared"):
+        await DatagramListener(nothing, "127.0.0.1", 0, reuse_port=True).start()

@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from dh_serverless.core.api import GrpcListener
+from dh_serverless.testing.ports import free_port
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -97,8 +98,11 @@ async def test_a_taken_port_is_an_error_naming_the_address_and_the_reason():
 
 
 async def test_reuse_port_lets_serving_processes_share_one_port_on_purpose():
-    first = GrpcListener("127.0.0.1", 0, reuse_port=True)
-    port = await first.start()
+    with pytest.raises(OSError, match=r"127\.0\.0\.1:0 \(gRPC\): port 0 cannot be shared"):
+        await GrpcListener("127.0.0.1", 0, reuse_port=True).start()
+    port = free_port()
+    first = GrpcListener("127.0.0.1", port, reuse_port=True)
+    assert await first.start() == port
     second = GrpcListener("127.0.0.1", port, reuse_port=True)
     try:
         assert await second.start() == port

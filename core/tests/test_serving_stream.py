@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from dh_serverless.core.api import Connection, MessageTooLarge, StreamListener
 from dh_serverless.hookspecs.metrics import Metrics
+from dh_serverless.testing.ports import free_port
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -305,6 +306,24 @@ async def test_a_taken_port_is_an_error_naming_the_address():
     finally:
         await first.stop(1.0)
     await StreamListener(echo, "127.0.0.1", 0).stop(1.0)  # stop before start: nothing to do
+    with pytest.raises(OSError, match=r"127\.0\.0\.1:0 \(TCP\): port 0 cannot be shared"):
+        await StreamListener(echo, "127.0.0.1", 0, reuse_port=True).start()
+
+
+async def test_serving_processes_share_one_port_when_asked():
+    port = free_port()
+    first = StreamListener(echo, "127.0.0.1", port, reuse_port=True)
+    second = StreamListener(echo, "127.0.0.1", port, reuse_port=True)
+    assert await first.start() == port
+    try:
+        assert await second.start() == port
+        reader, writer = await connect(port)
+        writer.write(b"shared\n")
+        assert await reader.readline() == b"SHARED\n"
+        writer.close()
+    finally:
+        await second.stop(1.0)
+        await first.stop(1.0)
 
 
 async def test_ipv6_addresses_are_written_in_brackets():

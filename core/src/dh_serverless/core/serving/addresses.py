@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 
-__all__ = ("bind_reason", "format_address", "listen_error")
+__all__ = ("bind_reason", "check_shared_port", "format_address", "listen_error")
 
 
 def format_address(host: str, port: int) -> str:
@@ -29,6 +29,18 @@ def listen_error(host: str, port: int, what: str, reason: object) -> OSError:
     text = (reason.strerror or str(reason)) if isinstance(reason, OSError) else str(reason)
     message = f"cannot listen on {format_address(host, port)} ({what}): {text}"
     return OSError(errno, message) if errno is not None else OSError(message)
+
+
+def check_shared_port(reuse_port: bool, host: str, port: int, what: str) -> None:
+    """Refuse port ``0`` for a port several serving processes share (``SO_REUSEPORT``):
+    each process would be given a different port.
+
+    :raises OSError: ``cannot listen on HOST:0 (WHAT): port 0 cannot be shared ...``.
+    """
+    if reuse_port and port == 0:
+        raise listen_error(
+            host, port, what, "port 0 cannot be shared by several serving processes: set a port"
+        )
 
 
 def bind_reason(

@@ -36,7 +36,13 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dh_serverless.core.serving.addresses import bind_reason, format_address, listen_error
+from dh_serverless.core.serving.addresses import (
+    bind_reason,
+    check_shared_port,
+    format_address,
+    listen_error,
+)
+from dh_serverless.core.serving.lifecycle import Lifecycle
 from dh_serverless.core.serving.stream import ListenerCounts
 from dh_serverless.hookspecs.metrics import Metrics
 
@@ -100,18 +106,18 @@ class DatagramListener:
         self._logger = logger or _log
         self.trigger = trigger
         self._transport: asyncio.DatagramTransport | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        # the started guard and the datagrams in flight, drained then cancelled by stop()
+        self._life = Lifecycle(f"UDP listener {trigger!r}" if trigger else "UDP listener", logger)
         self._failures = 0
         #: drops by reason (``too_large``, ``busy``, ``shutdown``: arrived while stopping)
         self.counts = ListenerCounts(
-            metrics, trigger, "udp", lambda: len(self._tasks), ("too_large", "busy", "shutdown")
+            metrics, trigger, "udp", lambda: self._life.in_flight, ("too_large", "busy", "shutdown")
         )
 
     @property
     def in_flight(self) -> int:
         """Datagrams being handled now."""
-        return len(self._tasks)
+        return self._life.in_flight
 
     @property
     def address(self) -> str:
@@ -124,8 +130,8 @@ class DatagramListener:
         :raises OSError: the address cannot be bound (``cannot listen on HOST:PORT (UDP): ...``).
         :raises RuntimeError: started twice.
         """
-        if self._transport is not None or self._stopping:
-            raise RuntimeError(f"UDP listener on {self.address} already started")
+        check_shared_port(self._reuse_port, self.host, self.requested_port, "UDP")
+        self._life.start()
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.create_datagram_endpoint(
@@ -134,6 +140,7 @@ class DatagramListener:
                 reuse_port=self._reuse_port or None,
             )
         except OSError as exc:
+            self._life.abort()
             # the operating system's words (uvloop's own are "could not bind to ...")
             reason = bind_reason(self.host, self.requested_port, socket.SOCK_DGRAM) or exc
             raise listen_error(self.host, self.requested_port, "UDP", reason) from exc
@@ -150,31 +157,25 @@ class DatagramListener:
     async def stop(self, grace: float) -> None:
         """Stop receiving; let datagrams being handled finish for ``grace`` seconds, then
         cancel them. Safe to call more than once, and before :meth:`start`."""
-        self._stopping = True
-        tasks = list(self._tasks)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=max(grace, 0.0))
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        if not self._life.begin_stop():
+            return
+        await self._life.drain(grace)
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()  # after the drain: handlers could still answer until now
 
     def _received(self, data: bytes, peer: Any) -> None:
-        if self._stopping:
+        life = self._life
+        if not life.running:
             self.counts.drop("shutdown")
             return
         if len(data) > self.max_datagram_bytes:
             self.counts.drop("too_large")
             return
-        if len(self._tasks) >= self.max_in_flight:
+        if life.in_flight >= self.max_in_flight:
             self.counts.drop("busy")
             return
-        task = asyncio.ensure_future(self._run(data, peer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        life.spawn(self._run(data, peer))
 
     async def _run(self, data: bytes, peer: Any) -> None:
         try:

@@ -40,7 +40,12 @@ except ImportError as exc:  # pragma: no cover - the extra is installed wherever
         f"(pip install 'dh-serverless-core[grpc]'): {exc}"
     ) from exc
 
-from dh_serverless.core.serving.addresses import bind_reason, format_address, listen_error
+from dh_serverless.core.serving.addresses import (
+    bind_reason,
+    check_shared_port,
+    format_address,
+    listen_error,
+)
 
 __all__ = ("DEFAULT_MAX_MESSAGE_BYTES", "GrpcListener")
 
@@ -98,6 +103,7 @@ class GrpcListener:
         self.health: Any = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._reflection = reflection
+        self._reuse_port = reuse_port
         self._reflection_pool = reflection_pool
         self._state = "new"
 
@@ -116,6 +122,7 @@ class GrpcListener:
         """
         if self._state != "new":
             raise RuntimeError(f"gRPC listener on {self.address} already started")
+        check_shared_port(self._reuse_port, self.host, self.requested_port, "gRPC")
         self._state = "starting"
         names = tuple(services)
         if self._reflection:

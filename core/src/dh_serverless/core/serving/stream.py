@@ -45,7 +45,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dh_serverless.core.compat import TIMEOUT_ERRORS, timeout
-from dh_serverless.core.serving.addresses import bind_reason, format_address, listen_error
+from dh_serverless.core.serving.addresses import (
+    bind_reason,
+    check_shared_port,
+    format_address,
+    listen_error,
+)
+from dh_serverless.core.serving.lifecycle import Lifecycle
 from dh_serverless.hookspecs.metrics import Counter, CounterCell, Metrics
 
 __all__ = ("Connection", "ListenerCounts", "MessageTooLarge", "StreamListener")
@@ -288,18 +294,20 @@ class StreamListener:
         self._logger = logger or _log
         self.trigger = trigger
         self._server: asyncio.Server | None = None
-        self._tasks: dict[Connection, asyncio.Task[Any]] = {}
-        self._stopping = False
+        self._open: set[Connection] = set()
+        # the started guard and the connection tasks, drained then cancelled by stop()
+        self._life = Lifecycle(f"TCP listener {trigger!r}" if trigger else "TCP listener", logger)
+        self._closing = False  # stop() began: a cancelled connection task ends quietly
         #: drops by reason (``max_connections``, ``idle_timeout``, ``too_large``)
         self.counts = ListenerCounts(
-            metrics, trigger, "tcp", lambda: len(self._tasks),
+            metrics, trigger, "tcp", lambda: len(self._open),
             ("max_connections", "idle_timeout", "too_large"),
         )  # fmt: skip
 
     @property
     def connections(self) -> frozenset[Connection]:
         """The connections open now."""
-        return frozenset(self._tasks)
+        return frozenset(self._open)
 
     @property
     def address(self) -> str:
@@ -312,8 +320,9 @@ class StreamListener:
         :raises OSError: the address cannot be bound (``cannot listen on HOST:PORT (TCP): ...``).
         :raises RuntimeError: started twice.
         """
-        if self._server is not None or self._stopping:
-            raise RuntimeError(f"TCP listener on {self.address} already started")
+        check_shared_port(self._reuse_port, self.host, self.requested_port, "TCP")
+        self._life.start()
+        self._closing = False
         try:
             self._server = await asyncio.start_server(
                 self._serve, self.host, self.requested_port,
@@ -321,6 +330,7 @@ class StreamListener:
                 reuse_port=self._reuse_port or None,
             )  # fmt: skip
         except OSError as exc:
+            self._life.abort()
             # the operating system's words (uvloop's own are "could not bind to ...")
             reason = bind_reason(self.host, self.requested_port, socket.SOCK_STREAM) or exc
             raise listen_error(self.host, self.requested_port, "TCP", reason) from exc
@@ -331,40 +341,37 @@ class StreamListener:
     async def stop(self, grace: float) -> None:
         """Stop accepting; end idle connections now, give busy ones ``grace`` seconds, then
         cancel them. Safe to call more than once, and before :meth:`start`."""
-        self._stopping = True
+        if not self._life.begin_stop():
+            return
+        self._closing = True
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for conn in list(self._tasks):
+        for conn in list(self._open):
             conn.closing = True  # a busy connection's next read returns None
             if conn._waiting:
                 conn.close()  # an idle one ends now: its read sees the end of the stream
-        tasks = list(self._tasks.values())
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=max(grace, 0.0))
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        await self._life.drain(grace)
         if server is not None:
             with contextlib.suppress(*TIMEOUT_ERRORS):
                 async with timeout(1.0):
                     await server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._stopping or len(self._tasks) >= self.max_connections:
-            if not self._stopping:
+        if not self._life.running or len(self._open) >= self.max_connections:
+            if self._life.running:
                 self.counts.drop("max_connections")
             writer.transport.abort()
             return
         conn = Connection(reader, writer, self)
         task = asyncio.current_task()
         assert task is not None
-        self._tasks[conn] = task
+        self._open.add(conn)
+        self._life.enter(task)
         try:
             await self._handler(conn)
         except asyncio.CancelledError:
-            if not self._stopping:
+            if not self._closing:
                 raise
             # Cancelled by stop() after its grace: end quietly. (Letting the task end
             # cancelled makes Python 3.11's start_server log a CancelledError traceback.)
@@ -377,7 +384,8 @@ class StreamListener:
                 self.peer_text(conn),
             )
         finally:
-            del self._tasks[conn]
+            self._open.discard(conn)
+            self._life.leave(task)
             conn.closing = True
             writer.close()
 
