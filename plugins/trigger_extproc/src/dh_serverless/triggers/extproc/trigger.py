@@ -16,7 +16,7 @@ import cattrs
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: ignore[import-untyped]
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 
-from dh_serverless.core.api import GrpcListener, format_address
+from dh_serverless.core.api import GrpcListener, Lifecycle, format_address
 from dh_serverless.hookspecs import Dispatch, TriggerSpec, impl
 from dh_serverless.triggers.extproc.config import ExtprocAttributes
 from dh_serverless.triggers.extproc.observer import Observer
@@ -53,6 +53,7 @@ class ExtprocTrigger:
         self._logger: logging.Logger = spec.logger
         self.process = spec.process
         self._listener: GrpcListener | None = None
+        self._life = Lifecycle(f"extproc trigger {self.name!r}", self._logger)
         self._observer: Observer | None = None
         self._port: int | None = None
 
@@ -66,8 +67,14 @@ class ExtprocTrigger:
 
     async def start(self, dispatch: Dispatch) -> None:
         """Bind the gRPC server on ``port + spec.process``; return once serving."""
-        if self._listener is not None:
-            raise RuntimeError(f"extproc trigger {self.name!r} already started")
+        self._life.start()
+        try:
+            await self._start(dispatch)
+        except BaseException:
+            self._life.abort()
+            raise
+
+    async def _start(self, dispatch: Dispatch) -> None:
         a = self.attributes
         if self.spec.processes > 1 and a.port == 0:
             raise OSError(
@@ -105,11 +112,13 @@ class ExtprocTrigger:
     async def stop(self, timeout: float) -> None:
         """Report NOT_SERVING, refuse new streams, let streams in flight finish for up to
         ``min(timeout, gracefulShutdownTimeout)`` seconds, then cancel them."""
-        listener, self._listener = self._listener, None
-        if listener is None:
+        if not self._life.begin_stop():
             return
+        listener, self._listener = self._listener, None
+        assert listener is not None
         grace = max(min(timeout, float(self.attributes.graceful_shutdown_timeout)), 0.0)
         await listener.stop(grace)
         if self._observer is not None:
             await self._observer.stop(1.0)
+        await self._life.drain(0)  # stopped: the gRPC server drained its own calls
         self._logger.info("extproc trigger %s stopped", self.name)
