@@ -91,6 +91,7 @@ async def test_a_taken_port_is_an_error_naming_the_address_and_the_reason():
         ):
             await second.start()
         await second.stop(0)  # after a failed start: nothing to do
+        await GrpcListener("127.0.0.1", 0).stop(0)  # before start: nothing to do
         with pytest.raises(RuntimeError, match="already started"):
             await first.start()
     finally:

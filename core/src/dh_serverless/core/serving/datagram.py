@@ -36,19 +36,11 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dh_serverless.core.serving.addresses import (
-    bind_reason,
-    check_shared_port,
-    format_address,
-    listen_error,
-)
-from dh_serverless.core.serving.lifecycle import Lifecycle
-from dh_serverless.core.serving.stream import ListenerCounts
+from dh_serverless.core.serving.addresses import format_address
+from dh_serverless.core.serving.sockets import SocketListener
 from dh_serverless.hookspecs.metrics import Metrics
 
 __all__ = ("MAX_UDP_PAYLOAD", "DatagramListener")
-
-_log = logging.getLogger("dh_serverless.serving")
 
 #: the largest UDP payload over IPv4 (65,535 - 8 byte UDP header - 20 byte IP header)
 MAX_UDP_PAYLOAD = 65507
@@ -68,7 +60,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.listener._logger.debug("UDP listener %s: %s", self.listener.address, exc)
 
 
-class DatagramListener:
+class DatagramListener(SocketListener):
     """A UDP listener that runs ``handler(data, peer)`` for every datagram it accepts.
 
     :param handler: ``async handler(data, peer)``; ``peer`` is the sender's address, to
@@ -83,6 +75,10 @@ class DatagramListener:
     :param logger: where handler errors are logged.
     """
 
+    transport = "udp"
+    reasons = ("too_large", "busy", "shutdown")  # shutdown: arrived while stopping
+    socket_type = socket.SOCK_DGRAM
+
     def __init__(
         self,
         handler: Handler,
@@ -96,33 +92,20 @@ class DatagramListener:
         trigger: str = "",
         logger: logging.Logger | None = None,
     ) -> None:
+        super().__init__(
+            host, port, reuse_port=reuse_port, metrics=metrics, trigger=trigger, logger=logger,
+            active=lambda: self._life.in_flight,
+        )  # fmt: skip
         self._handler = handler
-        self.host = host
-        self.requested_port = port
-        self.port: int | None = None  #: the port bound, once started
         self.max_datagram_bytes = max_datagram_bytes
         self.max_in_flight = max_in_flight
-        self._reuse_port = reuse_port
-        self._logger = logger or _log
-        self.trigger = trigger
         self._transport: asyncio.DatagramTransport | None = None
-        # the started guard and the datagrams in flight, drained then cancelled by stop()
-        self._life = Lifecycle(f"UDP listener {trigger!r}" if trigger else "UDP listener", logger)
         self._failures = 0
-        #: drops by reason (``too_large``, ``busy``, ``shutdown``: arrived while stopping)
-        self.counts = ListenerCounts(
-            metrics, trigger, "udp", lambda: self._life.in_flight, ("too_large", "busy", "shutdown")
-        )
 
     @property
     def in_flight(self) -> int:
         """Datagrams being handled now."""
         return self._life.in_flight
-
-    @property
-    def address(self) -> str:
-        """``host:port`` as bound (``[host]:port`` for IPv6), or as asked before start."""
-        return format_address(self.host, self.port or self.requested_port)
 
     async def start(self) -> int:
         """Bind and start receiving; return the port bound.
@@ -130,8 +113,7 @@ class DatagramListener:
         :raises OSError: the address cannot be bound (``cannot listen on HOST:PORT (UDP): ...``).
         :raises RuntimeError: started twice.
         """
-        check_shared_port(self._reuse_port, self.host, self.requested_port, "UDP")
-        self._life.start()
+        self._starting()
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.create_datagram_endpoint(
@@ -140,10 +122,7 @@ class DatagramListener:
                 reuse_port=self._reuse_port or None,
             )
         except OSError as exc:
-            self._life.abort()
-            # the operating system's words (uvloop's own are "could not bind to ...")
-            reason = bind_reason(self.host, self.requested_port, socket.SOCK_DGRAM) or exc
-            raise listen_error(self.host, self.requested_port, "UDP", reason) from exc
+            raise self._bind_failed(exc) from exc
         self._transport = transport
         self.port = int(transport.get_extra_info("sockname")[1])
         return self.port

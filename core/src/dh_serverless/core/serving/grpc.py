@@ -138,6 +138,7 @@ class GrpcListener:
             bound = 0
         if not bound:
             self._state = "stopped"
+            await self.server.stop(None)  # never started: frees what it holds
             reason = bind_reason(self.host, self.requested_port, socket.SOCK_STREAM)
             raise listen_error(
                 self.host, self.requested_port, "gRPC", reason or "address in use or not available"

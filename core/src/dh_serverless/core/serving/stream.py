@@ -40,23 +40,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dh_serverless.core.compat import TIMEOUT_ERRORS, timeout
-from dh_serverless.core.serving.addresses import (
-    bind_reason,
-    check_shared_port,
-    format_address,
-    listen_error,
-)
-from dh_serverless.core.serving.lifecycle import Lifecycle
-from dh_serverless.hookspecs.metrics import Counter, CounterCell, Metrics
+from dh_serverless.core.serving.addresses import format_address
+from dh_serverless.core.serving.sockets import SocketListener
+from dh_serverless.hookspecs.metrics import Metrics
 
-__all__ = ("Connection", "ListenerCounts", "MessageTooLarge", "StreamListener")
-
-_log = logging.getLogger("dh_serverless.serving")
+__all__ = ("Connection", "MessageTooLarge", "StreamListener")
 
 #: what a peer may send in one line (message) unless told otherwise
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
@@ -64,57 +56,6 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 
 class MessageTooLarge(ValueError):
     """A line (message) longer than the listener's ``max_message_bytes``; it was skipped."""
-
-
-class ListenerCounts:
-    """A listener's drops by reason, as plain numbers and, when given, on ``/metrics``.
-
-    :param metrics: the runtime's registry (``TriggerSpec.metrics``), or ``None``.
-    :param trigger: the trigger's name (label ``trigger``).
-    :param transport: ``"tcp"`` or ``"udp"`` (label ``transport``).
-    :param active: read at each scrape: open connections or datagrams being handled.
-    :param reasons: the reasons shown (at 0) before their first drop.
-    """
-
-    __slots__ = ("_cells", "_family", "_transport", "_trigger", "dropped")
-
-    def __init__(
-        self,
-        metrics: Metrics | None,
-        trigger: str,
-        transport: str,
-        active: Callable[[], float],
-        reasons: tuple[str, ...] = (),
-    ) -> None:
-        self.dropped: dict[str, int] = {}
-        self._trigger, self._transport = trigger, transport
-        self._family: Counter | None = None
-        self._cells: dict[str, CounterCell] = {}
-        if metrics is not None:
-            self._family = metrics.counter(
-                "dh_listener_dropped",
-                "Connections, messages or datagrams a listener dropped, by reason",
-                ("trigger", "transport", "reason"),
-            )
-            gauge = metrics.gauge(
-                "dh_listener_active",
-                "Open connections (tcp) or datagrams being handled (udp)",
-                ("trigger", "transport"),
-            )
-            gauge.labels(trigger, transport).set_function(active)
-            for reason in reasons:
-                self._cells[reason] = self._family.labels(trigger, transport, reason)
-
-    def drop(self, reason: str) -> None:
-        """Count one drop for ``reason``."""
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
-        if self._family is not None:
-            cell = self._cells.get(reason)
-            if cell is None:
-                cell = self._cells[reason] = self._family.labels(
-                    self._trigger, self._transport, reason
-                )
-            cell.inc()
 
 
 class Connection:
@@ -250,7 +191,7 @@ class Connection:
 _TOO_LARGE = object()
 
 
-class StreamListener:
+class StreamListener(SocketListener):
     """A TCP listener that runs ``handler(connection)`` for every connection it accepts.
 
     :param handler: ``async handler(conn)``, returning when the connection is done with.
@@ -267,6 +208,9 @@ class StreamListener:
     :param logger: where handler errors are logged.
     """
 
+    transport = "tcp"
+    reasons = ("max_connections", "idle_timeout", "too_large")
+
     def __init__(
         self,
         handler: Callable[[Connection], Awaitable[None]],
@@ -282,37 +226,23 @@ class StreamListener:
         trigger: str = "",
         logger: logging.Logger | None = None,
     ) -> None:
+        self._open: set[Connection] = set()
+        super().__init__(
+            host, port, reuse_port=reuse_port, metrics=metrics, trigger=trigger, logger=logger,
+            active=lambda: len(self._open),
+        )  # fmt: skip
         self._handler = handler
-        self.host = host
-        self.requested_port = port
-        self.port: int | None = None  #: the port bound, once started
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self.max_message_bytes = max_message_bytes
-        self._reuse_port = reuse_port
         self._backlog = backlog
-        self._logger = logger or _log
-        self.trigger = trigger
         self._server: asyncio.Server | None = None
-        self._open: set[Connection] = set()
-        # the started guard and the connection tasks, drained then cancelled by stop()
-        self._life = Lifecycle(f"TCP listener {trigger!r}" if trigger else "TCP listener", logger)
         self._closing = False  # stop() began: a cancelled connection task ends quietly
-        #: drops by reason (``max_connections``, ``idle_timeout``, ``too_large``)
-        self.counts = ListenerCounts(
-            metrics, trigger, "tcp", lambda: len(self._open),
-            ("max_connections", "idle_timeout", "too_large"),
-        )  # fmt: skip
 
     @property
     def connections(self) -> frozenset[Connection]:
         """The connections open now."""
         return frozenset(self._open)
-
-    @property
-    def address(self) -> str:
-        """``host:port`` as bound (``[host]:port`` for IPv6), or as asked before start."""
-        return format_address(self.host, self.port or self.requested_port)
 
     async def start(self) -> int:
         """Bind and start accepting; return the port bound.
@@ -320,8 +250,7 @@ class StreamListener:
         :raises OSError: the address cannot be bound (``cannot listen on HOST:PORT (TCP): ...``).
         :raises RuntimeError: started twice.
         """
-        check_shared_port(self._reuse_port, self.host, self.requested_port, "TCP")
-        self._life.start()
+        self._starting()
         self._closing = False
         try:
             self._server = await asyncio.start_server(
@@ -330,10 +259,7 @@ class StreamListener:
                 reuse_port=self._reuse_port or None,
             )  # fmt: skip
         except OSError as exc:
-            self._life.abort()
-            # the operating system's words (uvloop's own are "could not bind to ...")
-            reason = bind_reason(self.host, self.requested_port, socket.SOCK_STREAM) or exc
-            raise listen_error(self.host, self.requested_port, "TCP", reason) from exc
+            raise self._bind_failed(exc) from exc
         sockets = self._server.sockets
         self.port = int(sockets[0].getsockname()[1]) if sockets else self.requested_port
         return self.port

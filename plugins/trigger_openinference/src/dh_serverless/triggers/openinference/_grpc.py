@@ -25,7 +25,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool  # type: ignore[impo
 from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
 from grpc_reflection.v1alpha import reflection_pb2  # type: ignore[import-untyped]
 
-from dh_serverless.core.api import GrpcListener
+from dh_serverless.core.api import GrpcListener, Lifecycle
 from dh_serverless.hookspecs import (
     DispatchError,
     EventTimeoutError,
@@ -138,7 +138,8 @@ class GrpcServer:
         self.logger = logger
         self.max_message_bytes = max_message_bytes
         self.listener: GrpcListener | None = None
-        self._pending: set[asyncio.Task[Any]] = set()
+        # calls with a deadline run shielded on a task of their own, tracked here
+        self._life = Lifecycle("openinference gRPC server", logger)
         self._over_budget = (
             f"the server is receiving {inference.budget.limit} bytes of requests already "
             "(attributes.maxBytesInFlight); retry later"
@@ -199,9 +200,7 @@ class GrpcServer:
             # Shielded: a client whose deadline passes must not cancel the handler, which
             # would cost a thread or process worker its life. (Only calls with a deadline:
             # the extra task costs a loop turn per call.)
-            task = asyncio.ensure_future(self._infer(request))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            task = self._life.spawn(self._infer(request))
             code, message, response = await asyncio.shield(task)
         if code is not None:
             await context.abort(code, message)
@@ -260,6 +259,7 @@ class GrpcServer:
 
     async def start(self, host: str, port: int) -> int:
         """Bind and start; return the port (the one picked for ``port`` 0)."""
+        self._life.start()
         listener = GrpcListener(
             host,
             port,
@@ -283,16 +283,19 @@ class GrpcServer:
         listener.server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, handlers),)
         )
-        bound = await listener.start([SERVICE])
+        try:
+            bound = await listener.start([SERVICE])
+        except BaseException:
+            self._life.abort()
+            raise
         self.listener = listener
         return bound
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, let calls finish for up to ``grace`` seconds, then stop."""
-        listener, self.listener = self.listener, None
-        if listener is None:
+        if not self._life.begin_stop():
             return
+        listener, self.listener = self.listener, None
+        assert listener is not None
         await listener.stop(grace)
-        pending = list(self._pending)
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+        await self._life.drain(1.0)  # shielded calls whose clients the stop cancelled
