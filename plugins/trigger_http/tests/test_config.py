@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from dh_serverless.core.config import structure
+from dh_serverless.core.config import CONVERTER, structure
 from dh_serverless.core.errors import ConfigError
-from dh_serverless.triggers.http import CorsConfig, HttpAttributes
+from dh_serverless.triggers.http import CorsConfig, HttpAttributes, dh_register_converters
 
 PATH = ("spec", "triggers", "web", "attributes")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _converters_registered():
+    """The runtime calls every plugin's ``dh_register_converters`` before structuring."""
+    dh_register_converters(CONVERTER)
 
 
 def _structure(raw):

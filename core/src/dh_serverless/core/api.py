@@ -6,20 +6,25 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
 
 - configuration: :data:`CONVERTER` (the one cattrs converter), :class:`Duration`,
   :func:`parse_go_duration`, :func:`display_key`, :mod:`validators` (attribute checks with
-  one wording), :class:`UserError` (an error the user can fix: exits cleanly, no traceback);
+  one wording), :class:`UserError` (an error the user can fix: exits cleanly, no traceback),
+  :class:`ListenError` (an address that cannot be bound: a ``UserError`` and an ``OSError``);
 - events: :class:`EventFactory` (the hot-path builder) and :func:`new_event` (one-off);
 - results: :func:`to_response` (Nuclio's conversion), :func:`decode_body`,
   :func:`encode_json`;
 - hand-off: :class:`Handoff`, a bounded queue to async consumers that never makes its
   producer wait, with a named :data:`DropPolicy` and every drop counted once;
 - sinks: :func:`body_bytes` and :func:`timestamp_text` (an item's body and capture time);
-- listeners: :func:`listener_timeouts` (idle and read timeouts from the environment),
-  :func:`serve_app` (an aiohttp application served with them, its port and a clear error),
-  :func:`runner_options` and :func:`watch_body_reads` (apply them to an aiohttp server),
-  :class:`ByteBudget` (bytes several requests may hold at once), :func:`cap_text` (what
-  an error answer may echo of a client's input).
-- serving: :class:`Lifecycle` (a trigger's started guard, in-flight tracking and
-  drain-then-cancel, see :mod:`dh_serverless.core.serving.lifecycle`);
+- serving (:mod:`dh_serverless.core.serving`): :class:`Lifecycle` (a trigger's started
+  guard, in-flight tracking and drain-then-cancel); the HTTP listener,
+  :func:`serve_handler` (one coroutine per request, aiohttp's low-level server) and
+  :func:`serve_app` (a ``web.Application``), both returning an :class:`HttpListener` (port
+  bound, ``[host]:port``, a stop in aiohttp's order), :func:`read_body` (a body up to a
+  limit, in a :class:`ByteBudget`, with the read timeout; :class:`BodyError` otherwise),
+  :class:`OtherVersionRequest`, :func:`text_answer` / :func:`json_answer` (the form of the
+  listener's own error answers); :func:`listener_timeouts` and :func:`runner_options` (idle
+  and read timeouts from the environment), :func:`format_address`, :func:`cap_text` (what
+  an error answer may echo of a client's input). The HTTP names load aiohttp when first
+  used, never with this module;
 - streams: :class:`RollingBuffer`, the bounded window of recent stream bytes (websocket
   stream mode, rtsp audio); :class:`StreamDispatch`, one stream event dispatched with its
   outcome counted and failures logged throttled (mjpeg frames, rtsp events);
@@ -35,50 +40,78 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
 
 from __future__ import annotations
 
+from importlib import import_module as _import_module
 from typing import TYPE_CHECKING, Any
 
 from dh_serverless.core import validators
 from dh_serverless.core.compat import TIMEOUT_ERRORS, UTC, timeout
 from dh_serverless.core.config import CONVERTER, Duration, display_key
 from dh_serverless.core.durations import parse_go_duration
-from dh_serverless.core.errors import UserError
+from dh_serverless.core.errors import ListenError, UserError
 from dh_serverless.core.events import EventFactory, new_event
 from dh_serverless.core.handoff import DropPolicy, Handoff
-from dh_serverless.core.listeners import (
-    ByteBudget,
-    ListenerTimeouts,
-    listener_timeouts,
-    runner_options,
-    serve_app,
-    watch_body_reads,
-)
 from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_response
 from dh_serverless.core.rollingbuffer import RollingBuffer
-from dh_serverless.core.serving.addresses import format_address
 from dh_serverless.core.serving.lifecycle import Lifecycle
+from dh_serverless.core.serving.limits import (
+    ByteBudget,
+    ListenerTimeouts,
+    format_address,
+    listener_timeouts,
+    runner_options,
+)
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 from dh_serverless.core.streams import StreamDispatch
 
 if TYPE_CHECKING:
     from dh_serverless.core.serving.datagram import DatagramListener
     from dh_serverless.core.serving.grpc import GrpcListener
+    from dh_serverless.core.serving.http import (
+        BodyError,
+        ErrorAnswer,
+        HttpListener,
+        OtherVersionRequest,
+        RequestHandler,
+        json_answer,
+        read_body,
+        serve_app,
+        serve_handler,
+        text_answer,
+    )
     from dh_serverless.core.serving.stream import Connection, MessageTooLarge, StreamListener
+
+
+def __getattr__(name: str) -> Any:
+    """The serving layer's names, imported on first use: a job loads no aiohttp, no grpc."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = (
     "CONVERTER",
     "TIMEOUT_ERRORS",
     "UTC",
+    "BodyError",
     "ByteBudget",
     "Connection",
     "DatagramListener",
     "DropPolicy",
     "Duration",
+    "ErrorAnswer",
     "EventFactory",
     "GrpcListener",
     "Handoff",
+    "HttpListener",
     "Lifecycle",
+    "ListenError",
     "ListenerTimeouts",
     "MessageTooLarge",
+    "OtherVersionRequest",
+    "RequestHandler",
     "RollingBuffer",
     "StreamDispatch",
     "StreamListener",
@@ -89,19 +122,22 @@ __all__ = (
     "display_key",
     "encode_json",
     "format_address",
+    "json_answer",
     "listener_timeouts",
     "new_event",
     "parse_go_duration",
+    "read_body",
     "runner_options",
     "serve_app",
+    "serve_handler",
+    "text_answer",
     "timeout",
     "timestamp_text",
     "to_response",
     "validators",
-    "watch_body_reads",
 )
 
-#: names loaded on first use, from the module that defines them (grpc only when asked for)
+#: names loaded on first use, from the module that defines them
 _LAZY = {
     "GrpcListener": "dh_serverless.core.serving.grpc",
     "StreamListener": "dh_serverless.core.serving.stream",
@@ -109,14 +145,6 @@ _LAZY = {
     "MessageTooLarge": "dh_serverless.core.serving.stream",
     "DatagramListener": "dh_serverless.core.serving.datagram",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+#: the rest of what ``__all__`` names but this module does not define: the HTTP names
+_HTTP = "dh_serverless.core.serving.http"
+_LAZY.update(dict.fromkeys(frozenset(__all__) - set(globals()) - set(_LAZY), _HTTP))

@@ -6,7 +6,7 @@ exits with ``exit_code``.
 
 from __future__ import annotations
 
-__all__ = ("ConfigError", "HandlerLoadError", "PluginLoadError", "UserError")
+__all__ = ("ConfigError", "HandlerLoadError", "ListenError", "PluginLoadError", "UserError")
 
 
 class UserError(Exception):
@@ -35,5 +35,15 @@ class PluginLoadError(UserError):
 
 class HandlerLoadError(UserError):
     """The handler could not be imported, or ``init_context`` raised."""
+
+    exit_code = 1
+
+
+class ListenError(UserError, OSError):
+    """A listener cannot bind its address (port in use, not permitted, no such address).
+
+    Also an :class:`OSError` (``errno`` is the one the bind failed with), as a failed bind
+    has always been; its message names the listener, the address and what to change.
+    """
 
     exit_code = 1

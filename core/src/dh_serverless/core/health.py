@@ -9,9 +9,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from dh_serverless.core.listeners import runner_options
-
 if TYPE_CHECKING:
+    from dh_serverless.core.serving.http import HttpListener
     from dh_serverless.core.serving_processes import ServingProcesses
 
 __all__ = ("HealthServer",)
@@ -45,29 +44,29 @@ class HealthServer:
         self._registry = registry
         self._children = children
         self._unix_path = unix_path
-        self._runner: web.AppRunner | None = None
+        self._listener: HttpListener | None = None
 
     async def start(self) -> None:
-        """Bind the port; raise OSError if it is taken."""
+        """Bind the port; a port that cannot be bound is a :class:`ListenError` (an
+        ``OSError`` and a ``UserError`` naming ``--health-port``)."""
+        from dh_serverless.core.serving.http import serve_app
+
         app = web.Application()
         app.router.add_get("/live", self._live)
         app.router.add_get("/ready", self._ready)
         app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, **runner_options())
-        await self._runner.setup()
-        site: web.BaseSite
-        if self._unix_path is not None:
-            site = web.UnixSite(self._runner, self._unix_path)
-            await site.start()
-            return
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        if self.port == 0:
-            self.port = int(self._runner.addresses[0][1])
+        self._listener = await serve_app(
+            app, self.host, self.port, name="health server",
+            hint="choose another port with --health-port", path=self._unix_path,
+        )  # fmt: skip
+        if self._unix_path is None:
+            self.port = self._listener.port
 
     async def stop(self) -> None:
         """Close the port."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
 
     async def _live(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "live"})

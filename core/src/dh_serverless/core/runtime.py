@@ -13,7 +13,6 @@ from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.core.dispatch import Gate, SinkChannel, build_dispatch, compose
 from dh_serverless.core.errors import ConfigError, UserError
 from dh_serverless.core.function import LoadedHandler, load_handler
-from dh_serverless.core.listeners import listener_timeouts
 from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, make_registry
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool
@@ -24,6 +23,7 @@ from dh_serverless.core.prepare import (
     serving_process_count,
 )
 from dh_serverless.core.responses import to_response
+from dh_serverless.core.serving.limits import listener_timeouts
 from dh_serverless.core.workers import AsyncWorker, ThreadWorker, Worker, WorkerOptions
 from dh_serverless.hookspecs.metrics import Metrics
 from dh_serverless.hookspecs.protocols import FunctionInfo, Sink, SinkSpec, Trigger, TriggerSpec
@@ -222,13 +222,7 @@ class Runtime:
             registry=make_registry(self.collector, self.metrics),
             children=self.children,
         )
-        try:
-            await self.health.start()
-        except OSError as exc:
-            raise UserError(
-                f"health server cannot listen on {host}:{port}: "
-                f"{exc.strerror or exc}; choose another port with --health-port"
-            ) from exc
+        await self.health.start()  # a port in use: ListenError, worded for the user
         _log.info("health server on %s:%d (/live, /ready, /metrics)", host, self.health.port)
 
     async def _start_trigger(
@@ -292,6 +286,8 @@ class Runtime:
         )
         try:
             await trigger.start(dispatch)
+        except UserError:
+            raise  # worded for the user already (a port in use names the listener)
         except OSError as exc:
             raise UserError(
                 f"trigger {item.name} ({trigger_cfg.kind}) cannot start: {exc}"

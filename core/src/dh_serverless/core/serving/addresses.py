@@ -1,26 +1,25 @@
 """Listening addresses: how they are written and how a failure to bind one is worded.
 
 Every listener of the serving layer writes an address as ``host:port``, with an IPv6 host
-in brackets (``[::1]:8080``), and turns a failed bind into one ``OSError`` that names the
-address, the protocol and the reason: ``cannot listen on 127.0.0.1:9000 (UDP): Address
-already in use``. The runtime reports an ``OSError`` from ``Trigger.start`` as a clean
-exit 1 naming the trigger, with no traceback.
+in brackets (``[::1]:8080``, :func:`~.limits.format_address`), and turns a failed bind into
+one ``OSError`` that names the address, the protocol and the reason: ``cannot listen on
+127.0.0.1:9000 (UDP): Address already in use``. The runtime reports an ``OSError`` from
+``Trigger.start`` as a clean exit 1 naming the trigger, with no traceback.
 """
 
 from __future__ import annotations
 
 import socket
 
+from dh_serverless.core.serving.limits import format_address
+
 __all__ = ("bind_reason", "check_shared_port", "format_address", "listen_error")
 
 
-def format_address(host: str, port: int) -> str:
-    """``host:port``; ``[host]:port`` when ``host`` is an IPv6 address."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def listen_error(host: str, port: int, what: str, reason: object) -> OSError:
-    """The error a listener raises when ``host:port`` cannot be bound.
+    """The error a listener raises when ``host:port`` cannot be bound: an ``OSError`` (the
+    runtime words it for the user, naming the trigger: ``trigger udp1 (udp) cannot start:
+    cannot listen on ...``).
 
     :param what: the protocol or listener (``"gRPC"``, ``"TCP"``, ``"UDP"``).
     :param reason: an ``OSError`` (its ``strerror`` is used and its ``errno`` kept) or text.

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from dh_serverless.core.api import serve_app
+from dh_serverless.core.api import HttpListener, Lifecycle, serve_app
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.mjpeg.config import MjpegSinkAttributes
 from dh_serverless.sinks.mjpeg.page import viewer_page
@@ -68,10 +68,10 @@ class MjpegSink:
         self.spec = spec
         self._logger = spec.logger
         self._latest: _Latest | None = None
-        self._runner: web.AppRunner | None = None
-        self._viewers: set[asyncio.Task[Any]] = set()
+        self._listener: HttpListener | None = None
+        #: viewers in flight; stop() drains them, then cancels
+        self._viewers = Lifecycle(f"mjpeg sink of {spec.trigger!r}", spec.logger)
         self._closing = False
-        self._port: int | None = None
         self._times: list[float] = []
         self._not_jpeg_seen = 0
         m = spec.metrics
@@ -89,17 +89,18 @@ class MjpegSink:
         self._not_jpeg = skipped.labels(t, "not_jpeg")
         m.gauge("dh_mjpeg_sink_viewers", "Viewers connected to the stream", labels).labels(
             t
-        ).set_function(lambda: len(self._viewers))
+        ).set_function(lambda: self._viewers.in_flight)
 
     @property
     def port(self) -> int:
         """The port listened on (the one picked for ``port: 0`` once started)."""
-        return self._port if self._port is not None else self.attributes.port
+        listener = self._listener
+        return listener.port if listener is not None else self.attributes.port
 
     @property
     def viewers(self) -> int:
         """Viewers connected now."""
-        return len(self._viewers)
+        return self._viewers.in_flight
 
     async def start(self) -> None:
         """Listen for viewers."""
@@ -109,12 +110,13 @@ class MjpegSink:
         app.router.add_get(a.path, self._stream)
         app.router.add_get("/", self._page)
         app.router.add_get("/stats", self._stats)
-        self._runner, self._port = await serve_app(
+        self._listener = await serve_app(
             app, a.host, a.port, name="mjpeg sink",
             hint="choose another sink port (attributes.sink.attributes.port)",
         )  # fmt: skip
+        self._viewers.start()
         self._logger.info(
-            "mjpeg sink listening on http://%s:%d%s (viewer page at /)", a.host, self._port, a.path
+            "mjpeg sink listening on http://%s%s (viewer page at /)", self._listener.address, a.path
         )
 
     async def emit(self, response: Response, event: Event) -> None:
@@ -149,13 +151,11 @@ class MjpegSink:
         latest = self._latest
         if latest is not None and not latest.next.done():
             latest.next.set_result(None)
-        viewers = list(self._viewers)
-        if viewers:
-            _, left = await asyncio.wait(viewers, timeout=1.0)
-            for task in left:
-                task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        listener = self._listener
+        if listener is not None:
+            self._viewers.begin_stop()
+            # viewers finish the frame they write within 1 s, then are cancelled
+            await listener.stop(1.0, self._viewers)
         self._logger.info("mjpeg sink stopped")
 
     # ------------------------------------------------------------------
@@ -186,7 +186,7 @@ class MjpegSink:
             "age_ms": None if latest is None or latest.age is None else latest.age * 1000,
             "frame_num": None if latest is None else latest.frame_num,
             "frames": 0 if latest is None else latest.seq,
-            "viewers": len(self._viewers),
+            "viewers": self._viewers.in_flight,
         }
         return web.Response(
             text=json.dumps(data, default=str),
@@ -196,7 +196,7 @@ class MjpegSink:
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         a = self.attributes
-        if len(self._viewers) >= a.max_viewers:
+        if self._viewers.in_flight >= a.max_viewers:
             return web.Response(status=503, text=f"too many viewers (maxViewers={a.max_viewers})")
         latest = self._latest
         task = asyncio.current_task()
@@ -218,14 +218,14 @@ class MjpegSink:
             }
         )
         resp.force_close()
-        self._viewers.add(task)
+        self._viewers.enter(task)
         try:
             await resp.prepare(request)
             await self._serve(request, resp, latest, boundary, low_latency)
         except (ConnectionError, TimeoutError, asyncio.CancelledError):
             pass
         finally:
-            self._viewers.discard(task)
+            self._viewers.leave(task)
         return resp
 
     async def _serve(

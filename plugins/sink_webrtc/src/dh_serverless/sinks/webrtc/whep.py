@@ -30,7 +30,7 @@ from aiortc import (
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
 from aiortc.sdp import SessionDescription
 
-from dh_serverless.core.api import serve_app
+from dh_serverless.core.api import HttpListener, serve_app
 from dh_serverless.sinks.webrtc.ice import announce, gather_on, keep_reachable
 from dh_serverless.sinks.webrtc.page import viewer_page
 from dh_serverless.sinks.webrtc.track import ViewerTrack
@@ -76,8 +76,7 @@ class WhepServer:
         self.attributes = sink.attributes
         self.sessions: dict[str, Viewer] = {}
         self._pending = 0
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
+        self._listener: HttpListener | None = None
         self._closing = False
         self._links = [_link(server) for server in self.attributes.ice_servers]
         self._ice = RTCConfiguration(
@@ -90,7 +89,8 @@ class WhepServer:
     @property
     def port(self) -> int:
         """The port listened on (the one picked for ``port: 0`` once started)."""
-        return self._port if self._port is not None else self.attributes.port
+        listener = self._listener
+        return listener.port if listener is not None else self.attributes.port
 
     @property
     def closing(self) -> bool:
@@ -117,7 +117,7 @@ class WhepServer:
         if base:
             app.router.add_get(base, self._to_page)
             app.router.add_get("/", self._to_page)
-        self._runner, self._port = await serve_app(
+        self._listener = await serve_app(
             app, a.host, a.port, name="webrtc sink",
             hint="choose another sink port (attributes.sink.attributes.port)",
         )  # fmt: skip
@@ -129,8 +129,9 @@ class WhepServer:
             *(self._close(v, "shutdown") for v in list(self.sessions.values())),
             return_exceptions=True,
         )
-        if self._runner is not None:
-            await self._runner.cleanup()
+        listener = self._listener
+        if listener is not None:
+            await listener.stop()
 
     # -- sessions ---------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from collections import deque
 
 from aiohttp import WSCloseCode, web
 
-from dh_serverless.core.api import UserError, runner_options
+from dh_serverless.core.api import HttpListener, serve_app
 from dh_serverless.sinks.websocket._messages import Message
 from dh_serverless.sinks.websocket._stats import WebsocketStats
 from dh_serverless.sinks.websocket.config import WebsocketAttributes
@@ -70,32 +70,21 @@ class WebsocketServer:
         self.stats = stats
         self.port = attributes.port
         self._clients: set[_Client] = set()
-        self._runner: web.AppRunner | None = None
+        self._listener: HttpListener | None = None
         self._closing = False
         stats.clients.set_function(lambda: len(self._clients))
 
     async def start(self) -> None:
-        """Listen; raise :class:`UserError` when the port cannot be bound."""
+        """Listen; a port that cannot be bound is a ``ListenError`` (a ``UserError``)."""
+        a = self.attributes
         app = web.Application()
-        app.router.add_get(self.attributes.path, self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_options())
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.attributes.host, self.attributes.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            raise UserError(
-                f"websocket sink cannot listen on {self.attributes.host}:{self.attributes.port}: "
-                f"{exc.strerror or exc}; choose another port in the sink's attributes"
-            ) from exc
-        self.port = self._runner.addresses[0][1]
-        self.log.info(
-            "websocket sink serving ws://%s:%d%s",
-            self.attributes.host,
-            self.port,
-            self.attributes.path,
-        )
+        app.router.add_get(a.path, self._handle)
+        self._listener = await serve_app(
+            app, a.host, a.port, name="websocket sink",
+            hint="choose another port in the sink's attributes",
+        )  # fmt: skip
+        self.port = self._listener.port
+        self.log.info("websocket sink serving ws://%s%s", self._listener.address, a.path)
 
     def broadcast(self, item: tuple[Message, ...]) -> None:
         """Queue ``item`` for every client; a full queue drops that client's oldest."""
@@ -138,6 +127,6 @@ class WebsocketServer:
                 ),
                 return_exceptions=True,
             )
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()

@@ -27,8 +27,6 @@ from typing import Any, NewType
 import attrs
 import cattrs
 
-from dh_serverless.core.api import CONVERTER
-
 __all__ = (
     "DEFAULT_ALLOW_HEADERS",
     "DEFAULT_ALLOW_METHODS",
@@ -73,14 +71,9 @@ def _structure_names(value: Any, _: type) -> Names:
 
 
 def register_converters(converter: cattrs.Converter) -> None:
-    """Teach ``converter`` the http trigger's own types (:data:`Names`)."""
+    """Teach ``converter`` the http trigger's own types (:data:`Names`); the core calls it
+    through the ``dh_register_converters`` hook before it structures ``attributes``."""
     converter.register_structure_hook(Names, _structure_names)
-
-
-# The core structures ``attributes`` with its one converter right after importing this
-# plugin; registering here as well keeps ``structure(raw, HttpAttributes, ...)`` working
-# for tools and tests that never start a plugin host.
-register_converters(CONVERTER)
 
 
 # Nuclio: "a configured CORS list replaces the default list", and an empty one keeps it.

@@ -12,8 +12,6 @@ can (the trigger info, canonical header names, the timestamp of the current seco
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import json
 import random
@@ -22,11 +20,22 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar
 
 import cattrs
-from aiohttp import HttpVersion10, HttpVersion11, web
-from aiohttp.web_protocol import RequestPayloadError
+from aiohttp import web
 from multidict import CIMultiDict
 
-from dh_serverless.core.api import TIMEOUT_ERRORS, UTC, cap_text, decode_body
+from dh_serverless.core.api import (
+    UTC,
+    BodyError,
+    HttpListener,
+    Lifecycle,
+    OtherVersionRequest,
+    cap_text,
+    decode_body,
+    listener_timeouts,
+    read_body,
+    serve_handler,
+    text_answer,
+)
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -40,13 +49,11 @@ from dh_serverless.hookspecs import (
     impl,
 )
 from dh_serverless.triggers.http._cors import Cors
-from dh_serverless.triggers.http._server import TriggerServer, answer_as_http11, server_kwargs
 from dh_serverless.triggers.http.config import HttpAttributes, register_converters
 
 __all__ = ("HttpTrigger", "canonical_header_name", "dh_register_converters")
 
 HEALTH_PATH = "/__internal/health"
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _DEFAULT_MESSAGES: dict[type[DispatchError], str] = {
     WorkerBusyError: "no worker available",
     EventTimeoutError: "handler timed out",
@@ -82,7 +89,6 @@ def _canonical_cached(name: str) -> str:
     return canonical
 
 
-_HTTP1 = frozenset((HttpVersion10, HttpVersion11))
 _BAD_VERSION = "only HTTP/1.0 and HTTP/1.1 are served here"
 
 
@@ -132,83 +138,61 @@ class HttpTrigger:
             attributes if isinstance(attributes, HttpAttributes) else HttpAttributes()
         )
         self._logger = spec.logger
-        self._listener: asyncio.AbstractServer | None = None
-        self._web: TriggerServer | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._stopping = False
-        self._drained: asyncio.Event | None = None
-        self._port: int | None = None
+        self._life = Lifecycle(f"http trigger {self.name!r}", spec.logger)
+        self._listener: HttpListener | None = None
 
     @property
     def port(self) -> int:
         """The port listened on: the configured one, or the one picked for ``port: 0``."""
-        return self._port if self._port is not None else self.attributes.port
+        listener = self._listener
+        return listener.port if listener is not None else self.attributes.port
 
     async def start(self, dispatch: Dispatch) -> None:
-        """Listen on ``host:port`` and hand each request to ``dispatch``; return once bound."""
-        if self._listener is not None:
-            raise RuntimeError(f"http trigger {self.name!r} already started")
+        """Listen on ``host:port`` and hand each request to ``dispatch``; return once bound.
+
+        :raises ListenError: the port cannot be bound (an ``OSError`` naming the address).
+        """
+        self._life.start()
         a = self.attributes
-        loop = asyncio.get_running_loop()
-        self._drained = asyncio.Event()
-        self._stopping = False
-        self._web = TriggerServer(
-            self._make_handler(dispatch),
-            **server_kwargs(
-                read_buffer_size=a.read_buffer_size, logger=self._logger, debug=self.spec.debug
-            ),
-        )
-        shared = self.spec.processes > 1
-        if shared and a.port == 0:
-            raise OSError(f"port 0 cannot be shared by {self.spec.processes} processes: set port")
+        debug = self.spec.debug
         try:
-            self._listener = await loop.create_server(
-                self._web, a.host, a.port, backlog=1024, reuse_port=shared or None
+            self._listener = await serve_handler(
+                self._make_handler(dispatch),
+                a.host,
+                a.port,
+                name=f"http trigger {self.name!r}",
+                hint="choose another port (attributes.port)",
+                answer=text_answer,
+                logger=self._logger,
+                access_log=self._logger.getChild("access") if debug else None,
+                debug=debug,
+                reuse_port=self.spec.processes > 1,
+                # fasthttp's ReadBufferSize bounds the whole header block; aiohttp bounds
+                # each line, and the number of lines separately.
+                max_line_size=a.read_buffer_size,
+                max_field_size=a.read_buffer_size,
+                max_headers=max(128, a.read_buffer_size // 64),
+                # The handler sees the body as sent (Nuclio does not inflate gzip bodies),
+                # and maxRequestBodySize limits the bytes on the wire.
+                auto_decompress=False,
             )
-        except OSError as exc:
-            raise OSError(
-                exc.errno, f"cannot listen on {a.host}:{a.port}: {exc.strerror or exc}"
-            ) from exc
-        sockets = self._listener.sockets
-        self._port = sockets[0].getsockname()[1] if sockets else a.port
+        except BaseException:
+            self._life.abort()
+            raise
         self._logger.info(
-            "http trigger %s listening on %s:%d "
+            "http trigger %s listening on %s "
             "(maxRequestBodySize=%d, readBufferSize=%d, cors=%s)",
-            self.name, a.host, self._port, a.max_request_body_size, a.read_buffer_size,
+            self.name, self._listener.address, a.max_request_body_size, a.read_buffer_size,
             "on" if a.cors.enabled else "off",
         )  # fmt: skip
 
     async def stop(self, timeout: float) -> None:
         """Close the listener and idle connections, let in-flight requests finish for up
         to ``timeout`` seconds, then cancel them and close every connection."""
-        listener, web_server, drained = self._listener, self._web, self._drained
-        if listener is None or web_server is None or drained is None:
+        listener = self._listener
+        if listener is None or not self._life.begin_stop():
             return
-        self._listener = None
-        self._stopping = True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(timeout, 0.0)
-        listener.close()
-        await asyncio.sleep(0)  # let requests already read off the sockets start
-        web_server.pre_shutdown()  # idle keep-alive connections close now
-        inflight = self._inflight
-        if inflight:
-            try:
-                await asyncio.wait_for(drained.wait(), max(timeout, 0.0))
-            except TIMEOUT_ERRORS:
-                left = list(inflight)
-                self._logger.warning(
-                    "http trigger %s: cancelling %d request(s) still running after %.1fs",
-                    self.name, len(left), timeout,
-                )  # fmt: skip
-                for task in left:
-                    task.cancel()
-                await asyncio.wait(left, timeout=1.0)
-        # Answers still being written get what is left of the budget; then every
-        # connection (idle, lingering over an unread body, or slow) is closed.
-        await web_server.shutdown(max(deadline - loop.time(), 0.1))
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(listener.wait_closed(), 1.0)
+        await listener.stop(timeout, self._life)
         self._logger.info("http trigger %s stopped", self.name)
 
     # ------------------------------------------------------------------
@@ -224,26 +208,22 @@ class HttpTrigger:
         cors = Cors(a.cors) if a.cors.enabled else None
         info = TriggerInfo("http", self.name)
         canonical = _CANONICAL
-        inflight = self._inflight
+        life = self._life
+        enter, leave = life.enter, life.leave
+        read_timeout = listener_timeouts().read
         logger = self._logger
         wall_clock = time.time
         utc = UTC
         rng = random.Random()
         random_bits = rng.getrandbits
-        too_large = (
-            f"request body is larger than maxRequestBodySize ({limit} bytes); "
-            "raise attributes.maxRequestBodySize to accept it"
-        )
         second = 0
         stamp = datetime.datetime(1970, 1, 1)  # naive UTC, as Nuclio
         trigger = self
 
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
             nonlocal second, stamp
-            if request.version not in _HTTP1:
-                # HTTP/0.9 or 2.0 in an HTTP/1 request line: aiohttp would answer in that
-                # version's name. Our status line says HTTP/1.1, always.
-                answer_as_http11(request)
+            if request.__class__ is OtherVersionRequest:
+                # HTTP/0.9 or 2.0 in an HTTP/1 request line (answered as HTTP/1.1)
                 return _finish(_json_error(505, _BAD_VERSION), None, None, closing=True)
             path = request.path
             if path.startswith(HEALTH_PATH):
@@ -258,29 +238,14 @@ class HttpTrigger:
                 if request.method == "OPTIONS" and headers.get("Access-Control-Request-Method"):
                     return cors.preflight(headers)
 
-            payload = request.content
-            body: bytes | None
-            if payload.at_eof():
+            body: bytes
+            if request.content.at_eof():
                 body = b""
             else:
-                length = request.content_length
-                if length is not None and length > limit:
-                    if "Expect" in headers:
-                        payload.feed_eof()  # the client waits for 100: nothing to drain
-                    return _finish(_json_error(413, too_large), cors, origin, closing=True)
-                if "Expect" in headers:
-                    if headers["Expect"].lower() != "100-continue":
-                        return _finish(_json_error(417, "unsupported Expect"), cors, origin)
-                    if request.version >= (1, 1):
-                        await request.writer.write(_CONTINUE)
-                        request.writer.output_size = 0
                 try:
-                    body = await _read_body(payload, limit)
-                except RequestPayloadError as exc:
-                    message = cap_text(f"malformed body: {exc}")
-                    return _finish(_json_error(400, message), cors, origin, True)
-                if body is None:
-                    return _finish(_json_error(413, too_large), cors, origin, closing=True)
+                    body = await read_body(request, limit, read_timeout=read_timeout)
+                except BodyError as err:
+                    return _finish(_json_error(err.status, err.message), cors, origin, err.close)
 
             now = wall_clock()
             if now - second >= 1.0:
@@ -311,7 +276,7 @@ class HttpTrigger:
                 "",
             )
             task = request.task  # the task aiohttp runs this request on
-            inflight.add(task)
+            enter(task)
             try:
                 response = await dispatch(event)
                 status = response.status_code
@@ -338,11 +303,9 @@ class HttpTrigger:
                 )  # fmt: skip
                 resp = _json_error(500, cap_text(f"internal error: {type(exc).__name__}: {exc}"))
             finally:
-                inflight.discard(task)
-                if trigger._stopping and not inflight:
-                    trigger._drained.set()  # type: ignore[union-attr]
-            if cors is not None or trigger._stopping:
-                return _finish(resp, cors, origin, trigger._stopping)
+                leave(task)
+            if cors is not None or life.stopping:
+                return _finish(resp, cors, origin, life.stopping)
             return resp
 
         return handle
@@ -361,19 +324,3 @@ def _finish(
     if closing:
         response.force_close()
     return response
-
-
-async def _read_body(payload: Any, limit: int) -> bytes | None:
-    """The whole body, or ``None`` as soon as it grows past ``limit`` bytes."""
-    body: bytes = await payload.readany()
-    size = len(body)
-    if payload.at_eof() or not body:
-        return body if size <= limit else None
-    parts = [body]
-    while size <= limit:
-        chunk = await payload.readany()
-        if not chunk:
-            return b"".join(parts)
-        parts.append(chunk)
-        size += len(chunk)
-    return None

@@ -15,10 +15,9 @@ from urllib.parse import quote
 
 import orjson
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
-from dh_serverless.core.api import ByteBudget, watch_body_reads
+from dh_serverless.core.api import BodyError, listener_timeouts, read_body
 from dh_serverless.hookspecs import DispatchError
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics, dispatch_outcome
 from dh_serverless.triggers.openinference._model import HandlerOutputError, Model
@@ -30,7 +29,7 @@ from dh_serverless.triggers.openinference._rest_codec import (
 )
 from dh_serverless.triggers.openinference._serving import HandlerError, Inference
 
-__all__ = ("RestHandler", "RestServer", "make_handler")
+__all__ = ("RestHandler", "make_handler")
 
 _JSON = {"Content-Type": "application/json"}
 #: copied per answer (aiohttp adds to the headers it is given): cheaper than from a dict
@@ -59,98 +58,9 @@ def _error(status: int, message: str) -> web.Response:
     return web.Response(body=orjson.dumps({"error": message}), status=status, headers=_JSON)
 
 
-class _RequestHandler(web.RequestHandler):
-    """aiohttp's connection handler, whose own answers (a request it cannot parse) are
-    ``{"error": ...}`` like every other answer, and logged at debug level only."""
-
-    __slots__ = ()
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if request.writer.output_size > 0:
-            raise ConnectionError("response already started; cannot send an error answer")
-        detail = getattr(exc, "message", None) or message or (str(exc) if exc else "")
-        if status == 500:
-            self.logger.error("openinference: error handling a request", exc_info=exc)
-        else:
-            self.logger.debug("openinference: %d for a request: %s", status, detail)
-        text = f"bad request: {detail}" if status == 400 else f"{status}: {detail}"
-        response = _error(status, text.strip())
-        response.force_close()
-        return response
-
-
-class RestServer(web.Server):
-    """``aiohttp.web.Server`` whose connections use the handler above, each with the read
-    timeout of a request body (``read_timeout`` seconds)."""
-
-    def __init__(self, handler: Any, *, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self.read_timeout = read_timeout
-
-    def __call__(self) -> web.RequestHandler:
-        kwargs: dict[str, Any] = self._kwargs
-        handler = _RequestHandler(self, loop=self._loop, **kwargs)
-        watch_body_reads(handler, self.read_timeout)
-        return handler
-
-
 def _dispatch_status(error: DispatchError) -> int:
     status = error.status_code if isinstance(error.status_code, int) else 500
     return status if 400 <= status <= 599 else 500
-
-
-class _OverBudget(Exception):
-    """The bytes being received at once would exceed ``maxBytesInFlight``."""
-
-
-async def _read_body(
-    request: web.BaseRequest, limit: int, budget: ByteBudget, held: list[int]
-) -> bytes | memoryview | None:
-    """The whole body, or ``None`` as soon as it is larger than ``limit``.
-
-    Its size is taken from ``budget`` (added to ``held[0]``) before it is read:
-    :class:`_OverBudget` when it does not fit. A body of known length is read straight
-    into one buffer of its size (no second copy).
-    """
-    length = request.content_length
-    if length is not None and length > limit:
-        return None
-    payload = request.content
-    if length is not None:
-        if not budget.try_take(length):
-            raise _OverBudget
-        held[0] += length
-        buffer = bytearray(length)
-        pos = 0
-        while pos < length:
-            chunk = await payload.readany()
-            if not chunk:
-                break
-            end = pos + len(chunk)
-            buffer[pos:end] = chunk
-            pos = end
-        return memoryview(buffer)[:pos].toreadonly()
-    body: bytes = await payload.readany()
-    if payload.at_eof() or not body:
-        return body if len(body) <= limit else None
-    parts = [body]
-    size = len(body)
-    while size <= limit:
-        if not budget.try_take(len(parts[-1])):
-            raise _OverBudget
-        held[0] += len(parts[-1])
-        chunk = await payload.readany()
-        if not chunk:
-            return b"".join(parts)
-        parts.append(chunk)
-        size += len(chunk)
-    return None
 
 
 def make_handler(
@@ -169,39 +79,29 @@ def make_handler(
     bytes_in = metrics.bytes_in
     bytes_out = metrics.bytes_out
     clock = time.perf_counter
-    too_large = (
-        f"request body is larger than maxRequestBodySize ({limit} bytes); "
-        "raise attributes.maxRequestBodySize to accept it"
-    )
     budget = inference.budget
-    over_budget = (
-        f"the server is receiving {budget.limit} bytes of requests already "
-        "(attributes.maxBytesInFlight); retry later"
-    )
+    read_timeout = listener_timeouts().read
 
     async def infer(request: web.BaseRequest) -> web.StreamResponse:
         start = clock()
         header = request.headers.get("Inference-Header-Content-Length")
         header_length = None
-        held = [0]
+        held = 0
         try:
             if header is not None:
                 header_length = parse_header_length(header)
             try:
-                body = await _read_body(request, limit, budget, held)
-            except RequestPayloadError as exc:
-                raise RequestError(400, f"malformed body: {exc}") from None
-            except _OverBudget:
-                outcome["busy"].inc()
-                response = _error(503, over_budget)
-                response.force_close()
+                body = await read_body(
+                    request, limit, budget=budget, read_timeout=read_timeout, view=True
+                )
+            except BodyError as exc:
+                outcome["busy" if exc.status == 503 else "invalid"].inc()
+                response = _error(exc.status, exc.message)
+                if exc.close:
+                    response.force_close()
                 return response
-            if body is None:
-                outcome["invalid"].inc()
-                response = _error(413, too_large)
-                response.force_close()
-                return response
-            bytes_in.value += len(body)
+            held = len(body)
+            bytes_in.value += held
             parsed = parse_request(body, header_length)
             result, outputs, status = await inference.run(parsed, "rest", len(body))
             binary = parsed.binary_output
@@ -232,8 +132,8 @@ def make_handler(
             logger.error("openinference: cannot answer %s: %s", request.path, exc, exc_info=exc)
             return _error(500, cap(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
-            if held[0]:
-                budget.give_back(held[0])
+            if held:
+                budget.give_back(held)
         ok.value += 1
         bytes_out.value += len(payload)
         if json_length is None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from typing import ClassVar
+from collections.abc import Coroutine
+from typing import Any, ClassVar
 
-from aiohttp import web
-
-from dh_serverless.core.api import TIMEOUT_ERRORS, ByteBudget, listener_timeouts, runner_options
+from dh_serverless.core.api import ByteBudget, HttpListener, Lifecycle, json_answer, serve_handler
 from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec
 from dh_serverless.triggers.openinference._batching import BatchingInference
 from dh_serverless.triggers.openinference._grpc import GrpcServer
 from dh_serverless.triggers.openinference._metrics import ProtocolMetrics
 from dh_serverless.triggers.openinference._model import Model
-from dh_serverless.triggers.openinference._rest import RestServer, make_handler
+from dh_serverless.triggers.openinference._rest import make_handler
 from dh_serverless.triggers.openinference._serving import Inference
 from dh_serverless.triggers.openinference.config import OpenInferenceAttributes
 from dh_serverless.triggers.openinference.results import to_result
@@ -40,8 +38,8 @@ class OpenInferenceTrigger:
         self.model = Model(self.attributes)
         self._logger: logging.Logger = spec.logger
         self._ready = False
-        self._listener: asyncio.AbstractServer | None = None
-        self._web: web.Server | None = None
+        self._life = Lifecycle(f"openinference trigger {self.name!r}", spec.logger)
+        self._rest: HttpListener | None = None
         self._grpc: GrpcServer | None = None
         self._batching: BatchingInference | None = None
         self.rest_port: int | None = None
@@ -55,10 +53,12 @@ class OpenInferenceTrigger:
 
     async def start(self, dispatch: Dispatch) -> None:
         """Start the REST and gRPC servers that are enabled; return once both listen."""
+        self._life.start()
         a = self.attributes
         processes = self.spec.processes
         for port, what in ((a.rest_port, a.enable_rest), (a.grpc_port, a.enable_grpc)):
             if processes > 1 and what and port == 0:
+                self._life.abort()
                 raise OSError(f"port 0 cannot be shared by {processes} processes: set the ports")
         inference = self._inference(dispatch)
         try:
@@ -125,53 +125,35 @@ class OpenInferenceTrigger:
             is_ready=self._is_ready,
             logger=self._logger,
         )
-        timeouts = listener_timeouts()
-        self._web = RestServer(
+        self._rest = await serve_handler(
             handler,
-            access_log=None,
+            a.host,
+            a.rest_port,
+            name=f"openinference trigger {self.name!r} (REST)",
+            hint="choose another port (attributes.rest_port)",
+            answer=json_answer,
             logger=self._logger,
-            read_timeout=timeouts.read,
-            **runner_options(timeouts),
+            reuse_port=self.spec.processes > 1,
         )
-        loop = asyncio.get_running_loop()
-        try:
-            self._listener = await loop.create_server(
-                self._web, a.host, a.rest_port, backlog=1024,
-                reuse_port=self.spec.processes > 1 or None,
-            )  # fmt: skip
-        except OSError as exc:
-            raise OSError(
-                exc.errno, f"cannot listen on {a.host}:{a.rest_port} (REST): {exc.strerror or exc}"
-            ) from exc
-        sockets = self._listener.sockets
-        self.rest_port = sockets[0].getsockname()[1] if sockets else a.rest_port
+        self.rest_port = self._rest.port
 
     async def stop(self, timeout: float) -> None:
         """Stop taking requests, let in-flight ones finish for up to ``timeout`` seconds."""
+        if not self._life.begin_stop():
+            return
         self._ready = False
         if self._batching is not None:
             self._batching.close()  # queued requests go now; new ones get 503
         timeout = max(timeout, 0.0)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        stops = []
+        stops: list[Coroutine[Any, Any, object]] = []
         if self._grpc is not None:
             grpc_server, self._grpc = self._grpc, None
             stops.append(grpc_server.stop(timeout))
-        stops.append(self._stop_rest(deadline))
+        rest, self._rest = self._rest, None
+        if rest is not None:
+            # In-flight requests finish within the timeout, then are cancelled.
+            stops.append(rest.stop(timeout, self._life))
+        else:
+            stops.append(self._life.drain(0))
         await asyncio.gather(*stops)
         self._logger.info("openinference trigger %s stopped", self.name)
-
-    async def _stop_rest(self, deadline: float) -> None:
-        listener, web_server = self._listener, self._web
-        if listener is None or web_server is None:
-            return
-        self._listener = self._web = None
-        loop = asyncio.get_running_loop()
-        listener.close()
-        await asyncio.sleep(0)  # requests already read off the sockets start
-        web_server.pre_shutdown()  # idle keep-alive connections close now
-        # In-flight requests finish within what is left of the timeout, then are cancelled.
-        await web_server.shutdown(max(deadline - loop.time(), 0.1))
-        with contextlib.suppress(*TIMEOUT_ERRORS):
-            await asyncio.wait_for(listener.wait_closed(), 1.0)
