@@ -40,6 +40,12 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
   :data:`VIDEO_CLOCK`; :class:`ViewerMetrics` (the viewer families, named alike in each
   sink), :class:`MediaClock` (frame times anchored to this machine's clock),
   :class:`RecentRate` (a viewer page's frame rate), :func:`local_url`;
+- serving layer (:mod:`dh_serverless.core.serving`, loaded on first use, so a job imports
+  no grpc): :class:`GrpcListener` (a ``grpc.aio`` server with health, reflection, bind
+  errors and a graceful stop), :class:`StreamListener` and :class:`Connection` (TCP: a
+  connection registry, limits, idle timeout, graceful close), :class:`DatagramListener`
+  (UDP: size limit, bounded in flight, drain), :class:`MessageTooLarge`,
+  :func:`format_address` (``host:port``, ``[v6]:port``);
 - Python 3.10: :data:`UTC`, :func:`timeout`, :data:`TIMEOUT_ERRORS` (see
   :mod:`dh_serverless.core.compat`), for plugins DH Core's 3.10 images carry.
 """
@@ -82,6 +88,8 @@ from dh_serverless.core.viewerpage import viewer_page
 from dh_serverless.core.viewers import MediaClock, RecentRate, ViewerMetrics, local_url
 
 if TYPE_CHECKING:
+    from dh_serverless.core.serving.datagram import DatagramListener
+    from dh_serverless.core.serving.grpc import GrpcListener
     from dh_serverless.core.serving.http import (
         BodyError,
         ErrorAnswer,
@@ -94,13 +102,15 @@ if TYPE_CHECKING:
         serve_handler,
         text_answer,
     )
+    from dh_serverless.core.serving.stream import Connection, MessageTooLarge, StreamListener
 
 
 def __getattr__(name: str) -> Any:
-    """The HTTP names, imported on first use: a job never loads the HTTP stack."""
-    if name not in _HTTP_NAMES:
+    """The serving layer's names, imported on first use: a job loads no aiohttp, no grpc."""
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_import_module("dh_serverless.core.serving.http"), name)
+    value = getattr(_import_module(module), name)
     globals()[name] = value
     return value
 
@@ -112,16 +122,20 @@ __all__ = (
     "VIDEO_CLOCK",
     "BodyError",
     "ByteBudget",
+    "Connection",
+    "DatagramListener",
     "DropPolicy",
     "Duration",
     "ErrorAnswer",
     "EventFactory",
+    "GrpcListener",
     "Handoff",
     "HttpListener",
     "Lifecycle",
     "ListenError",
     "ListenerTimeouts",
     "MediaClock",
+    "MessageTooLarge",
     "OtherVersionRequest",
     "RecentRate",
     "RequestHandler",
@@ -132,6 +146,7 @@ __all__ = (
     "SourceTrigger",
     "StreamDispatch",
     "StreamEvents",
+    "StreamListener",
     "UserError",
     "VideoEncoder",
     "ViewerMetrics",
@@ -161,5 +176,14 @@ __all__ = (
     "viewer_page",
 )
 
-#: what ``__all__`` names but this module does not define: the HTTP names, loaded lazily
-_HTTP_NAMES = frozenset(__all__) - set(globals())
+#: names loaded on first use, from the module that defines them
+_LAZY = {
+    "GrpcListener": "dh_serverless.core.serving.grpc",
+    "StreamListener": "dh_serverless.core.serving.stream",
+    "Connection": "dh_serverless.core.serving.stream",
+    "MessageTooLarge": "dh_serverless.core.serving.stream",
+    "DatagramListener": "dh_serverless.core.serving.datagram",
+}
+#: the rest of what ``__all__`` names but this module does not define: the HTTP names
+_HTTP = "dh_serverless.core.serving.http"
+_LAZY.update(dict.fromkeys(frozenset(__all__) - set(globals()) - set(_LAZY), _HTTP))

@@ -1,6 +1,7 @@
-"""The extproc trigger: a grpc.aio server of Envoy's ``ExternalProcessor`` on the runtime's loop.
+"""The extproc trigger: Envoy's ``ExternalProcessor`` on the core's gRPC listener.
 
-Besides ``envoy.service.ext_proc.v3.ExternalProcessor`` the server answers
+The listener (:class:`~dh_serverless.core.api.GrpcListener`) runs ``grpc.aio`` on the
+runtime's loop and, besides ``envoy.service.ext_proc.v3.ExternalProcessor``, answers
 ``grpc.health.v1.Health`` (SERVING while up, NOT_SERVING while draining) and server
 reflection. ``SO_REUSEPORT`` is off, so a second processor on a taken port fails to start
 instead of sharing it (reference gotcha G11).
@@ -9,15 +10,13 @@ instead of sharing it (reference gotcha G11).
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import cattrs
-import grpc  # type: ignore[import-untyped]
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: ignore[import-untyped]
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
-from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
+from dh_serverless.core.api import GrpcListener, Lifecycle, format_address
 from dh_serverless.hookspecs import Dispatch, TriggerSpec, impl
 from dh_serverless.triggers.extproc.config import ExtprocAttributes
 from dh_serverless.triggers.extproc.observer import Observer
@@ -37,10 +36,6 @@ def dh_register_converters(converter: cattrs.Converter) -> None:
     """Nothing to add: the extproc attributes use plain types only."""
 
 
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 class ExtprocTrigger:
     """Envoy External Processing (``kind: extproc``). See the package README."""
 
@@ -57,8 +52,8 @@ class ExtprocTrigger:
         self.attributes: ExtprocAttributes = spec.attributes
         self._logger: logging.Logger = spec.logger
         self.process = spec.process
-        self._server: grpc.aio.Server | None = None
-        self._health: Any = None
+        self._listener: GrpcListener | None = None
+        self._life = Lifecycle(f"extproc trigger {self.name!r}", self._logger)
         self._observer: Observer | None = None
         self._port: int | None = None
 
@@ -72,8 +67,14 @@ class ExtprocTrigger:
 
     async def start(self, dispatch: Dispatch) -> None:
         """Bind the gRPC server on ``port + spec.process``; return once serving."""
-        if self._server is not None:
-            raise RuntimeError(f"extproc trigger {self.name!r} already started")
+        self._life.start()
+        try:
+            await self._start(dispatch)
+        except BaseException:
+            self._life.abort()
+            raise
+
+    async def _start(self, dispatch: Dispatch) -> None:
         a = self.attributes
         if self.spec.processes > 1 and a.port == 0:
             raise OSError(
@@ -90,52 +91,34 @@ class ExtprocTrigger:
                 capacity=options.observe_queue_size,
                 consumers=self.spec.workers,
             )
-        size = max(4 * _MIB, options.per_request_body_buffer_bytes + _MIB)
-        server = grpc.aio.server(
-            options=[
-                ("grpc.so_reuseport", 0),
-                ("grpc.max_concurrent_streams", a.max_concurrent_streams),
-                ("grpc.max_receive_message_length", size),
-                ("grpc.max_send_message_length", size),
-            ]
+        # A port each (Envoy's one HTTP/2 connection per endpoint): never SO_REUSEPORT.
+        listener = GrpcListener(
+            a.host,
+            a.port + self.process,
+            max_message_bytes=max(4 * _MIB, options.per_request_body_buffer_bytes + _MIB),
+            max_concurrent_streams=a.max_concurrent_streams,
         )
         processor = Processor(self.name, a, dispatch, stats, self._logger, self._observer)
-        ep_grpc.add_ExternalProcessorServicer_to_server(processor, server)
-        self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
-        address = _address(a.host, a.port + self.process)
-        try:
-            port = server.add_insecure_port(address)
-        except RuntimeError as exc:
-            port = 0
-            reason: object = exc
-        else:
-            reason = "address in use or not available"
-        if not port:
-            raise OSError(f"cannot listen on {address}: {reason}")
-        self._port = port
-        await server.start()
-        self._server = server
-        await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        ep_grpc.add_ExternalProcessorServicer_to_server(processor, listener.server)
+        self._port = await listener.start([SERVICE_NAME])
+        self._listener = listener
         if self._observer is not None:
             self._observer.start()
         self._logger.info(
             "extproc trigger %s (%s) listening on %s",
-            self.name, a.type, _address(a.host, port),
+            self.name, a.type, format_address(a.host, self._port),
         )  # fmt: skip
 
     async def stop(self, timeout: float) -> None:
         """Report NOT_SERVING, refuse new streams, let streams in flight finish for up to
         ``min(timeout, gracefulShutdownTimeout)`` seconds, then cancel them."""
-        server, self._server = self._server, None
-        if server is None:
+        if not self._life.begin_stop():
             return
+        listener, self._listener = self._listener, None
+        assert listener is not None
         grace = max(min(timeout, float(self.attributes.graceful_shutdown_timeout)), 0.0)
-        await self._health.enter_graceful_shutdown()
-        await server.stop(grace)
+        await listener.stop(grace)
         if self._observer is not None:
             await self._observer.stop(1.0)
+        await self._life.drain(0)  # stopped: the gRPC server drained its own calls
         self._logger.info("extproc trigger %s stopped", self.name)

@@ -1,9 +1,11 @@
-"""The gRPC side: ``inference.GRPCInferenceService`` on ``grpc.aio``, plus health and reflection.
+"""The gRPC side: ``inference.GRPCInferenceService`` on the core's gRPC listener.
 
-``grpc.aio`` runs on the runtime's own event loop, where ``dispatch`` lives: a call reaches
-the worker pool with no thread hop. (A synchronous ``grpc.server`` is faster only when the
-work runs in its own threads; handing each call to the loop costs exactly that gain:
-reference ``openinference.md`` section 7.4.)
+The listener (:class:`~dh_serverless.core.api.GrpcListener`) adds health and reflection,
+binds (``SO_REUSEPORT`` only when serving processes share the port) and stops gracefully.
+Its ``grpc.aio`` server runs on the runtime's own event loop, where ``dispatch`` lives: a
+call reaches the worker pool with no thread hop. (A synchronous ``grpc.server`` is faster
+only when the work runs in its own threads; handing each call to the loop costs exactly
+that gain: reference ``openinference.md`` section 7.4.)
 
 The service is registered by hand under its wire name from messages of a private proto
 package (``dh_openinference.v2``), so that tritonclient's ``inference`` package can live
@@ -20,9 +22,10 @@ from typing import Any
 
 import grpc  # type: ignore[import-untyped]
 from google.protobuf import descriptor_pb2, descriptor_pool  # type: ignore[import-untyped]
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
-from grpc_reflection.v1alpha import reflection, reflection_pb2  # type: ignore[import-untyped]
+from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection_pb2  # type: ignore[import-untyped]
 
+from dh_serverless.core.api import GrpcListener, Lifecycle
 from dh_serverless.hookspecs import (
     DispatchError,
     EventTimeoutError,
@@ -134,9 +137,9 @@ class GrpcServer:
         self.is_ready = is_ready
         self.logger = logger
         self.max_message_bytes = max_message_bytes
-        self.server: grpc.aio.Server | None = None
-        self.health: Any = None
-        self._pending: set[asyncio.Task[Any]] = set()
+        self.listener: GrpcListener | None = None
+        # calls with a deadline run shielded on a task of their own, tracked here
+        self._life = Lifecycle("openinference gRPC server", logger)
         self._over_budget = (
             f"the server is receiving {inference.budget.limit} bytes of requests already "
             "(attributes.maxBytesInFlight); retry later"
@@ -197,9 +200,7 @@ class GrpcServer:
             # Shielded: a client whose deadline passes must not cancel the handler, which
             # would cost a thread or process worker its life. (Only calls with a deadline:
             # the extra task costs a loop turn per call.)
-            task = asyncio.ensure_future(self._infer(request))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            task = self._life.spawn(self._infer(request))
             code, message, response = await asyncio.shield(task)
         if code is not None:
             await context.abort(code, message)
@@ -258,14 +259,14 @@ class GrpcServer:
 
     async def start(self, host: str, port: int) -> int:
         """Bind and start; return the port (the one picked for ``port`` 0)."""
-        limit = self.max_message_bytes
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", limit),
-                ("grpc.max_send_message_length", limit),
-                # a port in use is an error, not a shared port, unless processes share it
-                ("grpc.so_reuseport", int(self.reuse_port)),
-            ]
+        self._life.start()
+        listener = GrpcListener(
+            host,
+            port,
+            max_message_bytes=self.max_message_bytes,
+            # a port in use is an error, not a shared port, unless processes share it
+            reuse_port=self.reuse_port,
+            reflection_pool=_public_descriptors(),
         )
         handlers = {
             "ServerLive": _unary(self.server_live, pb.ServerLiveRequest, pb.ServerLiveResponse),
@@ -279,37 +280,22 @@ class GrpcServer:
             ),
             "ModelInfer": _unary(self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse),
         }
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-        self.health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME),
-            server,
-            pool=_public_descriptors(),
+        listener.server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, handlers),)
         )
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            bound = server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise OSError(f"cannot listen on {address} (gRPC): {exc}") from exc
-        if not bound:
-            raise OSError(f"cannot listen on {address} (gRPC): address in use or invalid")
-        await server.start()
-        serving = health_pb2.HealthCheckResponse.SERVING
-        await self.health.set("", serving)
-        await self.health.set(SERVICE, serving)
-        self.server = server
-        return int(bound)
+            bound = await listener.start([SERVICE])
+        except BaseException:
+            self._life.abort()
+            raise
+        self.listener = listener
+        return bound
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, let calls finish for up to ``grace`` seconds, then stop."""
-        server = self.server
-        if server is None:
+        if not self._life.begin_stop():
             return
-        self.server = None
-        if self.health is not None:
-            await self.health.enter_graceful_shutdown()
-        await server.stop(grace)
-        pending = list(self._pending)
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+        listener, self.listener = self.listener, None
+        assert listener is not None
+        await listener.stop(grace)
+        await self._life.drain(1.0)  # shielded calls whose clients the stop cancelled
