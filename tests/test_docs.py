@@ -63,17 +63,25 @@ def test_configuration_links_every_plugins_attribute_table():
 SNIPPET_DOCS = ("docs/writing-a-plugin.md", "hookspecs/README.md")
 
 
-def _python_blocks(doc: str) -> list[tuple[int, str]]:
-    """The ```python blocks of ``doc`` with the line each starts at."""
-    blocks, current, start = [], None, 0
+def _python_blocks(doc: str, excerpts: bool = False) -> list[tuple[int, str]]:
+    """The ```python blocks of ``doc`` with the line each starts at: the ones that run on
+    their own, or (``excerpts``) the ones marked ``<!-- excerpt: PATH -->``, as
+    (line, PATH + NUL + code)."""
+    blocks, current, start, source = [], None, 0, None
+    previous = ""
     for number, line in enumerate((ROOT / doc).read_text().splitlines(), 1):
         if current is None and line.strip() == "```python":
-            current, start = [], number + 1
+            marked = re.fullmatch(r"<!-- excerpt: (\S+) -->", previous.strip())
+            current, start, source = [], number + 1, marked and marked[1]
         elif current is not None and line.strip() == "```":
-            blocks.append((start, "\n".join(current) + "\n"))
+            code = "\n".join(current) + "\n"
+            if bool(source) == excerpts:
+                blocks.append((start, f"{source}\0{code}" if source else code))
             current = None
         elif current is not None:
             current.append(line)
+        if line.strip():
+            previous = line
     return blocks
 
 
@@ -90,8 +98,24 @@ def test_every_python_snippet_of_the_plugin_docs_runs(doc, line, code, tmp_path,
     exec(compiled, {"__name__": f"snippet_{line}"})
 
 
+EXCERPTS = [(doc, line, text) for doc in SNIPPET_DOCS for line, text in _python_blocks(doc, True)]
+
+
+@pytest.mark.parametrize(
+    ("doc", "line", "text"), EXCERPTS, ids=[f"{d}:{n}" for d, n, _ in EXCERPTS]
+)
+def test_every_excerpt_of_the_plugin_docs_stands_in_its_source(doc, line, text):
+    """A block marked ``<!-- excerpt: PATH -->`` shows lines of PATH as they are, in order
+    (indentation aside): the docs cannot drift from the example they quote."""
+    path, _, code = text.partition("\0")
+    source = iter(line.strip() for line in (ROOT / path).read_text().splitlines())
+    for wanted in (line.strip() for line in code.splitlines() if line.strip()):
+        assert any(have == wanted for have in source), f"{doc}:{line}: {wanted!r} not in {path}"
+
+
 def test_the_plugin_docs_have_snippets_to_run():
     assert len(_python_blocks("docs/writing-a-plugin.md")) >= 7
+    assert len(_python_blocks("docs/writing-a-plugin.md", excerpts=True)) >= 2
     assert len(_python_blocks("hookspecs/README.md")) >= 2
 
 

@@ -70,7 +70,7 @@ class LinesTrigger:
                 except DispatchError as exc:
                     await conn.send(b"ERROR %d %s\n" % (exc.status_code, str(exc).encode()))
                     continue
-                body = response.body if isinstance(response.body, bytes) else b""
+                body = response.body
                 if response.status_code >= 400:
                     body = b"ERROR %d %s" % (response.status_code, body)
                 await conn.send(body.replace(b"\n", b" ") + b"\n")
