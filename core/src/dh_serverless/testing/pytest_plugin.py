@@ -12,7 +12,7 @@ import functools
 import gc
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -56,6 +56,17 @@ def parse_with_collector_paused(*args: Any, **kwargs: Any) -> Any:
 
 ast.parse = parse_with_collector_paused
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _async_fixture(function: F) -> F:
+    """An async fixture that pytest-asyncio runs in its strict mode too."""
+    try:
+        from pytest_asyncio import fixture
+    except ImportError:  # pragma: no cover - without pytest-asyncio no async test runs anyway
+        return cast(F, pytest.fixture(function))
+    return cast(F, fixture(function))
+
 
 @pytest.fixture
 def dh_platform() -> Iterator[Platform]:
@@ -67,7 +78,7 @@ def dh_platform() -> Iterator[Platform]:
         platform.close()
 
 
-@pytest.fixture
+@_async_fixture
 async def dh_sink_function() -> AsyncIterator[Callable[..., Coroutine[Any, Any, Any]]]:
     """``await dh_sink_function(sink, workers=1, handler=ECHO, order_wait=None)``: a started
     :class:`~dh_serverless.testing.function.InProcessFunction` whose ``test`` trigger
@@ -107,7 +118,7 @@ async def dh_sink_function() -> AsyncIterator[Callable[..., Coroutine[Any, Any, 
             await function.stop()
 
 
-@pytest.fixture
+@_async_fixture
 async def dh_trigger_function() -> AsyncIterator[Callable[..., Coroutine[Any, Any, Any]]]:
     """``await dh_trigger_function(kind, attributes, handler=ECHO, workers=1, name=kind)``:
     a started :class:`~dh_serverless.testing.function.InProcessFunction` serving the
