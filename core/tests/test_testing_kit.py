@@ -29,7 +29,10 @@ pytestmark = pytest.mark.timeout(30)
 
 
 def test_trigger_spec_structures_attributes_as_function_yaml():
-    spec = trigger_spec(PushTrigger, {"sink_order_wait": 0.5}, name="feed", workers=3)
+    spec = trigger_spec(
+        PushTrigger, {"sink_order_wait": 0.5}, name="feed", workers=3, handler="app:run"
+    )
+    assert (spec.function.name, spec.function.handler) == ("test", "app:run")
     assert spec.attributes == PushTriggerAttributes(sink_order_wait=0.5)
     assert (spec.name, spec.workers, spec.processes, spec.process) == ("feed", 3, 1, 0)
     assert spec.logger.name == "dh_serverless.trigger.feed"

@@ -62,6 +62,7 @@ def trigger_spec(
     *,
     name: str | None = None,
     workers: int = 1,
+    handler: str = "main:handler",
     function: FunctionInfo | None = None,
     metrics: Metrics | None = None,
     debug: bool = False,
@@ -72,7 +73,8 @@ def trigger_spec(
     """The :class:`TriggerSpec` the runtime would build for ``trigger`` (its class, or
     its installed kind) with ``attributes`` as written in ``function.yaml``.
 
-    ``name`` defaults to the kind; ``metrics`` to a fresh registry (read it with
+    ``name`` defaults to the kind; ``function`` to a function named ``test`` serving
+    ``handler``; ``metrics`` to a fresh registry (read it with
     :func:`~dh_serverless.testing.metrics.read_metric`); ``request_exit`` to a function
     that records the codes asked for in ``spec.request_exit.codes``.
     """
@@ -86,7 +88,7 @@ def trigger_spec(
         name=name,
         kind=kind,
         attributes=structured,
-        function=function or function_info(),
+        function=function or function_info(handler=handler),
         workers=workers,
         logger=logging.getLogger(f"dh_serverless.trigger.{name}"),
         debug=debug,
