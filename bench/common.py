@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -103,10 +104,11 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Terminate ``proc``; kill it if it has not exited ``timeout`` seconds later."""
     proc.terminate()
     try:
-        proc.wait(15)
+        proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

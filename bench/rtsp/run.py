@@ -29,12 +29,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import simplejpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import pinned
+from common import pinned, stop
 
 HERE = Path(__file__).resolve().parent
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "0",
@@ -126,12 +127,7 @@ class Viewer:
         return counts[-1] if counts else 0
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc, 5)
         self._reader.join(5)
 
 
@@ -139,21 +135,34 @@ def serve(
     frames: Path, count: int, fps: float, viewers: list[tuple[str, bool]]
 ) -> tuple[dict[str, float], list[Viewer]]:
     """Run serve.py on CPU 0 with these viewers (transport, raw); return its result."""
+    server, url = start_server(frames, count, fps, len(viewers))
+    started = [Viewer(url, transport, raw) for transport, raw in viewers]
+    return server_result(server), started
+
+
+def start_server(
+    frames: Path, count: int, fps: float, viewers: int
+) -> tuple[subprocess.Popen[str], str]:
+    """serve.py on CPU 0, sending ``count`` frames at ``fps``; it and the URL it serves."""
     cmd = pinned("0", [sys.executable, str(HERE / "serve.py"), "--frames", str(frames),
                        "--count", str(count), "--fps", str(fps),
-                       "--viewers", str(len(viewers))])  # fmt: skip
+                       "--viewers", str(viewers)])  # fmt: skip
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
-    url = server.stdout.readline().split()[1]
-    started = [Viewer(url, transport, raw) for transport, raw in viewers]
+    return server, server.stdout.readline().split()[1]
+
+
+def server_result(server: subprocess.Popen[str]) -> dict[str, Any]:
+    """What serve.py prints once it sent every frame; it is killed if it lingers."""
+    assert server.stdout is not None
     try:
-        result = json.loads(server.stdout.readline())
+        result: dict[str, Any] = json.loads(server.stdout.readline())
         server.wait(30)
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
-    return result, started
+    return result
 
 
 def throughput(size: str, seconds: float, rounds: int, work: Path) -> dict[str, float]:
@@ -216,21 +225,13 @@ def latency(seconds: float, work: Path) -> list[float]:
             )
             seen.setdefault(index, arrived)
 
-    cmd = pinned("0", [sys.executable, str(HERE / "serve.py"), "--frames", str(frames),
-                       "--count", str(count), "--fps", "30", "--viewers", "1"])  # fmt: skip
-    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert server.stdout is not None
-    url = server.stdout.readline().split()[1]
+    server, url = start_server(frames, count, 30, 1)
     viewer = Viewer(url, "tcp", raw=True)
     reader = threading.Thread(target=read, args=(viewer,), daemon=True)
     reader.start()
     try:
-        result = json.loads(server.stdout.readline())
-        server.wait(30)
+        result = server_result(server)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
         viewer.stop()
         reader.join(5)
     for index, emitted in enumerate(result["stamps"]):

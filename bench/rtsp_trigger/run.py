@@ -38,7 +38,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import BIN, cpu_seconds, free_port, pinned
+from common import BIN, cpu_seconds, free_port, pinned, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 GST = ROOT / "plugins" / "trigger_rtsp" / "tests" / "gst_rtsp_server.py"
@@ -57,12 +57,7 @@ class GstServer:
         self.url = f"rtsp://127.0.0.1:{self.port}/b"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc, 5)
 
 
 def run_ffmpeg(
@@ -95,12 +90,7 @@ def run_ffmpeg(
     u0, c0 = latest[key], cpu_seconds(ps.pid)
     time.sleep(seconds)
     u1, c1 = latest[key], cpu_seconds(ps.pid)
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc, 5)
     units = (u1 - u0) / 1e6 if audio else u1 - u0
     return units, c1 - c0
 
@@ -157,12 +147,7 @@ spec:
             time.sleep(seconds)
             u1, c1 = metric(health, name), cpu_seconds(ps.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 10)
     return u1 - u0, c1 - c0
 
 

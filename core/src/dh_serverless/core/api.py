@@ -21,6 +21,18 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
 - streams: :class:`RollingBuffer`, the bounded window of recent stream bytes (websocket
   stream mode, rtsp audio); :class:`StreamDispatch`, one stream event dispatched with its
   outcome counted and failures logged throttled (mjpeg frames, rtsp events);
+  :class:`SourceTrigger` (the skeleton of a trigger reading one source, its attributes a
+  :class:`SourceAttributes`), :class:`SourceLink` (a stream trigger's source: URL,
+  connected, frame rate, reconnect back-off), :class:`SourceMetrics` (its families, named
+  alike), :class:`StreamEvents` (numbered events stamped with their exact time),
+  :func:`redact_url`,
+  :func:`trigger_attributes` (``spec.attributes`` as the trigger's class);
+- media sinks: :func:`viewer_page` (the one page a browser watches a live stream on),
+  :class:`VideoEncoder` (handler results, JPEG or RGB arrays, to a codec's packets: the
+  rtsp and webrtc sinks' encoders; PyAV imported only when one is made), :func:`rgb_array`,
+  :data:`VIDEO_CLOCK`; :class:`ViewerMetrics` (the viewer families, named alike in each
+  sink), :class:`MediaClock` (frame times anchored to this machine's clock),
+  :class:`RecentRate` (a viewer page's frame rate), :func:`local_url`;
 - Python 3.10: :data:`UTC`, :func:`timeout`, :data:`TIMEOUT_ERRORS` (see
   :mod:`dh_serverless.core.compat`), for plugins DH Core's 3.10 images carry.
 """
@@ -46,33 +58,60 @@ from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_
 from dh_serverless.core.rollingbuffer import RollingBuffer
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 from dh_serverless.core.streams import StreamDispatch
+from dh_serverless.core.streamtriggers import (
+    SourceAttributes,
+    SourceLink,
+    SourceMetrics,
+    SourceTrigger,
+    StreamEvents,
+    redact_url,
+    trigger_attributes,
+)
+from dh_serverless.core.video import VIDEO_CLOCK, VideoEncoder, rgb_array
+from dh_serverless.core.viewerpage import viewer_page
+from dh_serverless.core.viewers import MediaClock, RecentRate, ViewerMetrics, local_url
 
 __all__ = (
     "CONVERTER",
     "TIMEOUT_ERRORS",
     "UTC",
+    "VIDEO_CLOCK",
     "ByteBudget",
     "DropPolicy",
     "Duration",
     "EventFactory",
     "Handoff",
     "ListenerTimeouts",
+    "MediaClock",
+    "RecentRate",
     "RollingBuffer",
+    "SourceAttributes",
+    "SourceLink",
+    "SourceMetrics",
+    "SourceTrigger",
     "StreamDispatch",
+    "StreamEvents",
     "UserError",
+    "VideoEncoder",
+    "ViewerMetrics",
     "body_bytes",
     "cap_text",
     "decode_body",
     "display_key",
     "encode_json",
     "listener_timeouts",
+    "local_url",
     "new_event",
     "parse_go_duration",
+    "redact_url",
+    "rgb_array",
     "runner_options",
     "serve_app",
     "timeout",
     "timestamp_text",
     "to_response",
+    "trigger_attributes",
     "validators",
+    "viewer_page",
     "watch_body_reads",
 )

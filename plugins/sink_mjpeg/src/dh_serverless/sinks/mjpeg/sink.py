@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from dh_serverless.core.api import serve_app
+from dh_serverless.core.api import RecentRate, ViewerMetrics, serve_app
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.mjpeg.config import MjpegSinkAttributes
 from dh_serverless.sinks.mjpeg.page import viewer_page
@@ -72,24 +72,18 @@ class MjpegSink:
         self._viewers: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._port: int | None = None
-        self._times: list[float] = []
+        self._rate = RecentRate()
         self._not_jpeg_seen = 0
-        m = spec.metrics
-        labels = ("trigger",)
-        t = spec.trigger
-        self._sent = m.counter(
-            "dh_mjpeg_sink_frames_sent", "Frames written to viewers (one per viewer)", labels
-        ).labels(t)
-        skipped = m.counter(
-            "dh_mjpeg_sink_frames_skipped",
-            "Frames not written: slow (a viewer was still busy), not_jpeg (body is no JPEG)",
-            ("trigger", "reason"),
-        )
-        self._slow = skipped.labels(t, "slow")
-        self._not_jpeg = skipped.labels(t, "not_jpeg")
-        m.gauge("dh_mjpeg_sink_viewers", "Viewers connected to the stream", labels).labels(
-            t
-        ).set_function(lambda: len(self._viewers))
+        self.metrics = ViewerMetrics(
+            spec.metrics, spec.trigger, prefix="dh_mjpeg_sink",
+            viewers="Viewers connected to the stream", skip_reasons=("slow", "not_jpeg"),
+            skipped="Frames not written: slow (a viewer was still busy), "
+            "not_jpeg (body is no JPEG)",
+        )  # fmt: skip
+        self.metrics.watch_viewers(lambda: len(self._viewers))
+        self._sent = self.metrics.sent
+        self._slow = self.metrics.skipped["slow"]
+        self._not_jpeg = self.metrics.skipped["not_jpeg"]
 
     @property
     def port(self) -> int:
@@ -136,11 +130,7 @@ class MjpegSink:
         age = None
         if isinstance(stamp, datetime.datetime) and stamp.tzinfo is not None:
             age = (datetime.datetime.now(datetime.UTC) - stamp).total_seconds()
-        now = time.monotonic()
-        times = self._times
-        times.append(now)
-        if len(times) > 60:
-            del times[:30]
+        self._rate.tick()
         latest.publish(bytes(body), event.get_field("frame_num"), age)
 
     async def stop(self) -> None:
@@ -162,14 +152,6 @@ class MjpegSink:
     # HTTP
     # ------------------------------------------------------------------
 
-    def _fps(self) -> float:
-        times = self._times
-        now = time.monotonic()
-        recent = [t for t in times if now - t <= 2.0]
-        if len(recent) < 2:
-            return 0.0
-        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
-
     async def _page(self, request: web.Request) -> web.Response:
         title = f"{self.spec.trigger}: live"
         return web.Response(
@@ -182,7 +164,7 @@ class MjpegSink:
     async def _stats(self, request: web.Request) -> web.Response:
         latest = self._latest
         data = {
-            "fps": round(self._fps(), 2),
+            "fps": round(self._rate.read(), 2),
             "age_ms": None if latest is None or latest.age is None else latest.age * 1000,
             "frame_num": None if latest is None else latest.frame_num,
             "frames": 0 if latest is None else latest.seq,

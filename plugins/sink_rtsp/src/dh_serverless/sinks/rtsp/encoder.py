@@ -7,15 +7,13 @@ GIL while x264 and swscale work, and simplejpeg while libjpeg-turbo does.
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from typing import Any
 
 import attrs
-import av
 import numpy as np
 import simplejpeg  # type: ignore[import-untyped]
-from av.video.frame import PictureType
 
+from dh_serverless.core.api import VideoEncoder, rgb_array
 from dh_serverless.sinks.rtsp.jpeg import jpeg_payloads, parse_jpeg
 from dh_serverless.sinks.rtsp.rtp import MAX_PAYLOAD, h264_payloads, split_annexb
 
@@ -40,8 +38,7 @@ class EncodedFrame:
 def to_rgb(body: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """A handler result as an RGB ``uint8`` array: JPEG bytes, or an ``HxWx3`` array."""
     if isinstance(body, np.ndarray):
-        if body.dtype != np.uint8 or body.ndim != 3 or body.shape[2] != 3:
-            raise ValueError(f"expected an HxWx3 uint8 array, got {body.dtype} {body.shape}")
+        rgb_array(body)
         return body
     if isinstance(body, memoryview | bytearray):
         body = bytes(body)
@@ -51,13 +48,14 @@ def to_rgb(body: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
     return rgb
 
 
-class H264Encoder:
+class H264Encoder(VideoEncoder):
     """PyAV's libx264 (ultrafast, zerolatency, no B-frames) and RFC 6184 payloads.
 
     JPEG bytes are decoded by FFmpeg's own decoder straight to full-range YUV 4:2:0
-    (what the ``ffmpeg`` command line does), which x264 takes as it is: no RGB round
-    trip, no range conversion. Arrays (RGB) are converted to the same format. The
-    stream is flagged full range, so players convert it back to the right colours.
+    (what the ``ffmpeg`` command line does; a JPEG it refuses goes to libjpeg-turbo), which
+    x264 takes as it is: no RGB round trip, no range conversion. Arrays (RGB) are converted
+    to the same format. The stream is flagged full range, so players convert it back to
+    the right colours. Frames become pictures as the core's :class:`VideoEncoder` makes them.
 
     A new encoder (new SPS/PPS) is opened whenever the frame size changes; its first
     frame is an IDR that carries the new parameter sets in-band.
@@ -67,77 +65,26 @@ class H264Encoder:
     """
 
     def __init__(self, fps: int, bitrate: int = 0) -> None:
-        self.fps = fps
+        super().__init__("libx264", fps=fps, pix_fmt=_PIX_FMT, jpeg_fallback=to_rgb)
         self.bitrate = bitrate
-        self.width = 0
-        self.height = 0
         self.sps = b""
         self.pps = b""
-        self._ctx: Any = None
-        self._decoder: Any = None
-        self._last_pts = -1
 
-    def _open(self, width: int, height: int) -> None:
-        ctx = av.CodecContext.create("libx264", "w")
-        ctx.width, ctx.height, ctx.pix_fmt = width, height, _PIX_FMT
-        ctx.time_base = Fraction(1, 90000)
-        ctx.framerate = Fraction(self.fps)
-        ctx.gop_size = 2 * self.fps
-        ctx.max_b_frames = 0
+    def configure(self, ctx: Any, width: int, height: int) -> None:
+        """x264's options: ultrafast, zero latency, in-band parameter sets, the bitrate."""
         params = "repeat-headers=1:bframes=0"
         if self.bitrate:
             ctx.bit_rate = self.bitrate
             kbit = max(self.bitrate // 1000, 1)
             params += f":vbv-maxrate={kbit}:vbv-bufsize={kbit}"
         ctx.options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": params}
-        ctx.open()
-        self._ctx = ctx
-        self.width, self.height = width, height
-        self._last_pts = -1
-
-    def _picture(self, body: Any) -> Any:
-        """``body`` as a full-range YUV 4:2:0 ``av.VideoFrame`` with even sides."""
-        if isinstance(body, np.ndarray):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(to_rgb(body)), format="rgb24")
-        else:
-            frame = self._decode(body)
-        width, height = frame.width & ~1, frame.height & ~1
-        if width == 0 or height == 0:
-            raise ValueError(f"frame too small: {frame.width}x{frame.height}")
-        if frame.format.name != _PIX_FMT or (width, height) != (frame.width, frame.height):
-            frame = frame.reformat(width=width, height=height, format=_PIX_FMT)
-        return frame
-
-    def _decode(self, body: Any) -> Any:
-        if isinstance(body, memoryview | bytearray):
-            body = bytes(body)
-        if not isinstance(body, bytes) or not simplejpeg.is_jpeg(body):
-            raise ValueError(f"expected JPEG bytes, got {type(body).__name__}")
-        if self._decoder is None:
-            self._decoder = av.CodecContext.create("mjpeg", "r")
-            self._decoder.thread_count = 1  # no frame threading: no delay
-        try:
-            frames = self._decoder.decode(av.Packet(body))
-        except av.FFmpegError:
-            frames = []
-        if not frames:  # FFmpeg refused it: libjpeg-turbo may not
-            rgb = to_rgb(body)
-            return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        return frames[0]
 
     def encode(self, body: Any, pts: int, keyframe: bool) -> EncodedFrame:
         """Encode one frame at ``pts`` (90 kHz); force an IDR when ``keyframe``."""
         started = time.perf_counter()
-        frame = self._picture(body)
-        if self._ctx is None or (frame.width, frame.height) != (self.width, self.height):
-            self._open(frame.width, frame.height)
-            keyframe = True
-        pts = max(pts, self._last_pts + 1)
-        self._last_pts = pts
-        frame.pts = pts
-        frame.pict_type = PictureType.I if keyframe else PictureType.NONE
+        frame, packets, _ = self.encode_packets(body, pts, keyframe)
         nals: list[bytes] = []
-        for packet in self._ctx.encode(frame):
+        for packet in packets:
             nals.extend(split_annexb(bytes(packet)))
         is_key = False
         for nal in nals:
@@ -155,11 +102,6 @@ class H264Encoder:
             frame.height,
             time.perf_counter() - started,
         )
-
-    def close(self) -> None:
-        """Release the codecs."""
-        self._ctx = None
-        self._decoder = None
 
 
 class JpegPacketizer:

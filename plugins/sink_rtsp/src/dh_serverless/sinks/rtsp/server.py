@@ -185,7 +185,7 @@ class RtspServer:
             except OSError as exc:
                 self.log.info("rtsp: viewer %s unreachable: %s", viewer.id, exc)
                 continue
-            metrics.sent(wire)
+            metrics.sent_bytes.value += wire
 
     def _recover(self) -> None:
         """Ask for a keyframe for drained viewers, at most once a second."""

@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+from dh_serverless.core.api import MediaClock, local_url
 from dh_serverless.hookspecs.protocols import SinkSpec
 from dh_serverless.hookspecs.types import Event, Response
 from dh_serverless.sinks.rtsp.audio import L16_PAYLOAD_TYPE, L16Packetizer
@@ -67,11 +68,9 @@ class RtspSink:
         self.ssrc = self.rtp.ssrc
         self.server = RtspServer(attributes, self, self.log, self.metrics)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="dh-rtsp-encode")
-        self._wall0 = time.time()
+        #: frame times on the 90 kHz clock (audio: ``wall0`` alone, its own rate)
+        self.clock = MediaClock(_CLOCK, _REANCHOR)
         self._offset = int.from_bytes(os.urandom(4), "big")
-        self._last_pts = -1
-        #: (source time, local time, pts of that moment) the frame times are measured from
-        self._anchor: tuple[float, float, int] | None = None
         self._latest: tuple[Any, int] | None = None
         self._latest_encoded = False
         self._first: asyncio.Event | None = None
@@ -86,9 +85,7 @@ class RtspSink:
     @property
     def url(self) -> str:
         """The stream's URL on this machine."""
-        host = self.attributes.host
-        host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-        return f"rtsp://{host}:{self.port}{self.attributes.path}"
+        return local_url("rtsp", self.attributes.host, self.port, self.attributes.path)
 
     async def start(self) -> None:
         """Listen for viewers."""
@@ -125,7 +122,7 @@ class RtspSink:
             raise
         if self._latest is not None and self._latest[1] == pts:
             self._latest_encoded = True
-        self.metrics.encoded(frame.seconds)
+        self.metrics.frame_encoded(frame.seconds)
         packets = self.rtp.packets(frame.payloads, pts + self._offset)
         self.server.broadcast(packets, frame.keyframe)
 
@@ -133,12 +130,12 @@ class RtspSink:
         payloads, samples = audio.payloads(body)
         if not samples:
             return
-        now = round((time.time() - self._wall0) * audio.rate)
+        now = round((time.time() - self.clock.wall0) * audio.rate)
         start = self._audio_next
         if now - start > _AUDIO_GAP * audio.rate:
             start = now  # silence before this piece: stamp it at its arrival
         self._audio_next = start + samples
-        self.metrics.encoded(0.0)
+        self.metrics.frame_encoded(0.0)
         if not self.server.playing:
             return
         step = audio.packet_bytes // audio.frame_bytes
@@ -158,20 +155,13 @@ class RtspSink:
         A timezone-aware ``event.timestamp`` (capture or arrival time) gives the spacing
         of frames; it is anchored to this machine's clock at the first frame and again
         whenever the two drift apart by more than :data:`_REANCHOR` seconds (a camera
-        whose clock is off, or jumps).
+        whose clock is off, or jumps): the core's :class:`MediaClock`.
         """
         now = time.time()
         stamp = event.timestamp
         if isinstance(stamp, datetime.datetime) and stamp.tzinfo is not None:
-            source = stamp.timestamp()
-        else:
-            source = now
-        anchor = self._anchor
-        if anchor is None or abs((source - anchor[0]) - (now - anchor[1])) > _REANCHOR:
-            anchor = self._anchor = (source, now, round((now - self._wall0) * _CLOCK))
-        pts = max(anchor[2] + round((source - anchor[0]) * _CLOCK), self._last_pts + 1)
-        self._last_pts = pts
-        return pts
+            return self.clock.pts(stamp.timestamp(), now)
+        return self.clock.pts(now, now)
 
     # -- what the server asks (Source) -------------------------------------------------
 
@@ -215,7 +205,7 @@ class RtspSink:
         """The next sequence number and an RTP time no later than the next frame's."""
         if self.audio is not None:
             return self.rtp.seq, (self._audio_next + self._offset) & 0xFFFFFFFF
-        return self.rtp.seq, (self._last_pts + 1 + self._offset) & 0xFFFFFFFF
+        return self.rtp.seq, (self.clock.last + 1 + self._offset) & 0xFFFFFFFF
 
     def request_keyframe(self) -> None:
         """Make the next encoded frame an IDR."""
@@ -225,4 +215,4 @@ class RtspSink:
         """The RTP time of now and now (for RTCP sender reports)."""
         now = time.time()
         clock = self.audio.rate if self.audio is not None else _CLOCK
-        return (int((now - self._wall0) * clock) + self._offset) & 0xFFFFFFFF, now
+        return (int((now - self.clock.wall0) * clock) + self._offset) & 0xFFFFFFFF, now

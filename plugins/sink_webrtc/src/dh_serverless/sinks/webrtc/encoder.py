@@ -16,13 +16,13 @@ from typing import Any
 
 import attrs
 import av
-import numpy as np
-from av.video.frame import PictureType
 
-__all__ = ("CLOCK", "EncodedFrame", "FrameEncoder", "to_picture")
+from dh_serverless.core.api import VIDEO_CLOCK, VideoEncoder
+
+__all__ = ("CLOCK", "EncodedFrame", "FrameEncoder")
 
 #: the RTP clock of video, and the time base of every packet
-CLOCK = 90_000
+CLOCK = VIDEO_CLOCK
 _TIME_BASE = Fraction(1, CLOCK)
 _PIX_FMT = "yuv420p"
 
@@ -47,42 +47,14 @@ class EncodedFrame:
     seconds: float
 
 
-def to_picture(body: Any, decoder: Any) -> Any:
-    """A handler result as a limited-range YUV 4:2:0 ``av.VideoFrame`` with even sides.
-
-    ``body`` is JPEG bytes (decoded by FFmpeg's ``mjpeg`` decoder, ``decoder``) or an
-    ``HxWx3`` ``uint8`` RGB array. Raises ``ValueError`` for anything else.
-    """
-    if isinstance(body, np.ndarray):
-        if body.dtype != np.uint8 or body.ndim != 3 or body.shape[2] != 3:
-            raise ValueError(f"expected an HxWx3 uint8 array, got {body.dtype} {body.shape}")
-        even = body[: body.shape[0] & ~1, : body.shape[1] & ~1]  # crop odd sides
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(even), format="rgb24")
-    else:
-        if isinstance(body, memoryview | bytearray):
-            body = bytes(body)
-        if not isinstance(body, bytes) or body[:2] != b"\xff\xd8":
-            raise ValueError(f"expected JPEG bytes or an HxWx3 array, got {type(body).__name__}")
-        try:
-            frames = decoder.decode(av.Packet(body))
-        except av.FFmpegError as exc:
-            raise ValueError(f"not a decodable JPEG: {exc}") from None
-        if not frames:
-            raise ValueError("not a decodable JPEG")
-        frame = frames[0]
-    width, height = frame.width & ~1, frame.height & ~1
-    if width < 16 or height < 16:
-        raise ValueError(f"frame too small: {frame.width}x{frame.height}")
-    if frame.format.name != _PIX_FMT or (width, height) != (frame.width, frame.height):
-        frame = frame.reformat(width=width, height=height, format=_PIX_FMT)
-    return frame
-
-
-class FrameEncoder:
+class FrameEncoder(VideoEncoder):
     """libx264 (constrained baseline, ultrafast, zero latency) or libvpx (VP8, realtime).
 
-    A new codec context is opened whenever the frame size changes; its first frame is a
-    key frame. Thread-confined: call it from one thread at a time.
+    Frames become limited-range YUV 4:2:0 pictures as the core's :class:`VideoEncoder`
+    makes them (JPEG through FFmpeg's ``mjpeg`` decoder, arrays cropped to even sides);
+    a picture under 16 pixels a side is a ``ValueError``. A new codec context is opened
+    whenever the frame size changes; its first frame is a key frame. Thread-confined:
+    call it from one thread at a time.
 
     :param codec: ``h264`` or ``vp8``.
     :param bitrate: target bits per second.
@@ -90,25 +62,14 @@ class FrameEncoder:
     """
 
     def __init__(self, codec: str, bitrate: int, fps: int) -> None:
+        name = "libx264" if codec == "h264" else "libvpx"
+        super().__init__(name, fps=fps, pix_fmt=_PIX_FMT, min_side=16)
         self.codec = codec
         self.bitrate = bitrate
-        self.fps = fps
-        self.width = 0
-        self.height = 0
-        self._ctx: Any = None
-        self._decoder: Any = None
-        self._last_pts = -1
 
-    def _open(self, width: int, height: int) -> None:
-        name = "libx264" if self.codec == "h264" else "libvpx"
-        ctx: Any = av.CodecContext.create(name, "w")
-        ctx.width, ctx.height, ctx.pix_fmt = width, height, _PIX_FMT
-        ctx.time_base = _TIME_BASE
-        ctx.framerate = Fraction(self.fps)
-        ctx.gop_size = 2 * self.fps
-        ctx.max_b_frames = 0
+    def configure(self, ctx: Any, width: int, height: int) -> None:
+        """Constant quality, capped at the bitrate: a still or simple picture costs little."""
         kbit = max(self.bitrate // 1000, 1)
-        # constant quality, capped at the bitrate: a still or simple picture costs little
         if self.codec == "h264":
             ctx.options = {
                 "preset": "ultrafast",
@@ -130,10 +91,6 @@ class FrameEncoder:
                 "bufsize": str(self.bitrate),
             }
             ctx.thread_count = 1
-        ctx.open()
-        self._ctx = ctx
-        self.width, self.height = width, height
-        self._last_pts = -1
 
     def encode(
         self, body: Any, pts: int, keyframe: bool, seq: int, captured: float
@@ -144,25 +101,13 @@ class FrameEncoder:
         above: no look-ahead, no B-frames). Raises ``ValueError`` for a body that is no frame.
         """
         started = time.perf_counter()
-        if self._decoder is None:
-            self._decoder = av.CodecContext.create("mjpeg", "r")
-            self._decoder.thread_count = 1  # no frame threading: no delay
-        frame = to_picture(body, self._decoder)
-        if self._ctx is None or (frame.width, frame.height) != (self.width, self.height):
-            self._open(frame.width, frame.height)
-            keyframe = True
-        pts = max(pts, self._last_pts + 1)
-        self._last_pts = pts
-        frame.pts = pts
-        frame.time_base = _TIME_BASE
-        frame.pict_type = PictureType.I if keyframe else PictureType.NONE
-        packets = self._ctx.encode(frame)
+        frame, packets, keyframe = self.encode_packets(body, pts, keyframe)
         if not packets:
             return None
         packet = packets[0]
         if len(packets) > 1:  # never expected without delay; keep the stream whole
             packet = av.Packet(b"".join(bytes(p) for p in packets))
-            packet.pts = pts
+            packet.pts = frame.pts
         packet.time_base = _TIME_BASE
         return EncodedFrame(
             packet,
@@ -173,8 +118,3 @@ class FrameEncoder:
             frame.height,
             time.perf_counter() - started,
         )
-
-    def close(self) -> None:
-        """Release the codecs."""
-        self._ctx = None
-        self._decoder = None

@@ -5,17 +5,17 @@ Cells are looked up once, at construction, and updated as plain objects on the h
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from dh_serverless.core.api import ViewerMetrics
 from dh_serverless.hookspecs.metrics import Metrics
 
 __all__ = ("SinkMetrics",)
 
-_ENCODE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.5)
 
-
-class SinkMetrics:
-    """Viewers, frames encoded, sent and skipped, encode time, WHEP sessions and their ends.
+class SinkMetrics(ViewerMetrics):
+    """The core's viewer families (``dh_webrtc_viewers``, ``dh_webrtc_frames_encoded_total``,
+    ``dh_webrtc_encode_seconds``, ``dh_webrtc_frames_sent_total``,
+    ``dh_webrtc_frames_skipped_total{reason}``, ``dh_webrtc_sent_bytes_total``), WHEP
+    sessions and their ends.
 
     :param registry: the runtime's registry (``SinkSpec.metrics``).
     :param trigger: the trigger whose responses feed this sink (the ``trigger`` label).
@@ -23,37 +23,16 @@ class SinkMetrics:
     """
 
     def __init__(self, registry: Metrics, trigger: str, codec: str) -> None:
-        labels = ("trigger",)
-        self._viewers = registry.gauge(
-            "dh_webrtc_viewers", "WebRTC viewers connected or connecting", labels
-        ).labels(trigger)
-        self.encoded_frames = registry.counter(
-            "dh_webrtc_frames_encoded", "Frames encoded once for every WebRTC viewer",
-            ("trigger", "codec"),
-        ).labels(trigger, codec)  # fmt: skip
-        self.encode_time = registry.histogram(
-            "dh_webrtc_encode_seconds",
-            "Time to decode and encode one frame for the WebRTC viewers",
-            labels,
-            buckets=_ENCODE_BUCKETS,
-        ).labels(trigger)
-        self.sent = registry.counter(
-            "dh_webrtc_frames_sent", "Frames sent to WebRTC viewers (one per frame per viewer)",
-            labels,
-        ).labels(trigger)  # fmt: skip
-        self.sent_bytes = registry.counter(
-            "dh_webrtc_sent_bytes",
-            "Encoded video bytes sent to WebRTC viewers (all viewers; RTP and SRTP headers aside)",
-            labels,
-        ).labels(trigger)
-        skipped = registry.counter(
-            "dh_webrtc_frames_skipped",
-            "Frames not sent: slow (a viewer fell behind or waits for a key frame), "
+        super().__init__(
+            registry, trigger, prefix="dh_webrtc", viewers="WebRTC viewers connected or connecting",
+            codec=codec, skip_reasons=("slow", "not_frame"),
+            skipped="Frames not sent: slow (a viewer fell behind or waits for a key frame), "
             "not_frame (the body is neither JPEG nor an HxWx3 array)",
-            ("trigger", "reason"),
-        )
-        self.skipped_slow = skipped.labels(trigger, "slow")
-        self.skipped_not_frame = skipped.labels(trigger, "not_frame")
+            sent_bytes="Encoded video bytes sent to WebRTC viewers (all viewers; RTP and SRTP "
+            "headers aside)",
+        )  # fmt: skip
+        self.skipped_slow = self.skipped["slow"]
+        self.skipped_not_frame = self.skipped["not_frame"]
         sessions = registry.counter(
             "dh_webrtc_sessions",
             "WHEP offers: created, full (503), bad_offer (400)",
@@ -71,10 +50,6 @@ class SinkMetrics:
         self._closed = {
             reason: closed.labels(trigger, reason) for reason in ("deleted", "failed", "shutdown")
         }
-
-    def watch_viewers(self, count: Callable[[], int]) -> None:
-        """Read the number of viewers at scrape time."""
-        self._viewers.set_function(lambda: float(count()))
 
     def closed(self, reason: str) -> None:
         """One session ended for ``reason`` (``deleted``, ``failed``, ``shutdown``)."""

@@ -11,133 +11,118 @@ numbers in ``window.whep`` for scripts and tests.
 
 from __future__ import annotations
 
-import html
+from dh_serverless.core.api import viewer_page as _page
 
 __all__ = ("viewer_page",)
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-  body {{ margin: 0; background: #111; color: #eee; font: 14px system-ui, sans-serif; }}
-  #stage {{ position: relative; display: inline-block; }}
-  #video {{ display: block; max-width: 100vw; max-height: 100vh; background: #000; }}
-  #info {{ position: absolute; left: 8px; top: 8px; padding: 4px 8px; border-radius: 4px;
-          background: rgba(0, 0, 0, .6); font-variant-numeric: tabular-nums; }}
-</style>
-</head>
-<body>
-<div id="stage">
-  <video id="video" autoplay muted playsinline></video>
-  <div id="info"><span id="state">connecting</span> &middot; <span id="fps">-</span> fps
-    &middot; latency <span id="latency">-</span> ms &middot; <span id="size">-</span></div>
-</div>
-<script>
+_PICTURE = '<video id="video" autoplay muted playsinline></video>'
+_INFO = (
+    '<span id="state">connecting</span> &middot; <span id="fps">-</span> fps\n'
+    '    &middot; latency <span id="latency">-</span> ms &middot; <span id="size">-</span>'
+)
+_SCRIPT = """
 "use strict";
 const whepUrl = new URL("whep", location.href).href;
 const statsUrl = new URL("stats", location.href).href;
 const video = document.getElementById("video");
-const show = (id, text) => {{ document.getElementById(id).textContent = text; }};
-window.whep = {{state: "connecting", framesDecoded: 0, fps: 0, latencyMs: null, session: null}};
+const show = (id, text) => { document.getElementById(id).textContent = text; };
+window.whep = {state: "connecting", framesDecoded: 0, fps: 0, latencyMs: null, session: null};
 let pc = null, session = null, last = null, retry = null;
 const held = [];  // per frame: last packet received to displayed, ms
 
-function onFrame(now, meta) {{
-  if (meta.receiveTime !== undefined) {{
+function onFrame(now, meta) {
+  if (meta.receiveTime !== undefined) {
     held.push(meta.expectedDisplayTime - meta.receiveTime);
     if (held.length > 60) held.shift();
-  }}
+  }
   video.requestVideoFrameCallback(onFrame);
-}}
-if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {{
+}
+if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
   video.requestVideoFrameCallback(onFrame);
-}}
+}
 
-function iceServers(link) {{
+function iceServers(link) {
   // RFC 9725: Link: <turn:host>; rel="ice-server"; username="u"; credential="p"
   const servers = [];
-  for (const part of (link || "").split(/,(?=\\s*<)/)) {{
+  for (const part of (link || "").split(/,(?=\\s*<)/)) {
     const m = part.match(/<([^>]+)>/);
     if (!m || !/rel="?ice-server"?/.test(part)) continue;
-    const server = {{urls: m[1]}};
+    const server = {urls: m[1]};
     const user = part.match(/username="([^"]*)"/), cred = part.match(/credential="([^"]*)"/);
     if (user) server.username = user[1];
     if (cred) server.credential = cred[1];
     servers.push(server);
-  }}
+  }
   return servers;
-}}
+}
 
-function gathered(conn, ms) {{
-  return new Promise((resolve) => {{
+function gathered(conn, ms) {
+  return new Promise((resolve) => {
     if (conn.iceGatheringState === "complete") return resolve();
-    const done = () => {{ if (conn.iceGatheringState === "complete") resolve(); }};
+    const done = () => { if (conn.iceGatheringState === "complete") resolve(); };
     conn.addEventListener("icegatheringstatechange", done);
     setTimeout(resolve, ms);
-  }});
-}}
+  });
+}
 
-function setState(text) {{ window.whep.state = text; show("state", text); }}
+function setState(text) { window.whep.state = text; show("state", text); }
 
-function again(ms) {{
+function again(ms) {
   clearTimeout(retry);
   retry = setTimeout(start, ms);
-}}
+}
 
-async function stop() {{
-  if (session) fetch(session, {{method: "DELETE", keepalive: true}}).catch(() => {{}});
+async function stop() {
+  if (session) fetch(session, {method: "DELETE", keepalive: true}).catch(() => {});
   session = window.whep.session = null;
   if (pc) pc.close();
   pc = null;
-}}
+}
 
-async function start() {{
+async function start() {
   await stop();
   setState("connecting");
-  try {{
-    const options = await fetch(whepUrl, {{method: "OPTIONS"}});
+  try {
+    const options = await fetch(whepUrl, {method: "OPTIONS"});
     const servers = iceServers(options.headers.get("Link"));
-    const conn = pc = new RTCPeerConnection({{iceServers: servers}});
-    conn.addTransceiver("video", {{direction: "recvonly"}});
-    conn.ontrack = (e) => {{ video.srcObject = e.streams[0] || new MediaStream([e.track]); }};
-    conn.onconnectionstatechange = () => {{
+    const conn = pc = new RTCPeerConnection({iceServers: servers});
+    conn.addTransceiver("video", {direction: "recvonly"});
+    conn.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); };
+    conn.onconnectionstatechange = () => {
       if (conn !== pc) return;
       setState(conn.connectionState);
       if (conn.connectionState === "failed" || conn.connectionState === "closed") again(2000);
-    }};
+    };
     await conn.setLocalDescription(await conn.createOffer());
     await gathered(conn, 2000);
-    const r = await fetch(whepUrl, {{method: "POST", body: conn.localDescription.sdp,
-                                    headers: {{"Content-Type": "application/sdp"}}}});
+    const r = await fetch(whepUrl, {method: "POST", body: conn.localDescription.sdp,
+                                    headers: {"Content-Type": "application/sdp"}});
     const body = await r.text();
-    if (r.status !== 201) {{ setState(`${{r.status}}: ${{body}}`); again(3000); return; }}
+    if (r.status !== 201) { setState(`${r.status}: ${body}`); again(3000); return; }
     session = window.whep.session = new URL(r.headers.get("Location"), whepUrl).href;
-    await conn.setRemoteDescription({{type: "answer", sdp: body}});
-  }} catch (e) {{
-    setState(`error: ${{e}}`);
+    await conn.setRemoteDescription({type: "answer", sdp: body});
+  } catch (e) {
+    setState(`error: ${e}`);
     again(3000);
-  }}
-}}
+  }
+}
 
-async function poll() {{
+async function poll() {
   if (!pc) return;
   let server = null;
-  try {{ server = await (await fetch(statsUrl, {{cache: "no-store"}})).json(); }} catch (e) {{}}
-  const now = {{rtt: null}};
-  (await pc.getStats()).forEach((s) => {{
-    if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(now, {{
+  try { server = await (await fetch(statsUrl, {cache: "no-store"})).json(); } catch (e) {}
+  const now = {rtt: null};
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(now, {
       frames: s.framesDecoded || 0, at: s.timestamp, decode: s.totalDecodeTime || 0,
       jb: s.jitterBufferDelay || 0, jbCount: s.jitterBufferEmittedCount || 0,
-      width: s.frameWidth, height: s.frameHeight}});
+      width: s.frameWidth, height: s.frameHeight});
     if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded")
       now.rtt = s.currentRoundTripTime;
-  }});
+  });
   if (now.frames === undefined) return;
   window.whep.framesDecoded = now.frames;
-  if (last && now.frames > last.frames) {{
+  if (last && now.frames > last.frames) {
     const frames = now.frames - last.frames;
     const fps = frames / ((now.at - last.at) / 1000);
     const jb = now.jbCount > last.jbCount ? (now.jb - last.jb) / (now.jbCount - last.jbCount) : 0;
@@ -146,26 +131,23 @@ async function poll() {{
     const client = held.length ? held.reduce((a, b) => a + b, 0) / held.length / 1000
                                : jb + decode;
     const latency = 1000 * (sent + (now.rtt || 0) / 2 + client);
-    Object.assign(window.whep, {{fps, latencyMs: latency}});
+    Object.assign(window.whep, {fps, latencyMs: latency});
     show("fps", fps.toFixed(1));
     show("latency", latency.toFixed(0));
-  }} else if (last) {{
+  } else if (last) {
     window.whep.fps = 0;
     show("fps", "0");
-  }}
-  if (now.width) show("size", `${{now.width}}x${{now.height}}`);
+  }
+  if (now.width) show("size", `${now.width}x${now.height}`);
   last = now;
-}}
+}
 
-window.addEventListener("pagehide", () => {{ stop(); }});
+window.addEventListener("pagehide", () => { stop(); });
 start();
 setInterval(poll, 1000);
-</script>
-</body>
-</html>
 """
 
 
 def viewer_page(title: str) -> bytes:
     """The HTML page playing the stream whose WHEP endpoint is ``whep`` next to it."""
-    return _PAGE.format(title=html.escape(title)).encode()
+    return _page(title, picture=_PICTURE, info=_INFO, script=_SCRIPT)

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+from dh_serverless.core.api import MediaClock, RecentRate, local_url
 from dh_serverless.hookspecs import Event, Response, SinkSpec
 from dh_serverless.sinks.webrtc.config import WebRtcSinkAttributes
 from dh_serverless.sinks.webrtc.encoder import CLOCK, EncodedFrame, FrameEncoder
@@ -56,10 +57,8 @@ class WebRtcSink:
         self._seq = 0
         self._want_key = True
         self._last_forced = 0.0
-        self._last_pts = -1
-        self._anchor: tuple[float, float, int] | None = None
-        self._wall0 = time.time()
-        self._times: list[float] = []
+        self.clock = MediaClock(CLOCK, _REANCHOR)
+        self._rate = RecentRate()
         self._not_frame_seen = 0
         self._closing = False
         #: the frames' age when handed to a viewer's connection (moving average, seconds)
@@ -73,11 +72,7 @@ class WebRtcSink:
     @property
     def url(self) -> str:
         """The viewer page's URL on this machine."""
-        host = self.attributes.host
-        host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}{self.attributes.path}/"
+        return local_url("http", self.attributes.host, self.port, f"{self.attributes.path}/")
 
     @property
     def viewers(self) -> int:
@@ -111,11 +106,11 @@ class WebRtcSink:
         if self._closing or body is None or (isinstance(body, bytes | bytearray) and not body):
             return
         now = time.time()
-        self._tick()
+        self._rate.tick()
         if not self.server.viewers:
             return
         captured = _capture_time(event, now)
-        pts = self._pts(captured, now)
+        pts = self.clock.pts(captured, now)
         keyframe = False
         if self._want_key and time.monotonic() - self._last_forced >= _KEYFRAME_EVERY:
             keyframe, self._want_key = True, False
@@ -140,8 +135,7 @@ class WebRtcSink:
         if frame is None:
             self._seq -= 1
             return
-        self.metrics.encoded_frames.inc()
-        self.metrics.encode_time.observe(frame.seconds)
+        self.metrics.frame_encoded(frame.seconds)
         self.hub.publish(frame)
 
     async def stop(self) -> None:
@@ -174,7 +168,7 @@ class WebRtcSink:
         """What the viewer page shows: frame rate, the latest frame's age when sent, size."""
         latest = self.hub.latest
         return {
-            "fps": round(self._fps(), 2),
+            "fps": round(self._rate.read(), 2),
             "frames": self._seq,
             "viewers": self.server.viewers,
             "codec": self.attributes.codec,
@@ -183,35 +177,6 @@ class WebRtcSink:
             "width": None if latest is None else latest.width,
             "height": None if latest is None else latest.height,
         }
-
-    # -- frame times ------------------------------------------------------------------
-
-    def _tick(self) -> None:
-        times = self._times
-        times.append(time.monotonic())
-        if len(times) > 120:
-            del times[:60]
-
-    def _fps(self) -> float:
-        now = time.monotonic()
-        recent = [t for t in self._times if now - t <= 2.0]
-        if len(recent) < 2:
-            return 0.0
-        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
-
-    def _pts(self, source: float, now: float) -> int:
-        """The frame's time on the 90 kHz clock, always increasing.
-
-        The frames' own times give their spacing; they are anchored to this machine's
-        clock at the first frame and again whenever the two drift apart by more than
-        :data:`_REANCHOR` seconds (a camera whose clock is off, or jumps).
-        """
-        anchor = self._anchor
-        if anchor is None or abs((source - anchor[0]) - (now - anchor[1])) > _REANCHOR:
-            anchor = self._anchor = (source, now, round((now - self._wall0) * CLOCK))
-        pts = max(anchor[2] + round((source - anchor[0]) * CLOCK), self._last_pts + 1)
-        self._last_pts = pts
-        return pts
 
 
 def _capture_time(event: Event, now: float) -> float:

@@ -13,7 +13,7 @@ import logging
 import aiohttp
 from aiohttp import WSCloseCode
 
-from dh_serverless.sinks.websocket._messages import Message
+from dh_serverless.sinks.websocket._messages import Message, send
 from dh_serverless.sinks.websocket._stats import WebsocketStats
 from dh_serverless.sinks.websocket.config import WebsocketAttributes
 
@@ -100,12 +100,7 @@ class WebsocketClient:
             return
         try:
             async with asyncio.timeout(self.attributes.timeout):
-                for is_text, payload in item:
-                    if is_text:
-                        await ws.send_str(payload)  # type: ignore[arg-type]
-                    else:
-                        await ws.send_bytes(payload)  # type: ignore[arg-type]
-                    self.stats.sent.inc()
+                await send(ws, item, self.stats.sent)
         except (aiohttp.ClientError, ConnectionError, RuntimeError, TimeoutError) as exc:
             self.stats.dropped["send_failed"].inc()
             self.log.warning(

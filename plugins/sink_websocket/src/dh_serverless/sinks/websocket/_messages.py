@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from dh_serverless.core.api import body_bytes, timestamp_text
 from dh_serverless.hookspecs import Event, Response
+from dh_serverless.hookspecs.metrics import CounterCell
 
-__all__ = ("Message", "encode", "metadata_json")
+__all__ = ("Message", "encode", "metadata_json", "send")
 
 #: ``(is_text, payload)``: the payload is ``str`` for a text message, ``bytes`` otherwise.
 Message = tuple[bool, str | bytes]
+
+
+class _Socket(Protocol):
+    """A client's or a server's aiohttp WebSocket: what ``send`` writes to."""
+
+    async def send_str(self, data: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+
+async def send(ws: _Socket, item: tuple[Message, ...], sent: CounterCell) -> None:
+    """Send one result's messages on ``ws`` in order, counting each in ``sent``."""
+    for is_text, payload in item:
+        if is_text:
+            await ws.send_str(payload)  # type: ignore[arg-type]
+        else:
+            await ws.send_bytes(payload)  # type: ignore[arg-type]
+        sent.inc()
 
 
 def _textual(content_type: str) -> bool:

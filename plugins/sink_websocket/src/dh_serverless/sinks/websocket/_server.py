@@ -10,7 +10,7 @@ from collections import deque
 from aiohttp import WSCloseCode, web
 
 from dh_serverless.core.api import UserError, runner_options
-from dh_serverless.sinks.websocket._messages import Message
+from dh_serverless.sinks.websocket._messages import Message, send
 from dh_serverless.sinks.websocket._stats import WebsocketStats
 from dh_serverless.sinks.websocket.config import WebsocketAttributes
 
@@ -45,12 +45,7 @@ class _Client:
                 await self.ready.wait()
                 self.ready.clear()
                 while self.items and not ws.closed:
-                    for is_text, payload in self.items.popleft():
-                        if is_text:
-                            await ws.send_str(payload)  # type: ignore[arg-type]
-                        else:
-                            await ws.send_bytes(payload)  # type: ignore[arg-type]
-                        self.stats.sent.inc()
+                    await send(ws, self.items.popleft(), self.stats.sent)
                 self.idle.set()
         except Exception:  # noqa: BLE001 - whatever the transport raised, this client is gone
             self.stats.dropped["send_failed"].inc()

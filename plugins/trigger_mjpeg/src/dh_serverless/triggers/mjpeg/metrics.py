@@ -17,45 +17,23 @@ Frame age at the sink (arrival to emission) is the core's ``dh_sink_age_seconds`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from dh_serverless.core.api import SourceLink, SourceMetrics
 from dh_serverless.hookspecs import Metrics
-from dh_serverless.hookspecs.metrics import RateMeter
 
 __all__ = ("DROP_REASONS", "TriggerMetrics")
 
 DROP_REASONS = ("sampled", "superseded", "failed", "corrupt", "oversize")
 
 
-class TriggerMetrics:
-    """Cells of one trigger, created once at start-up from ``spec.metrics``."""
+class TriggerMetrics(SourceMetrics):
+    """Cells of one trigger, created once at start-up from ``spec.metrics``: the core's
+    source families, prefixed ``dh_mjpeg``, each reason's cell an attribute."""
 
-    def __init__(
-        self, registry: Metrics, trigger: str, fps: RateMeter, connected: Callable[[], float]
-    ) -> None:
-        received = registry.counter(
-            "dh_mjpeg_frames_received", "Frames cut from the MJPEG stream", ("trigger",)
-        )
-        processed = registry.counter(
-            "dh_mjpeg_frames_processed", "Frames the handler answered below 400", ("trigger",)
-        )
-        dropped = registry.counter(
-            "dh_mjpeg_frames_dropped", "Frames not handled, by reason", ("trigger", "reason")
-        )
-        reconnects = registry.counter(
-            "dh_mjpeg_reconnects", "Source connections lost or refused, then retried", ("trigger",)
-        )
-        self.received = received.labels(trigger)
-        self.processed = processed.labels(trigger)
-        self.sampled = dropped.labels(trigger, "sampled")
-        self.superseded = dropped.labels(trigger, "superseded")
-        self.failed = dropped.labels(trigger, "failed")
-        self.corrupt = dropped.labels(trigger, "corrupt")
-        self.oversize = dropped.labels(trigger, "oversize")
-        self.reconnects = reconnects.labels(trigger)
-        registry.gauge(
-            "dh_mjpeg_source_fps", "Frames per second arriving from the source", ("trigger",)
-        ).labels(trigger).set_function(fps.read)
-        registry.gauge(
-            "dh_mjpeg_connected", "1 while the source stream is being read", ("trigger",)
-        ).labels(trigger).set_function(connected)
+    def __init__(self, registry: Metrics, trigger: str, link: SourceLink) -> None:
+        super().__init__(
+            registry, trigger, link, prefix="dh_mjpeg",
+            received="Frames cut from the MJPEG stream", reasons=DROP_REASONS,
+        )  # fmt: skip
+        d = self.dropped
+        self.sampled, self.superseded, self.failed = d["sampled"], d["superseded"], d["failed"]
+        self.corrupt, self.oversize = d["corrupt"], d["oversize"]

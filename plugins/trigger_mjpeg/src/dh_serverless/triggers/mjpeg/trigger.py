@@ -16,12 +16,11 @@ import base64
 import datetime
 import time
 from typing import ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from dh_serverless.hookspecs import Dispatch, Event, TriggerInfo, TriggerSpec
-from dh_serverless.hookspecs.metrics import RateMeter
+from dh_serverless.core.api import SourceTrigger, redact_url
+from dh_serverless.hookspecs import Dispatch, TriggerSpec
 from dh_serverless.triggers.mjpeg.config import MjpegAttributes
 from dh_serverless.triggers.mjpeg.metrics import TriggerMetrics
 from dh_serverless.triggers.mjpeg.parser import (
@@ -37,56 +36,28 @@ __all__ = ("MjpegTrigger", "redact_url")
 _CONTENT_TYPE = "image/jpeg"
 
 
-def redact_url(url: str) -> str:
-    """``url`` without a password, fit for logs and events."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else host
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class _SourceError(Exception):
     """The source answered, but not with a stream (HTTP status, ended body)."""
 
 
-class MjpegTrigger:
-    """The ``mjpeg`` trigger. See the package README for the behaviour and the metrics."""
+class MjpegTrigger(SourceTrigger[MjpegAttributes]):
+    """The ``mjpeg`` trigger: one reader task, frames offered to :class:`LatestWins`. See the
+    package README for the behaviour and the metrics."""
 
     kind: ClassVar[str] = "mjpeg"
     attributes_type: ClassVar[type] = MjpegAttributes
 
     def __init__(self, spec: TriggerSpec) -> None:
-        if not isinstance(spec.attributes, MjpegAttributes):
-            raise TypeError("the mjpeg trigger needs MjpegAttributes")
-        self.name = spec.name
-        self.spec = spec
-        self.attributes: MjpegAttributes = spec.attributes
-        wait = float(self.attributes.order_wait)
-        #: the core delivers results to the sink in frame order (extension point 3)
-        self.sink_order_wait: float | None = wait if wait > 0 else None
-        self.url = self.attributes.url.strip()
-        self.public_url = redact_url(self.url)
-        self._logger = spec.logger
-        self._fps = RateMeter()
-        self._connected = 0
-        self.metrics = TriggerMetrics(spec.metrics, self.name, self._fps, self._is_connected)
+        super().__init__(spec)
+        self.metrics = TriggerMetrics(spec.metrics, self.name, self.link)
         self.frame_num = 0
-        self._info = TriggerInfo("mjpeg", self.name)
         self._reader: asyncio.Task[None] | None = None
         self._scheduler: LatestWins | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    def _is_connected(self) -> float:
-        return float(self._connected)
-
-    @property
-    def connected(self) -> bool:
-        """Whether a stream is being read now."""
-        return bool(self._connected)
+    def source_url(self, attributes: MjpegAttributes) -> str:
+        """The camera's ``url``."""
+        return attributes.url
 
     async def start(self, dispatch: Dispatch) -> None:
         """Start reading the stream in the background; return at once (a source that is
@@ -113,7 +84,7 @@ class MjpegTrigger:
             return
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
-        self._connected = 0
+        self.link.connected = False
         if self._scheduler is not None:
             await self._scheduler.drain(timeout)
         if self._session is not None:
@@ -126,7 +97,6 @@ class MjpegTrigger:
 
     async def _read_forever(self) -> None:
         a = self.attributes
-        delay = float(a.reconnect_delay)
         while True:
             frames_before = self.frame_num
             try:
@@ -143,16 +113,8 @@ class MjpegTrigger:
             except Exception as exc:  # a bug must not stop the stream for good
                 self._logger.exception("mjpeg trigger %s: unexpected error", self.name)
                 reason = f"{type(exc).__name__}: {exc}"
-            self._connected = 0
-            if self.frame_num != frames_before:
-                delay = float(a.reconnect_delay)
             self.metrics.reconnects.inc()
-            self._logger.warning(
-                "mjpeg trigger %s lost %s: %s; reconnecting in %.1fs",
-                self.name, self.public_url, reason, delay,
-            )  # fmt: skip
-            await asyncio.sleep(delay)
-            delay = min(max(delay * 2, 0.1), float(a.max_reconnect_delay))
+            await asyncio.sleep(self.link.lost(reason, got_data=self.frame_num != frames_before))
 
     async def _read_once(self) -> None:
         a = self.attributes
@@ -181,7 +143,7 @@ class MjpegTrigger:
             parser = MjpegParser(
                 boundary_from_content_type(content_type), max_frame=a.max_frame_size
             )
-            self._connected = 1
+            self.link.connected = True
             self._logger.info(
                 "mjpeg trigger %s connected to %s (Content-Type: %s)",
                 self.name, self.public_url, content_type,
@@ -217,7 +179,7 @@ class MjpegTrigger:
     def _on_frame(self, frame: Frame) -> None:
         m = self.metrics
         m.received.inc()
-        self._fps.tick(time.monotonic())
+        self.link.fps.tick(time.monotonic())
         n = self.frame_num = self.frame_num + 1
         if n % self.attributes.processing_factor:
             m.sampled.inc()
@@ -227,18 +189,9 @@ class MjpegTrigger:
         fields: dict[str, object] = {"frame_num": n, "url": self.public_url, "timestamp": now}
         if frame.timestamp is not None:
             fields["capture_timestamp"] = frame.timestamp
-        event = Event(
-            body=data,
-            content_type=_CONTENT_TYPE,
-            trigger=self._info,
-            fields=fields,
-            _id=f"{self.name}-{n}",
-            method="",
-            path=self.public_url,
-            size=len(data),
+        event = self.events(
+            data, n, kind="mjpeg", content_type=_CONTENT_TYPE, fields=fields, size=len(data),
             timestamp=now,
-            url=self.public_url,
-            _type="mjpeg",
-        )
+        )  # fmt: skip
         assert self._scheduler is not None
         self._scheduler.offer(event)

@@ -22,57 +22,33 @@ sink owns ``dh_rtsp_``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from dh_serverless.core.api import SourceLink, SourceMetrics
 from dh_serverless.hookspecs import Metrics
-from dh_serverless.hookspecs.metrics import RateMeter
 
 __all__ = ("DROP_REASONS", "TriggerMetrics")
 
 DROP_REASONS = ("sampled", "superseded", "failed", "corrupt")
 
 
-class TriggerMetrics:
-    """Cells of one trigger, created once at start-up from ``spec.metrics``."""
+class TriggerMetrics(SourceMetrics):
+    """Cells of one trigger, created once at start-up from ``spec.metrics``: the core's
+    source families, prefixed ``dh_rtsp_trigger``, and the audio and stall counters."""
 
-    def __init__(
-        self, registry: Metrics, trigger: str, fps: RateMeter, connected: Callable[[], float]
-    ) -> None:
+    def __init__(self, registry: Metrics, trigger: str, link: SourceLink) -> None:
         p = "dh_rtsp_trigger_"
-        received = registry.counter(
-            p + "frames_received", "Frames decoded from the RTSP stream", ("trigger",)
-        )
-        seconds = registry.counter(
+        super().__init__(
+            registry, trigger, link, prefix=p[:-1], received="Frames decoded from the RTSP stream",
+            events="events", reasons=DROP_REASONS,
+        )  # fmt: skip
+        d = self.dropped
+        self.sampled, self.superseded = d["sampled"], d["superseded"]
+        self.failed, self.corrupt = d["failed"], d["corrupt"]
+        self.audio_seconds = registry.counter(
             p + "audio_seconds", "Seconds of audio decoded from the RTSP stream", ("trigger",)
-        )
-        processed = registry.counter(
-            p + "events_processed", "Events the handler answered below 400", ("trigger",)
-        )
-        dropped = registry.counter(
-            p + "events_dropped", "Frames or events not handled, by reason", ("trigger", "reason")
-        )
-        trimmed = registry.counter(
+        ).labels(trigger)
+        self.trimmed = registry.counter(
             p + "audio_trimmed_bytes", "PCM bytes dropped from the rolling buffer", ("trigger",)
-        )
-        reconnects = registry.counter(
-            p + "reconnects", "Source connections lost or refused, then retried", ("trigger",)
-        )
-        stalls = registry.counter(
+        ).labels(trigger)
+        self.stalls = registry.counter(
             p + "stalls", "Connected streams that delivered nothing for readTimeout", ("trigger",)
-        )
-        self.received = received.labels(trigger)
-        self.audio_seconds = seconds.labels(trigger)
-        self.processed = processed.labels(trigger)
-        self.sampled = dropped.labels(trigger, "sampled")
-        self.superseded = dropped.labels(trigger, "superseded")
-        self.failed = dropped.labels(trigger, "failed")
-        self.corrupt = dropped.labels(trigger, "corrupt")
-        self.trimmed = trimmed.labels(trigger)
-        self.reconnects = reconnects.labels(trigger)
-        self.stalls = stalls.labels(trigger)
-        registry.gauge(
-            p + "source_fps", "Frames per second arriving from the source", ("trigger",)
-        ).labels(trigger).set_function(fps.read)
-        registry.gauge(
-            p + "connected", "1 while the source stream is being read", ("trigger",)
-        ).labels(trigger).set_function(connected)
+        ).labels(trigger)

@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import av
 import av.error
 
+from dh_serverless.core.api import redact_url
 from dh_serverless.triggers.rtsp.pcm import AudioFormat, PcmConverter
 
 __all__ = (
@@ -29,20 +29,6 @@ __all__ = (
     "read_stream",
     "redact_url",
 )
-
-
-def redact_url(url: str) -> str:
-    """``url`` without a password, fit for logs and events."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class SourceError(Exception):

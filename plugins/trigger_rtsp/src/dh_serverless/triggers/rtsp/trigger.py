@@ -23,14 +23,8 @@ from typing import Any, ClassVar
 import av.error
 import numpy as np
 
-from dh_serverless.core.api import UTC, RollingBuffer, StreamDispatch
-from dh_serverless.hookspecs import (
-    Dispatch,
-    Event,
-    TriggerInfo,
-    TriggerSpec,
-)
-from dh_serverless.hookspecs.metrics import RateMeter
+from dh_serverless.core.api import UTC, RollingBuffer, SourceTrigger, StreamDispatch
+from dh_serverless.hookspecs import Dispatch, Event, TriggerSpec
 from dh_serverless.triggers.rtsp.config import RtspTriggerAttributes
 from dh_serverless.triggers.rtsp.frames import to_jpeg, to_rgb
 from dh_serverless.triggers.rtsp.metrics import TriggerMetrics
@@ -39,7 +33,6 @@ from dh_serverless.triggers.rtsp.source import (
     SourceError,
     StalledError,
     read_stream,
-    redact_url,
 )
 
 __all__ = ("NDARRAY_CONTENT_TYPE", "RtspTrigger")
@@ -50,29 +43,18 @@ _PCM_CONTENT_TYPE = "application/octet-stream"
 _JPEG_CONTENT_TYPE = "image/jpeg"
 
 
-class RtspTrigger:
-    """The ``rtsp`` trigger. See the package README for the behaviour and the metrics."""
+class RtspTrigger(SourceTrigger[RtspTriggerAttributes]):
+    """The ``rtsp`` trigger: a PyAV reader thread and a pump task on the loop (see the module).
+    See the package README for the behaviour and the metrics."""
 
     kind: ClassVar[str] = "rtsp"
     attributes_type: ClassVar[type] = RtspTriggerAttributes
 
     def __init__(self, spec: TriggerSpec) -> None:
-        if not isinstance(spec.attributes, RtspTriggerAttributes):
-            raise TypeError("the rtsp trigger needs RtspTriggerAttributes")
-        a = self.attributes = spec.attributes
-        self.name = spec.name
-        self.spec = spec
-        wait = float(a.order_wait)
-        #: the core delivers results to the sink in event order
-        self.sink_order_wait: float | None = wait if wait > 0 else None
-        self.url = a.rtsp_url.strip()
-        self.public_url = redact_url(self.url)
+        super().__init__(spec, method="rtsp", path="")
+        a = self.attributes
         self.media_type = a.media_type
-        self._logger = spec.logger
-        self._fps = RateMeter()
-        self._connected = 0
-        self.metrics = TriggerMetrics(spec.metrics, self.name, self._fps, self._is_connected)
-        self._info = TriggerInfo("rtsp", self.name)
+        self.metrics = TriggerMetrics(spec.metrics, self.name, self.link)
         self.audio_format = AudioFormat(a.sample_rate, a.channels)
         # Audio only; video checks no sizes, so they are clamped into a valid (unused) buffer.
         top = max(a.max_bytes, a.chunk_bytes, a.trim_bytes)
@@ -94,13 +76,9 @@ class RtspTrigger:
         self._executor: ThreadPoolExecutor | None = None
         self._trimmed = 0
 
-    def _is_connected(self) -> float:
-        return float(self._connected)
-
-    @property
-    def connected(self) -> bool:
-        """Whether a stream is being read now."""
-        return bool(self._connected)
+    def source_url(self, attributes: RtspTriggerAttributes) -> str:
+        """The stream's ``rtsp_url``."""
+        return attributes.rtsp_url
 
     # ------------------------------------------------------------------
     # Lifecycle
@@ -154,7 +132,7 @@ class RtspTrigger:
         # A live stream returns within a packet; a stalled one within readTimeout (the
         # thread is a daemon: it never holds the process).
         await asyncio.to_thread(thread.join, min(2.0, float(self.attributes.read_timeout)))
-        self._connected = 0
+        self.link.connected = False
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         got = (
@@ -172,7 +150,6 @@ class RtspTrigger:
 
     def _read_forever(self) -> None:
         a = self.attributes
-        delay = float(a.reconnect_delay)
         stop = self._stop
         while not stop.is_set():
             before = self.metrics.received.value
@@ -205,8 +182,8 @@ class RtspTrigger:
             except Exception as exc:  # a bug must not stop the stream for good
                 self._logger.exception("rtsp trigger %s: unexpected error", self.name)
                 reason = f"{type(exc).__name__}: {exc}"
-            was_connected = bool(self._connected)
-            self._connected = 0
+            was_connected = self.link.connected
+            self.link.connected = False
             with self._lock:  # a frame of the lost connection is stale by the next one
                 if self._latest is not None:
                     self._latest = None
@@ -216,18 +193,11 @@ class RtspTrigger:
             silent = time.monotonic() - self._last_data
             if stalled or (was_connected and silent >= 0.9 * float(a.read_timeout)):
                 self.metrics.stalls.inc()
-            if self.metrics.received.value != before:
-                delay = float(a.reconnect_delay)
             self.metrics.reconnects.inc()
-            self._logger.warning(
-                "rtsp trigger %s lost %s: %s; reconnecting in %.1fs",
-                self.name, self.public_url, reason, delay,
-            )  # fmt: skip
-            stop.wait(delay)
-            delay = min(max(delay * 2, 0.1), float(a.max_reconnect_delay))
+            stop.wait(self.link.lost(reason, got_data=self.metrics.received.value != before))
 
     def _on_connected(self, track: str) -> None:
-        self._connected = 1
+        self.link.connected = True
         self._last_data = time.monotonic()
         self._logger.info("rtsp trigger %s connected to %s (%s)", self.name, self.public_url, track)
 
@@ -236,7 +206,7 @@ class RtspTrigger:
         m.received.inc()
         m.audio_seconds.inc(seconds)
         self._last_data = now = time.monotonic()
-        self._fps.tick(now)
+        self.link.fps.tick(now)
         buffer = self.buffer
         buffer.append(pcm)
         if buffer.trimmed_bytes != self._trimmed:
@@ -249,7 +219,7 @@ class RtspTrigger:
         m = self.metrics
         m.received.inc()
         self._last_data = now = time.monotonic()
-        self._fps.tick(now)
+        self.link.fps.tick(now)
         with self._lock:
             n = self.frame_num = self.frame_num + 1
             if self._latest is not None:
@@ -374,18 +344,8 @@ class RtspTrigger:
         when: datetime.datetime,
         kind: str,
     ) -> Event:
-        return Event(
-            body=body,
-            content_type=content_type,
-            trigger=self._info,
-            fields=fields,
-            _id=f"{self.name}-{n}",
-            method="rtsp",
-            path="",
-            size=size,
-            timestamp=when,
-            url=self.public_url,
-            _type=kind,
+        return self.events(
+            body, n, kind=kind, content_type=content_type, fields=fields, size=size, timestamp=when
         )
 
     async def _run(self, stream: StreamDispatch, event: Event) -> None:

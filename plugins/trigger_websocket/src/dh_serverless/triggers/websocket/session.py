@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from dh_serverless.core.api import UTC, RollingBuffer, body_bytes
-from dh_serverless.hookspecs import Dispatch, DispatchError, Event, Response, TriggerInfo
+from dh_serverless.core.api import UTC, RollingBuffer, StreamEvents, body_bytes
+from dh_serverless.hookspecs import Dispatch, DispatchError, Response
 from dh_serverless.triggers.websocket.config import WebsocketTriggerAttributes
 from dh_serverless.triggers.websocket.metrics import TriggerMetrics
 
@@ -37,7 +37,7 @@ class Session:
         ws: web.WebSocketResponse,
         remote: str,
         attributes: WebsocketTriggerAttributes,
-        info: TriggerInfo,
+        events: StreamEvents,
         metrics: TriggerMetrics,
         logger: logging.Logger,
     ) -> None:
@@ -45,7 +45,8 @@ class Session:
         self.ws = ws
         self.remote = remote
         self.attributes = attributes
-        self.info = info
+        self.info = events.info
+        self._events = events
         self.metrics = metrics
         self.logger = logger
         self.arrived = asyncio.Event()
@@ -120,19 +121,10 @@ class Session:
         now = datetime.datetime.now(UTC)
         fields["client"] = self.number
         fields["remote"] = self.remote
-        event = Event(
-            body=data,
-            content_type=CONTENT_TYPE,
-            trigger=self.info,
-            fields=fields,
-            _id=f"{self.info.name}-{self.number}-{self.events}",
-            method="websocket",
-            path="/ws",
-            size=len(data),
-            timestamp=now,
-            url="/ws",
-            _type="websocket",
-        )
+        event = self._events(
+            data, f"{self.number}-{self.events}", kind="websocket", content_type=CONTENT_TYPE,
+            fields=fields, size=len(data), timestamp=now,
+        )  # fmt: skip
         self.metrics.events.inc()
         try:
             response = await dispatch(event)

@@ -19,7 +19,7 @@ from typing import ClassVar
 import cattrs
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from dh_serverless.core.api import UserError
+from dh_serverless.core.api import StreamEvents, UserError, trigger_attributes
 from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec, impl
 from dh_serverless.triggers.websocket.address import ListenAddress
 from dh_serverless.triggers.websocket.config import WebsocketTriggerAttributes, register_converters
@@ -47,16 +47,16 @@ class WebsocketTrigger:
     attributes_type: ClassVar[type] = WebsocketTriggerAttributes
 
     def __init__(self, spec: TriggerSpec) -> None:
-        if not isinstance(spec.attributes, WebsocketTriggerAttributes):
-            raise TypeError("the websocket trigger needs WebsocketTriggerAttributes")
+        self.attributes = trigger_attributes(spec, WebsocketTriggerAttributes, "websocket")
         self.name = spec.name
         self.spec = spec
-        self.attributes: WebsocketTriggerAttributes = spec.attributes
         self.address = self.attributes.address
         self.port = self.address.port
         self.max_clients = spec.workers
         self._logger = spec.logger
-        self._info = TriggerInfo("websocket", self.name)
+        self._events = StreamEvents(
+            TriggerInfo("websocket", self.name), url=PATH, path=PATH, method="websocket"
+        )
         self._sessions: dict[int, Session] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._numbers = itertools.count(1)
@@ -115,7 +115,7 @@ class WebsocketTrigger:
             return ws
         number = next(self._numbers)
         session = Session(
-            number, ws, request.remote or "", self.attributes, self._info, self.metrics,
+            number, ws, request.remote or "", self.attributes, self._events, self.metrics,
             self._logger,
         )  # fmt: skip
         assert self._dispatch is not None
