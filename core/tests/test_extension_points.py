@@ -96,12 +96,12 @@ async def test_a_plugin_publishes_its_metrics_on_the_one_metrics_endpoint(
 CONVERTER = """
 import numpy as np
 from dh_serverless.core.responses import to_response
-from dh_serverless.hookspecs import Response
+from dh_serverless.hookspecs import Converted
 
 
 def convert(result):
     if isinstance(result, np.ndarray):
-        return Response(body={"out": result}, content_type="application/x-tensors")
+        return Converted({"out": result}, content_type="application/x-tensors")
     if result == "explode":
         raise ValueError("cannot convert explode")
     return to_response(result)
@@ -160,7 +160,7 @@ async def test_a_trigger_gets_numpy_results_on_every_worker_kind(
         response = await trigger.send({"x": array})
         assert response.status_code == 200
         assert response.content_type == "application/x-tensors"
-        out = response.body["out"]
+        out = response.value["out"]
         assert isinstance(out, np.ndarray)
         assert out.dtype == np.float32
         assert out.shape == array.shape
@@ -294,9 +294,7 @@ async def test_a_closed_gate_refuses_new_events_but_lets_a_continuation_finish(
     runtime.gate.open = False  # what shutdown does first
     with pytest.raises(ShuttingDownError):
         await trigger.send(b"new")
-    event = Event(body=b"phase 2")
-    event.continuation = True
-    response = await trigger.dispatch(event)
+    response = await trigger.dispatch(Event(body=b"phase 2"), continuation=True)
     assert (response.status_code, response.body) == (200, b"phase 2")
     assert runtime.collector.events[0].events["shutdown"] == 1
 
@@ -319,3 +317,123 @@ def test_sink_items_bodies_as_bytes_and_times_as_iso_text():
     assert timestamp_text(naive) == "2026-01-02T03:04:05+00:00"
     assert timestamp_text(0) is None
     assert timestamp_text(1700000000) == "1700000000"
+
+
+# ---------------------------------------------------------------------------
+# Trigger options: declared in TriggerOptions, read once, checked
+# ---------------------------------------------------------------------------
+
+
+def test_trigger_options_are_read_from_the_class_and_the_instance():
+    from dh_serverless.hookspecs import TriggerOptions
+
+    assert TriggerOptions.of(DirectTrigger) == TriggerOptions()  # none declared: the defaults
+    assert TriggerOptions.of(OrderedTrigger).sink_order_wait is None  # set in __init__ only
+    spec = type("Spec", (), {"name": "t", "attributes": type("A", (), {"label": "0.5"})()})()
+    assert TriggerOptions.of(OrderedTrigger(spec)).sink_order_wait == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("one_shot", "yes", "one_shot is 'yes'; expected True or False"),
+        ("serving_processes", "shared", 'expected "shared_port" or "port_each"'),
+        ("result_converter", staticmethod(lambda r: r), "expected a module-level function"),
+        ("sink_order_wait", 0, "sink_order_wait is 0; expected a number of seconds above 0"),
+    ],
+)
+async def test_a_wrongly_typed_trigger_option_stops_the_function_naming_it(
+    name, value, message, function_dir, runtime_for, host
+):
+    from dh_serverless.core.errors import PluginLoadError
+
+    bad = type("BadTrigger", (DirectTrigger,), {name: value})
+    host.provide(TRIGGERS, "direct", bad)
+    path = function_dir("def handler(c, e):\n    return 'x'\n", SPEC % ("", 1, "{}"))
+    with pytest.raises(PluginLoadError, match=message) as info:
+        await runtime_for(path)
+    assert "trigger kind 'direct': trigger class BadTrigger" in str(info.value)
+    assert info.value.exit_code == 2
+
+
+BAD_CONVERTER = """
+def convert(result):
+    return Response(body={"not": "bytes"})
+
+
+from dh_serverless.hookspecs import Response
+"""
+
+
+@pytest.mark.parametrize("kind", ["async", "thread", "process"])
+async def test_a_converter_breaking_its_contract_fails_the_event_not_the_trigger(
+    kind, function_dir, runtime_for, host, tmp_path, monkeypatch
+):
+    name = f"bad_convert_{abs(hash(str(tmp_path))) % 100_000}"
+    (tmp_path / f"{name}.py").write_text(BAD_CONVERTER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__(name)
+    host.provide(
+        TRIGGERS,
+        "direct",
+        type("Bad", (DirectTrigger,), {"result_converter": staticmethod(module.convert)}),
+    )
+    code = HANDLERS["async" if kind == "async" else "thread"]
+    extra = "workerKind: process" if kind == "process" else ""
+    path = function_dir(textwrap.dedent(code), SPEC % (extra, 1, "{}"))
+    await runtime_for(path)
+    trigger = DirectTrigger.started[0]
+    response = await trigger.send(b"text")
+    assert response.status_code == 500
+    assert response.body.startswith(
+        f"TypeError: the trigger's result_converter {name}.convert returned a Response whose "
+        "body is dict".encode()
+    )
+    assert (await trigger.send(b"text")).status_code == 500  # the worker still serves
+
+
+# ---------------------------------------------------------------------------
+# A trigger that cannot start
+# ---------------------------------------------------------------------------
+
+
+class UnbindableTrigger(DirectTrigger):
+    async def start(self, dispatch):
+        raise OSError(98, "cannot listen on 127.0.0.1:1: Address already in use")
+
+
+async def test_a_trigger_whose_start_raises_oserror_is_a_user_error_exiting_1(function_dir, host):
+    from dh_serverless.core.config import load_function_config
+    from dh_serverless.core.errors import UserError
+    from dh_serverless.core.runtime import Runtime
+
+    host.provide(TRIGGERS, "direct", UnbindableTrigger)
+    path = function_dir("def handler(c, e):\n    return 'x'\n", SPEC % ("", 2, "{}"))
+    runtime = Runtime(load_function_config(path), path, health_port=None, host=host)
+    with pytest.raises(UserError) as info:
+        await runtime.start()
+    await runtime.shutdown()
+    assert str(info.value) == (
+        "trigger t1 (direct) cannot start: cannot listen on 127.0.0.1:1: Address already in use"
+    )
+    assert info.value.exit_code == 1
+    assert runtime.triggers == []  # never started: never stopped
+    assert runtime.state == "stopped"
+
+
+async def test_middleware_passes_a_continuation_on_as_it_was_dispatched():
+    from dh_serverless.core.dispatch import compose
+
+    seen = []
+
+    async def core_step(event, continuation=False):
+        seen.append((event.body, continuation))
+        return Response(body=b"ok")
+
+    async def middleware(event, call_next):
+        return await call_next(event)
+
+    dispatch = compose([middleware, middleware], core_step)
+    await dispatch(Event(body=b"phase 2"), continuation=True)
+    await dispatch(Event(body=b"new"))
+    assert seen == [(b"phase 2", True), (b"new", False)]

@@ -29,8 +29,8 @@ async def draining():
     """A wrapprocessor whose runtime starts draining after ``calls_left`` handler calls."""
     state = {"calls_left": 0}
 
-    async def dispatch(event):  # the core's gate: a continuation passes while draining
-        if state["calls_left"] <= 0 and not event.continuation:
+    async def dispatch(event, *, continuation=False):  # the core's gate: a continuation passes
+        if state["calls_left"] <= 0 and not continuation:
             raise ShuttingDownError("the function is shutting down")
         state["calls_left"] -= 1
         return convert_result(event.body + b"!")

@@ -38,7 +38,7 @@ KINDS = (
 TYPES = ("preprocessor", "postprocessor", "observeprocessor", "wrapprocessor")
 
 
-async def dispatch(event: Event) -> Response:
+async def dispatch(event: Event, *, continuation: bool = False) -> Response:
     """A handler with every kind of answer, picked by the body's length."""
     choice = event.size % 7
     if choice == 0:

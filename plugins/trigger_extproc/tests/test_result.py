@@ -13,8 +13,8 @@ from dh_serverless.triggers.extproc import convert_result as convert_response
 
 
 def convert_result(result):
-    """The handler's answer, as the trigger finds it in the converted Response's body."""
-    answer = convert_response(result).body
+    """The handler's answer, as the trigger finds it in the Converted's value."""
+    answer = convert_response(result).value
     assert isinstance(answer, HandlerAnswer)
     return answer
 

@@ -20,7 +20,7 @@ X = np.arange(6, dtype=np.float32).reshape(2, 3)
 def outputs(result) -> list[tuple]:
     response = to_result(result)
     assert response.status_code < 400, response.body
-    body = response.body
+    body = response.value
     assert isinstance(body, InferenceResult)
     return [(t.name, t.datatype, t.array.shape, t.array.tolist()) for t in body.outputs]
 
@@ -93,7 +93,7 @@ def test_results_that_cannot_be_outputs_say_why(result, message):
 
 def test_results_and_requests_cross_processes_as_raw_buffers():
     big = np.arange(1 << 16, dtype=np.float32)
-    result = to_result({"big": big, "b16": big[:4].astype(ml_dtypes.bfloat16)}).body
+    result = to_result({"big": big, "b16": big[:4].astype(ml_dtypes.bfloat16)}).value
     buffers: list[pickle.PickleBuffer] = []
     data = pickle.dumps(result, protocol=5, buffer_callback=buffers.append)
     assert len(data) < 2000  # the tensor is not in the pickle

@@ -20,7 +20,7 @@ from dh_serverless.core.ordering import InOrder
 from dh_serverless.core.pool import WorkerPool
 from dh_serverless.hookspecs.errors import DispatchError, ShuttingDownError
 from dh_serverless.hookspecs.protocols import Sink
-from dh_serverless.hookspecs.types import Dispatch, Event, Middleware, Response
+from dh_serverless.hookspecs.types import CallNext, Dispatch, Event, Middleware, Response
 
 __all__ = ("Gate", "SinkChannel", "build_dispatch", "compose")
 
@@ -30,9 +30,9 @@ _log = logging.getLogger("dh_serverless.dispatch")
 class Gate:
     """Open while the runtime takes new events; closed once it drains.
 
-    A closed gate still lets through an event whose ``continuation`` attribute is true:
-    a later message of work already in flight (the next phase of an ext_proc stream),
-    which must finish rather than be cut in half.
+    A closed gate still lets through an event dispatched with ``continuation=True``: a
+    later message of work already in flight (the next phase of an ext_proc stream), which
+    must finish rather than be cut in half.
     """
 
     __slots__ = ("open",)
@@ -133,8 +133,10 @@ def build_dispatch(
     duration = stats.duration
     perf_counter = time.perf_counter
 
-    async def dispatch(event: Event) -> Response:
-        if not gate.open and not event.continuation:
+    # ``continuation`` positional-or-keyword: its default comes from a tuple, not the
+    # keyword-defaults dict a keyword-only parameter is filled from on every call.
+    async def dispatch(event: Event, continuation: bool = False) -> Response:
+        if not gate.open and not continuation:
             events["shutdown"] += 1
             raise ShuttingDownError("the function is shutting down")
         worker = pool.try_acquire()
@@ -153,9 +155,7 @@ def build_dispatch(
         status = response.status_code
         events["ok" if status < 500 else "error"] += 1
         stats.bytes_in += event.size or 0
-        body = response.body
-        if isinstance(body, bytes):  # a trigger's result_converter may return other bodies
-            stats.bytes_out += len(body)
+        stats.bytes_out += len(response.body)
         if sink is not None and status < 400:
             sink.offer(response, event)
         return response
@@ -171,11 +171,11 @@ def _in_order(call: Dispatch, sink: SinkChannel, wait: float) -> Dispatch:
 
     order: InOrder[tuple[Response, Event]] = InOrder(lambda item: sink.offer(*item), wait, late)
 
-    async def dispatch(event: Event) -> Response:
+    async def dispatch(event: Event, continuation: bool = False) -> Response:
         ticket = order.ticket()
         item = None
         try:
-            response = await call(event)
+            response = await call(event, continuation=continuation)
             if response.status_code < 400:
                 item = (response, event)
             return response
@@ -186,14 +186,23 @@ def _in_order(call: Dispatch, sink: SinkChannel, wait: float) -> Dispatch:
 
 
 def compose(middleware: list[Middleware], call: Dispatch) -> Dispatch:
-    """Wrap ``call`` in ``middleware``, the first being the outermost."""
+    """Wrap ``call`` in ``middleware``, the first being the outermost.
+
+    A middleware's ``call_next(event)`` passes the event on as it was dispatched: a
+    continuation stays one.
+    """
     for outer in reversed(middleware):
         call = _wrap(outer, call)
     return call
 
 
 def _wrap(middleware: Middleware, call_next: Dispatch) -> Dispatch:
-    async def step(event: Event) -> Response:
-        return await middleware(event, call_next)
+    async def call_on(event: Event) -> Response:
+        return await call_next(event, continuation=True)
+
+    plain: CallNext = call_next
+
+    async def step(event: Event, continuation: bool = False) -> Response:
+        return await middleware(event, call_on if continuation else plain)
 
     return step

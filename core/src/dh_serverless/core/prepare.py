@@ -9,10 +9,17 @@ from typing import Any
 import attrs
 
 from dh_serverless.core import config as cfg
-from dh_serverless.core.errors import ConfigError
+from dh_serverless.core.errors import ConfigError, PluginLoadError
 from dh_serverless.core.plugins import SINKS, TRIGGERS, PluginHost
+from dh_serverless.hookspecs.protocols import TriggerOptions
 
-__all__ = ("PreparedTrigger", "apply_env", "prepare_triggers", "serving_process_count")
+__all__ = (
+    "PreparedTrigger",
+    "apply_env",
+    "prepare_triggers",
+    "serving_process_count",
+    "trigger_options",
+)
 
 _log = logging.getLogger("dh_serverless.runtime")
 _TRIGGER_LEVEL = {
@@ -22,7 +29,11 @@ _TRIGGER_LEVEL = {
 
 @attrs.frozen
 class PreparedTrigger:
-    """A trigger whose plugin is loaded and whose attributes are structured."""
+    """A trigger whose plugin is loaded and whose attributes are structured.
+
+    ``options`` are the class's :class:`TriggerOptions` (read once, here): what the core
+    decides before the trigger is constructed (``one_shot``, ``serving_processes``).
+    """
 
     name: str
     config: cfg.TriggerConfig
@@ -31,6 +42,7 @@ class PreparedTrigger:
     sink_kind: str | None = None
     sink_cls: type | None = None
     sink_attributes: Any = None
+    options: TriggerOptions = attrs.field(factory=TriggerOptions)
 
 
 def prepare_triggers(
@@ -38,7 +50,8 @@ def prepare_triggers(
 ) -> list[PreparedTrigger]:
     """Load the plugins the function uses and structure every ``attributes`` block.
 
-    Raises :class:`ConfigError` listing every problem, or ``PluginLoadError``.
+    Raises :class:`ConfigError` listing every problem, or :class:`PluginLoadError` (also
+    for a trigger class whose declared options have the wrong type).
     """
     triggers = {n: t for n, t in config.spec.triggers.items() if not t.disabled}
     raw: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
@@ -98,6 +111,7 @@ def prepare_triggers(
                 sink["kind"] if sink else None,
                 sink_classes.get(sink["kind"]) if sink else None,
                 sink_attributes,
+                trigger_options(cls, trigger.kind),
             )
         )
     if problems:
@@ -119,6 +133,14 @@ def _structure_attributes(
     if misplaced:
         raise ConfigError(source, misplaced)
     return cfg.structure(raw, attributes_type, source=source, path=path)
+
+
+def trigger_options(trigger: object, kind: str) -> TriggerOptions:
+    """``TriggerOptions.of(trigger)``, a wrongly typed option reported as the plugin's fault."""
+    try:
+        return TriggerOptions.of(trigger)
+    except TypeError as exc:
+        raise PluginLoadError(f"trigger kind {kind!r}: {exc}") from None
 
 
 def apply_env(config: cfg.FunctionConfig) -> None:
@@ -148,7 +170,7 @@ def serving_process_count(
     ``spec.processes``, else a trigger's own ``processes`` attribute (extproc's alias); 1
     for a job (every trigger one-shot). Raises :class:`ConfigError` when a trigger cannot
     serve from several processes (no ``serving_processes``) or the alias disagrees."""
-    if prepared and all(getattr(i.cls, "one_shot", False) for i in prepared):
+    if prepared and all(i.options.one_shot for i in prepared):
         return 1
     count = override or config.spec.processes
     if override is None:
@@ -170,7 +192,7 @@ def serving_process_count(
             f"spec.processes: {count}, but trigger {i.name} ({i.config.kind}) serves from "
             "one process only"
             for i in prepared
-            if getattr(i.cls, "serving_processes", None) not in ("shared_port", "port_each")
+            if i.options.serving_processes is None
         ]
         if alone:
             raise ConfigError(source, alone)

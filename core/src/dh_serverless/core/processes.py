@@ -5,9 +5,9 @@ sockets) that imports the handler and runs ``init_context`` with its own
 ``worker_id``. The parent talks to it over a socket pair, on the event loop itself (no
 thread hop per event). Bodies cross as raw byte messages next to a small pickled
 header: a 1 MiB body is written once into the socket and read once out of it. Other
-bodies (a trigger's own event bodies, results of a trigger's ``result_converter``) are
-pickled with protocol 5: numpy arrays and other buffers follow as raw messages of their
-own, never as pickled lists.
+values (a trigger's own event bodies, the ``value`` of a :class:`Converted` result of a
+trigger's ``result_converter``) are pickled with protocol 5: numpy arrays and other
+buffers follow as raw messages of their own, never as pickled lists.
 
 A worker whose process dies (crash, ``kill -9``, OOM) or overruns ``eventTimeout``
 (it is killed) is marked lost; the event it held gets an error answer and the pool
@@ -35,9 +35,15 @@ from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler
 from dh_serverless.core.responses import to_response
-from dh_serverless.core.workers import HANDLER_FAILURES, Worker, WorkerOptions, handler_failed
+from dh_serverless.core.workers import (
+    HANDLER_FAILURES,
+    Worker,
+    WorkerOptions,
+    checked_converter,
+    handler_failed,
+)
 from dh_serverless.hookspecs.errors import EventTimeoutError, WorkerLostError
-from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
+from dh_serverless.hookspecs.types import Converted, Event, Response, TriggerInfo
 
 __all__ = ("ProcessWorker",)
 
@@ -165,7 +171,9 @@ class ProcessWorker(Worker):
             await channel.drain()
             status, headers, content_type, pickled, count = pickle.loads(await channel.receive())
             received = [await channel.receive() for _ in range(count)]
-            payload = received[0] if pickled is None else pickle.loads(pickled, buffers=received)
+            if pickled is not None:  # a Converted: its value, then its body
+                value = pickle.loads(pickled, buffers=received[:-1])
+                return Converted(value, status, headers, content_type, received[-1])
         except (EOFError, OSError):
             self.lost = True
             # reap it, so that its exit code is known (not None)
@@ -175,7 +183,7 @@ class ProcessWorker(Worker):
                 f"(exit code {self.process.exitcode})"
             ) from None
         return Response(
-            headers=headers, body=payload, content_type=content_type, status_code=status
+            headers=headers, body=received[0], content_type=content_type, status_code=status
         )
 
     async def handle(self, event: Event, timeout: float | None) -> Response:
@@ -263,7 +271,9 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
     context = make_context(options, cfg.worker_id)
     try:
         loaded = load_handler(cfg.handler, cfg.folder, debug=cfg.debug)
-        convert = to_response if cfg.converter is None else _import_callable(cfg.converter)
+        convert = checked_converter(
+            to_response if cfg.converter is None else _import_callable(cfg.converter)
+        )
         if loaded.init_context is not None:
             result = loaded.init_context(context)
             if inspect.iscoroutine(result):
@@ -313,13 +323,14 @@ def _child_main(conn: Connection, cfg: _ChildConfig) -> None:
 
 
 def _send_response(conn: Connection, response: Response, context: Any, debug: bool) -> None:
-    """Send a response: a ``bytes`` body raw, any other body pickled with its buffers."""
-    body = response.body
-    if isinstance(body, bytes):
-        pickled, frames = None, [body]
-    else:
+    """Send a response: its ``bytes`` body raw; for a :class:`Converted`, its value pickled
+    with its buffers as raw frames, then its body."""
+    pickled: bytes | None = None
+    frames: list[Any] = [response.body]
+    if isinstance(response, Converted):
         try:
-            pickled, frames = _pickle_out_of_band(body)  # type: ignore[assignment]
+            pickled, buffers = _pickle_out_of_band(response.value)
+            frames = [*buffers, response.body]
         except Exception as exc:  # noqa: BLE001 - an unpicklable result is the handler's error
             response = handler_failed(exc, context, debug)
             pickled, frames = None, [response.body]

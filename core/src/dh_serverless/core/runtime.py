@@ -22,6 +22,7 @@ from dh_serverless.core.prepare import (
     apply_env,
     prepare_triggers,
     serving_process_count,
+    trigger_options,
 )
 from dh_serverless.core.responses import to_response
 from dh_serverless.core.workers import AsyncWorker, ThreadWorker, Worker, WorkerOptions
@@ -124,7 +125,7 @@ class Runtime:
         except ValueError as exc:
             raise ConfigError("environment", [str(exc)]) from None
         self.host.load_hook_plugins()
-        one_shot = bool(prepared) and all(getattr(i.cls, "one_shot", False) for i in prepared)
+        one_shot = bool(prepared) and all(i.options.one_shot for i in prepared)
         override = self._processes if self.role is None else self.role.count
         self.process_count = serving_process_count(
             self.config, prepared, str(self.source), override
@@ -237,11 +238,27 @@ class Runtime:
         trigger_cfg = item.config
         stats = EventStats(item.name, trigger_cfg.kind)
         self.collector.events.append(stats)
+        spec = TriggerSpec(
+            name=item.name,
+            kind=trigger_cfg.kind,
+            attributes=item.attributes,
+            function=self.function,
+            workers=trigger_cfg.workers,
+            logger=logging.getLogger(f"dh_serverless.trigger.{item.name}"),
+            debug=self.debug,
+            request_exit=self.request_exit,
+            metrics=self.metrics,
+            processes=self.process_count,
+            process=0 if self.role is None else self.role.index,
+        )
+        # Constructed before its workers start: its options (read once, here) shape them.
+        trigger: Trigger = item.cls(spec)
+        trigger_opts = trigger_options(trigger, trigger_cfg.kind)
         options = WorkerOptions(
             TriggerInfo(trigger_cfg.kind, item.name),
             self.function.namespace,
             self.debug,
-            getattr(item.cls, "result_converter", None) or to_response,
+            trigger_opts.result_converter or to_response,
         )
         pool = WorkerPool(
             self._worker_factory(loaded, options),
@@ -265,20 +282,6 @@ class Runtime:
             channel = SinkChannel(sink, sink_stats, observe=observe)
             channel.start()
             self.sinks.append(channel)
-        spec = TriggerSpec(
-            name=item.name,
-            kind=trigger_cfg.kind,
-            attributes=item.attributes,
-            function=self.function,
-            workers=trigger_cfg.workers,
-            logger=logging.getLogger(f"dh_serverless.trigger.{item.name}"),
-            debug=self.debug,
-            request_exit=self.request_exit,
-            metrics=self.metrics,
-            processes=self.process_count,
-            process=0 if self.role is None else self.role.index,
-        )
-        trigger: Trigger = item.cls(spec)
         dispatch = compose(
             middleware,
             build_dispatch(
@@ -287,14 +290,14 @@ class Runtime:
                 event_timeout=self.config.spec.event_timeout,
                 stats=stats,
                 sink=channel,
-                sink_order_wait=getattr(trigger, "sink_order_wait", None),
+                sink_order_wait=trigger_opts.sink_order_wait,
             ),
         )
         try:
             await trigger.start(dispatch)
         except OSError as exc:
-            raise UserError(
-                f"trigger {item.name} ({trigger_cfg.kind}) cannot start: {exc}"
+            raise UserError(  # the reason without "[Errno N]" when it has one
+                f"trigger {item.name} ({trigger_cfg.kind}) cannot start: {exc.strerror or exc}"
             ) from exc
         self.triggers.append(trigger)
         self.host.trigger_started(trigger)

@@ -17,8 +17,8 @@ __all__ = ("body_bytes", "timestamp_text")
 def body_bytes(body: Any) -> bytes:
     """A response body as bytes: bytes-like as is, ``str`` as UTF-8, ``None`` as empty.
 
-    Raises ``TypeError`` for anything else (a trigger whose result converter keeps objects
-    such as arrays): the core logs and counts it as a failed item.
+    Raises ``TypeError`` for anything else (a ``Response`` a handler built by hand, never
+    one the core converted): the core logs and counts it as a failed item.
     """
     if isinstance(body, bytes):
         return body

@@ -58,8 +58,7 @@ class StreamDispatch:
         if response.status_code < 400:
             self.processed.inc()
             return
-        body = response.body
-        text = body[:200].decode("utf-8", "replace") if isinstance(body, bytes) else body
+        text = response.body[:200].decode("utf-8", "replace")
         self._fail(event, f"status {response.status_code}: {text}")
 
     def _fail(self, event: Event, what: str) -> None:

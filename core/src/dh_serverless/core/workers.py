@@ -37,6 +37,7 @@ __all__ = (
     "Worker",
     "WorkerOptions",
     "call_handler",
+    "checked_converter",
 )
 
 _log = logging.getLogger("dh_serverless.workers")
@@ -53,13 +54,44 @@ class WorkerOptions:
     """What every worker of one trigger shares.
 
     ``convert`` turns a handler's return value into the :class:`Response` the trigger
-    gets: Nuclio's rules by default, or the trigger's own ``result_converter``.
+    gets: Nuclio's rules by default, or the trigger's own ``result_converter`` (which the
+    workers call through :func:`checked_converter`).
     """
 
     trigger: TriggerInfo
     namespace: str = "default"
     debug: bool = False
     convert: Callable[[Any], Response] = to_response
+
+
+def checked_converter(convert: Callable[[Any], Response]) -> Callable[[Any], Response]:
+    """``convert``, held to its contract when it is a trigger's ``result_converter``.
+
+    It must return a :class:`~dh_serverless.hookspecs.types.Converted` or a
+    :class:`Response` with a ``bytes`` body;
+    anything else raises ``TypeError`` naming the converter, which the worker answers as
+    a failed event (500), so that a trigger never receives a body of the wrong type.
+    Nuclio's conversion is returned as is.
+    """
+    if convert is to_response:
+        return convert
+    name = f"{convert.__module__}.{convert.__qualname__}"
+
+    def checked(result: Any) -> Response:
+        response = convert(result)
+        if isinstance(response, Response) and isinstance(response.body, bytes):
+            return response  # a Converted, or an answer converted by Nuclio's rules
+        what = (
+            f"a Response whose body is {type(response.body).__name__}"
+            if isinstance(response, Response)
+            else type(response).__name__
+        )
+        raise TypeError(
+            f"the trigger's result_converter {name} returned {what}; "
+            "expected Converted(value) or a Response with a bytes body"
+        )
+
+    return checked
 
 
 def make_context(options: WorkerOptions, worker_id: int) -> Context:
@@ -124,6 +156,7 @@ class Worker:
         self.worker_id = worker_id
         self.options = options
         self.context = make_context(options, worker_id)
+        self.convert = checked_converter(options.convert)
 
     async def start(self) -> None:
         """Run ``init_context``; raise :class:`HandlerLoadError` if it raises."""
@@ -170,7 +203,7 @@ class AsyncWorker(Worker):
             else:
                 async with compat.timeout(timeout):
                     result = await self.loaded.handler(self.context, event)
-            return self.options.convert(result)
+            return self.convert(result)
         except TIMEOUT_ERRORS:
             if timeout is not None:
                 raise EventTimeoutError(
@@ -229,7 +262,7 @@ class ThreadWorker(Worker):
     async def handle(self, event: Event, timeout: float | None) -> Response:
         options = self.options
         future = self._submit(
-            call_handler, self.loaded.handler, self.context, event, options.debug, options.convert
+            call_handler, self.loaded.handler, self.context, event, options.debug, self.convert
         )
         try:
             result = await (future if timeout is None else asyncio.wait_for(future, timeout))
@@ -244,7 +277,7 @@ class ThreadWorker(Worker):
         if isinstance(result, Response):
             return result
         try:  # a plain handler returned a coroutine: Nuclio awaits it
-            return options.convert(await result)
+            return self.convert(await result)
         except HANDLER_FAILURES as exc:
             return handler_failed(exc, self.context, self.options.debug)
 

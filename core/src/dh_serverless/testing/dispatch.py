@@ -48,6 +48,8 @@ class FakeDispatch:
         self.answers: deque[Answer] = deque()
         #: every event received, in order
         self.events: list[Event] = []
+        #: the ``continuation`` argument of each call, in order
+        self.continuations: list[bool] = []
         #: what each call gave back, in order: a Response or the exception raised
         self.outcomes: list[Response | BaseException] = []
         self.in_flight = 0
@@ -64,8 +66,11 @@ class FakeDispatch:
         """Let the held calls, and the next ones, answer."""
         self._open.set()
 
-    async def __call__(self, event: Event) -> Response:
+    async def __call__(self, event: Event, continuation: bool = False) -> Response:
+        """Record ``event`` (and ``continuation``, as the core's ``dispatch`` takes it) and
+        answer."""
         self.events.append(event)
+        self.continuations.append(continuation)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         await self._notify()

@@ -20,13 +20,16 @@ from dh_serverless.hookspecs.metrics import Metrics
 from dh_serverless.hookspecs.protocols import (
     FunctionInfo,
     ResultConverter,
+    ServingProcesses,
     Sink,
     SinkSpec,
     Trigger,
+    TriggerOptions,
     TriggerSpec,
 )
 from dh_serverless.hookspecs.types import (
     CallNext,
+    Converted,
     Dispatch,
     Event,
     Middleware,
@@ -40,6 +43,7 @@ impl = pluggy.HookimplMarker(NAME)  #: the decorator plugin authors import
 __all__ = (
     "NAME",
     "CallNext",
+    "Converted",
     "Dispatch",
     "DispatchError",
     "Event",
@@ -49,11 +53,13 @@ __all__ = (
     "Middleware",
     "Response",
     "ResultConverter",
+    "ServingProcesses",
     "ShuttingDownError",
     "Sink",
     "SinkSpec",
     "Trigger",
     "TriggerInfo",
+    "TriggerOptions",
     "TriggerSpec",
     "WorkerBusyError",
     "WorkerLostError",

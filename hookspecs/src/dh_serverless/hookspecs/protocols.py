@@ -9,9 +9,10 @@ class with a :class:`TriggerSpec` or :class:`SinkSpec`.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -20,10 +21,22 @@ from dh_serverless.hookspecs.metrics import Metrics
 if TYPE_CHECKING:
     from dh_serverless.hookspecs.types import Dispatch, Event, Response
 
-__all__ = ("FunctionInfo", "ResultConverter", "Sink", "SinkSpec", "Trigger", "TriggerSpec")
+__all__ = (
+    "FunctionInfo",
+    "ResultConverter",
+    "ServingProcesses",
+    "Sink",
+    "SinkSpec",
+    "Trigger",
+    "TriggerOptions",
+    "TriggerSpec",
+)
 
-#: ``(handler result) -> Response``: a trigger's own conversion of what its handler returned.
+#: ``(handler result) -> Converted | Response``: a trigger's own conversion of what its
+#: handler returned (see :attr:`TriggerOptions.result_converter`).
 ResultConverter = Callable[[Any], "Response"]
+#: How a trigger's serving processes share its port (see :attr:`TriggerOptions.serving_processes`).
+ServingProcesses = Literal["shared_port", "port_each"]
 
 
 @attrs.frozen
@@ -44,7 +57,8 @@ class TriggerSpec:
     :param kind: the entry-point name (``http``).
     :param attributes: an instance of the trigger class's ``attributes_type``.
     :param function: the function being served.
-    :param workers: how many workers serve this trigger (``maxWorkers``).
+    :param workers: how many workers serve this trigger: the trigger's ``numWorkers``,
+        else ``maxWorkers`` (Nuclio's older key), else 1.
     :param logger: the logger to write to (``dh_serverless.trigger.<name>``).
     :param debug: ``--debug`` was given: errors may carry tracebacks.
     :param request_exit: ask the runtime to stop everything and exit with this code
@@ -89,6 +103,114 @@ class SinkSpec:
     metrics: Metrics = attrs.field(factory=Metrics)
 
 
+_MISSING = object()
+
+
+@attrs.frozen
+class TriggerOptions:
+    """The options a trigger may declare to change what the core does for it.
+
+    Each is optional: a trigger declares one by defining the attribute of the same name
+    (a class attribute, or for ``sink_order_wait`` an instance attribute set in
+    ``__init__``); left out, the default below applies (Nuclio's ways). The core reads
+    them once with :meth:`of`: on the trigger's class when the function's plugins are
+    loaded, before anything starts (``one_shot``, ``serving_processes``), and on the
+    constructed trigger before its workers start (``result_converter``,
+    ``sink_order_wait``). A value of the wrong type stops the function with a clear error.
+    """
+
+    #: Class attribute. The trigger does its work once and then calls
+    #: ``spec.request_exit`` (a job). A function whose every trigger is one-shot starts no
+    #: health server unless the user asked for one (``--health-port`` or
+    #: ``DH_SERVERLESS_HEALTH_PORT``): its exit code is its outcome, and it starts without
+    #: importing the HTTP stack.
+    one_shot: bool = False
+
+    #: Class attribute. The trigger can serve from several processes (``spec.processes``;
+    #: ``None``: a function with this trigger refuses ``processes`` above 1). With
+    #: ``"shared_port"`` every process binds the same port with ``SO_REUSEPORT`` and the
+    #: kernel spreads connections (HTTP/1 and gRPC clients that open many); with
+    #: ``"port_each"`` process ``spec.process`` serves ``port + spec.process`` (one HTTP/2
+    #: peer such as Envoy, whose single connection would reach one process only).
+    serving_processes: ServingProcesses | None = None
+
+    #: Class attribute, ``staticmethod(fn)``. A module-level :data:`ResultConverter` that
+    #: replaces Nuclio's conversion of the handler's return value
+    #: (``dh_serverless.core.api.to_response``, which ``fn`` may call for results it does
+    #: not handle). ``fn`` returns a :class:`~dh_serverless.hookspecs.types.Converted`
+    #: carrying the converted ``value`` (any picklable object: between processes it
+    #: travels with pickle protocol 5, numpy arrays and other buffers as raw out-of-band
+    #: frames, as does a non-``bytes`` ``event.body`` on the way in), or a ``Response``
+    #: with a ``bytes`` body (an error answer). The core calls it where the handler ran: on
+    #: the event loop, on the worker's thread, or in the worker process (imported there by
+    #: ``fn.__module__`` and ``fn.__qualname__``). When the handler or ``fn`` raises, or
+    #: ``fn`` returns anything else, ``dispatch`` resolves to the usual error response
+    #: (status 500, ``bytes`` body). ``None``: Nuclio's conversion.
+    result_converter: ResultConverter | None = None
+
+    #: Instance attribute (seconds), so that it may come from the trigger's attributes.
+    #: When set, the trigger's sink receives successful responses in the order
+    #: ``dispatch`` was called, not in completion order. An event that fails or answers
+    #: 400 or more frees its place at once; one still running ``sink_order_wait`` seconds
+    #: after a later one finished is skipped, and dropped when it completes (counted in
+    #: ``dh_sink_dropped_total{reason="late"}``). ``None``: completion order.
+    sink_order_wait: float | None = None
+
+    @classmethod
+    def of(cls, trigger: object) -> TriggerOptions:
+        """The options ``trigger`` (a trigger class or a constructed trigger) declares.
+
+        An instance's own attribute wins over its class's; a function declared on the
+        class is taken as the class holds it (a plain function is not bound).
+
+        :raises TypeError: an option has a value of the wrong type; the message names the
+            trigger class and the option.
+        """
+        owner: type = trigger if isinstance(trigger, type) else type(trigger)
+        instance = owner is not trigger
+        own: dict[str, Any] = getattr(trigger, "__dict__", {}) if instance else {}
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            value = own.get(field.name, _MISSING)
+            if value is _MISSING:  # as the class holds it: a function is not bound
+                value = inspect.getattr_static(owner, field.name, _MISSING)
+                if instance and hasattr(type(value), "__set__"):  # a slot or a property
+                    try:
+                        value = value.__get__(trigger, owner)
+                    except AttributeError:  # a slot never set
+                        value = _MISSING
+            if isinstance(value, staticmethod):
+                value = value.__func__
+            if value is not _MISSING:
+                values[field.name] = value
+        options = cls(**values)
+        options._check(owner.__qualname__)
+        return options
+
+    def _check(self, owner: str) -> None:
+        def wrong(name: str, expected: str, value: Any) -> TypeError:
+            return TypeError(f"trigger class {owner}: {name} is {value!r}; expected {expected}")
+
+        if not isinstance(self.one_shot, bool):
+            raise wrong("one_shot", "True or False", self.one_shot)
+        if self.serving_processes not in (None, "shared_port", "port_each"):
+            raise wrong("serving_processes", '"shared_port" or "port_each"', self.serving_processes)
+        convert = self.result_converter
+        if convert is not None and (
+            not callable(convert) or "<" in getattr(convert, "__qualname__", "<")
+        ):
+            raise wrong(
+                "result_converter",
+                "a module-level function (process workers import it by name)",
+                convert,
+            )
+        wait = self.sink_order_wait
+        if wait is not None and (
+            isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait > 0
+        ):
+            raise wrong("sink_order_wait", "a number of seconds above 0, or None", wait)
+
+
 @runtime_checkable
 class Trigger(Protocol):
     """Turns what arrives (requests, messages, frames) into events for ``dispatch``.
@@ -96,40 +218,17 @@ class Trigger(Protocol):
     The class is constructed with a :class:`TriggerSpec`; ``attributes_type`` names the
     attrs class its ``attributes`` are structured into.
 
-    Optional attributes change what the core does for the trigger (read once, before
-    ``start``; leave them out for Nuclio's ways):
+    Optional attributes change what the core does for the trigger; each is declared, with
+    its default and meaning, in :class:`TriggerOptions` (the core reads them once with
+    ``TriggerOptions.of``; leave them out for Nuclio's ways):
 
-    ``one_shot`` (class attribute, ``bool``)
-        The trigger does its work once and then calls ``spec.request_exit`` (a job). A
-        function whose every trigger is one-shot starts no health server unless the user
-        asked for one (``--health-port`` or ``DH_SERVERLESS_HEALTH_PORT``): its exit code is
-        its outcome, and it starts without importing the HTTP stack.
-
-    ``result_converter`` (class attribute, ``staticmethod(fn)``)
-        A module-level :data:`ResultConverter` that replaces Nuclio's conversion of the
-        handler's return value (``dh_serverless.core.responses.to_response``, which ``fn``
-        may call for results it does not handle). The core calls it where the handler
-        ran: on the event loop, on the worker's thread, or in the worker process (imported
-        there by ``fn.__module__`` and ``fn.__qualname__``). The ``Response.body`` it
-        returns may be any picklable object: between processes it travels with pickle
-        protocol 5, numpy arrays and other buffers as raw out-of-band frames (so does a
-        non-``bytes`` ``event.body`` on the way in). When the handler or ``fn`` raises,
-        ``dispatch`` resolves to the usual error response (status 500, ``bytes`` body).
-
-    ``sink_order_wait`` (instance attribute, seconds or ``None``)
-        When set, the trigger's sink receives successful responses in the order
-        ``dispatch`` was called, not in completion order. An event that fails or answers
-        400 or more frees its place at once; one still running ``sink_order_wait`` seconds
-        after a later one finished is skipped, and dropped when it completes (counted in
-        ``dh_sink_dropped_total{reason="late"}``).
-
-    ``serving_processes`` (class attribute, ``"shared_port"`` or ``"port_each"``)
-        The trigger can serve from several processes (``spec.processes``; without the
-        attribute, a function with this trigger refuses ``processes`` above 1). With
-        ``"shared_port"`` every process binds the same port with ``SO_REUSEPORT`` and the
-        kernel spreads connections (HTTP/1 and gRPC clients that open many); with
-        ``"port_each"`` process ``spec.process`` serves ``port + spec.process`` (one
-        HTTP/2 peer such as Envoy, whose single connection would reach one process only).
+    - ``one_shot`` (class attribute, ``bool``): a job, which exits when its work is done;
+    - ``serving_processes`` (class attribute, ``"shared_port"`` or ``"port_each"``): how
+      the function's serving processes share the trigger's port;
+    - ``result_converter`` (class attribute, ``staticmethod(fn)``): the handler's result
+      in the trigger's own form, delivered as a :class:`~dh_serverless.hookspecs.types.Converted`;
+    - ``sink_order_wait`` (instance attribute, seconds): results reach the sink in
+      dispatch order.
     """
 
     attributes_type: ClassVar[type]
@@ -139,13 +238,13 @@ class Trigger(Protocol):
     async def start(self, dispatch: Dispatch) -> None:
         """Bind listeners and begin handing events to ``dispatch``; return once serving.
 
-        ``dispatch(event)`` resolves to the converted :class:`Response` or raises a
+        ``await dispatch(event)`` resolves to the converted :class:`Response` or raises a
         :class:`~dh_serverless.hookspecs.errors.DispatchError` (busy, timeout, lost,
         shutting down) that the trigger maps to its protocol's answer.
         While the runtime drains, ``dispatch`` refuses new events with
-        ``ShuttingDownError`` but still takes one whose ``continuation`` attribute the
-        trigger set to ``True`` (``event.continuation = True``): a later message of work
-        already in flight, such as the next phase of a stream.
+        ``ShuttingDownError`` but still takes one dispatched with
+        ``dispatch(event, continuation=True)``: a later message of work already in
+        flight, such as the next phase of a stream.
         """
 
     async def stop(self, timeout: float) -> None:
@@ -169,7 +268,10 @@ class Sink(Protocol):
         and retry in the background rather than fail the function."""
 
     async def emit(self, response: Response, event: Event) -> None:
-        """Send one response on. ``event`` carries metadata (frame number, timestamp).
+        """Send one response on (its ``bytes`` body; from a trigger with a
+        ``result_converter``, a :class:`~dh_serverless.hookspecs.types.Converted` whose
+        ``value`` is the converted result). ``event`` carries metadata (frame number,
+        timestamp).
         An exception is logged and counted; the next item is still emitted. When
         ``event.timestamp`` is a timezone-aware ``datetime`` (the arrival time), the core
         records the item's age once ``emit`` returns (``dh_sink_age_seconds``)."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = (
     "CallNext",
+    "Converted",
     "Dispatch",
     "Event",
     "Middleware",
@@ -55,7 +56,6 @@ class Event:
         "__dict__",
         "body",
         "content_type",
-        "continuation",
         "fields",
         "headers",
         "id",
@@ -116,7 +116,6 @@ class Event:
         self.last_in_batch = last_in_batch
         self.offset = offset
         self.topic = topic
-        self.continuation = False  # a trigger's later message of work in flight (see Trigger)
 
     def get_header(self, name: str) -> Any:
         """Return the first header whose name equals ``name`` ignoring case, or None."""
@@ -141,7 +140,7 @@ class Event:
 
         data: dict[str, Any] = {}
         for name in Event.__slots__:
-            if name in ("__dict__", "continuation"):
+            if name == "__dict__":
                 continue
             value = getattr(self, name)
             if name == "trigger":
@@ -160,10 +159,11 @@ class Event:
 class Response:
     """What a handler may return, and what the core hands back to a trigger.
 
-    A handler builds it as ``nuclio_sdk.Response``. After the core converts a handler's
-    result (:func:`dh_serverless.core.responses.to_response`) ``body`` is ``bytes``,
-    ``headers`` maps ``str`` to ``str``, ``content_type`` is never empty and
-    ``status_code`` is an ``int``.
+    A handler builds it as ``nuclio_sdk.Response`` (any ``body``). What ``dispatch``
+    resolves to is always converted: ``body`` is ``bytes``, ``headers`` maps ``str`` to
+    ``str``, ``content_type`` is never empty and ``status_code`` is an ``int``; a trigger
+    with a ``result_converter`` gets its results as :class:`Converted`, a ``Response``
+    that carries the converted ``value`` beside an (empty) ``bytes`` body.
     """
 
     __slots__ = ("__dict__", "body", "content_type", "event_id", "headers", "status_code")
@@ -194,8 +194,74 @@ class Response:
         )
 
 
-#: ``dispatch(event)``: what the core hands each trigger; resolves to the converted Response.
-Dispatch = Callable[[Event], Awaitable[Response]]
+class Converted(Response):
+    """A handler's result in the form its trigger asked for: what a trigger's
+    ``result_converter`` returns for a result it converted, and so what ``dispatch``
+    resolves to for it, on every worker kind.
+
+    ``value`` is the converted result itself: any object (numpy arrays, the trigger's own
+    answer type), picklable when the function uses process workers (it crosses with pickle
+    protocol 5, buffers as raw out-of-band frames). ``status_code``, ``headers`` and
+    ``content_type`` are the answer's, as on any :class:`Response`; ``body`` stays
+    ``bytes``: empty unless the converter also gives the bytes a sink of the trigger
+    should send (a sink receives the ``Converted`` and may read ``value`` instead).
+
+    A trigger tells a converted result from the core's own answers (a handler that
+    raised: status 500 with a ``bytes`` body; a middleware's ``Response``) with
+    ``isinstance(response, Converted)``.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(
+        self,
+        value: Any,
+        status_code: int = 200,
+        headers: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
+        body: bytes = b"",
+        event_id: str | None = None,
+    ) -> None:
+        super().__init__(headers, body, content_type, status_code, event_id)
+        self.value = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            Converted,
+            (
+                self.value,
+                self.status_code,
+                self.headers,
+                self.content_type,
+                self.body,
+                self.event_id,
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Converted(value={self.value!r}, status_code={self.status_code!r}, "
+            f"headers={self.headers!r}, content_type={self.content_type!r})"
+        )
+
+
+class Dispatch(Protocol):
+    """``await dispatch(event)``: what the core hands each trigger's ``start``.
+
+    Resolves to the converted :class:`Response` (a :class:`Converted` for a result the
+    trigger's ``result_converter`` converted) or raises a
+    :class:`~dh_serverless.hookspecs.errors.DispatchError` (busy, timeout, lost, shutting
+    down). While the runtime drains it refuses new events with ``ShuttingDownError``, but
+    takes an event dispatched with ``continuation=True``: a later message of work already
+    in flight (the next phase of a stream, a batch of requests already accepted), which
+    must finish rather than be cut in half.
+    """
+
+    def __call__(self, event: Event, /, continuation: bool = False) -> Awaitable[Response]:
+        """Hand ``event`` to a worker; see the class."""
+        ...
+
+
 #: The next step of the dispatch chain, as seen by a middleware.
 CallNext = Callable[[Event], Awaitable[Response]]
 #: ``async (event, call_next) -> Response``: a dispatch middleware.

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 
 from dh_serverless.core.api import Handoff
-from dh_serverless.hookspecs import Dispatch, DispatchError, Event
-from dh_serverless.triggers.extproc.result import HandlerAnswer
+from dh_serverless.hookspecs import Converted, Dispatch, DispatchError, Event
 from dh_serverless.triggers.extproc.stats import TriggerStats
 
 __all__ = ("Observer",)
@@ -35,7 +34,7 @@ class Observer:
         self.dispatch = dispatch
         self.stats = stats
         self.logger = logger
-        self.handoff: Handoff[Event] = Handoff(
+        self.handoff: Handoff[tuple[Event, bool]] = Handoff(
             self._observe,
             capacity=capacity,
             policy="drop_newest",
@@ -48,17 +47,19 @@ class Observer:
         """Start the consumer tasks."""
         self.handoff.start()
 
-    def offer(self, event: Event) -> str:
-        """Queue ``event``; the outcome to count: ``observed`` or ``dropped``."""
-        return "observed" if self.handoff.offer(event) else "dropped"
+    def offer(self, event: Event, *, continuation: bool = False) -> str:
+        """Queue ``event`` (dispatched later as a ``continuation`` or not); the outcome to
+        count: ``observed`` or ``dropped``."""
+        return "observed" if self.handoff.offer((event, continuation)) else "dropped"
 
-    async def _observe(self, event: Event) -> None:
+    async def _observe(self, item: tuple[Event, bool]) -> None:
+        event, continuation = item
         try:
-            response = await self.dispatch(event)
-            if not isinstance(response.body, HandlerAnswer):
+            response = await self.dispatch(event, continuation=continuation)
+            if not isinstance(response, Converted):
                 self.logger.warning(
                     "extproc %s: observer handler failed: %s",
-                    self.name, bytes(response.body).decode("utf-8", "replace"),
+                    self.name, response.body.decode("utf-8", "replace"),
                 )  # fmt: skip
         except DispatchError as exc:
             self.logger.warning(

@@ -1,9 +1,10 @@
 """What a handler returned, in the form the trigger turns into an Envoy reply.
 
 :func:`convert_result` is the trigger's ``result_converter``: the core calls it where the
-handler ran (loop, thread or worker process) instead of Nuclio's conversion. Its Response
-carries a :class:`HandlerAnswer` as ``body``, so the trigger tells a handler's answer from
-the core's error response (handler raised: status 500 with a ``bytes`` body), and it keeps
+handler ran (loop, thread or worker process) instead of Nuclio's conversion. It returns a
+``Converted`` whose ``value`` is a :class:`HandlerAnswer`, so the trigger tells a handler's
+answer from the core's error response (handler raised: a plain ``Response``, status 500
+with a ``bytes`` body), and it keeps
 what Nuclio's conversion loses here: whether a body was given at all, header removals
 (``None``), header appends (a list), ``bytes`` header values, and ``X-Processing-Status``.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from dh_serverless.core.api import encode_json
-from dh_serverless.hookspecs import Response
+from dh_serverless.hookspecs import Converted, Response
 from dh_serverless.triggers.extproc.headers import as_bytes, mutation_from_headers
 
 __all__ = ("PROCESSING_STATUS", "HandlerAnswer", "convert_result")
@@ -27,8 +28,8 @@ _NOT_MUTABLE = (PROCESSING_STATUS, "content-length")
 
 
 class HandlerAnswer:
-    """A handler's answer, carried as the ``body`` of the Response the core hands back (a
-    body may be any picklable object, so it crosses to process workers and back).
+    """A handler's answer, the ``value`` of the ``Converted`` the core hands back (picklable,
+    so it crosses to process workers and back).
 
     ``body`` is ``bytes``; ``body_given`` is False when the handler gave none (``None``:
     leave the message's body alone); ``sets``/``removes`` are the header mutation;
@@ -87,7 +88,7 @@ def _answer(
     processing_status: int,
 ) -> Response:
     answer = HandlerAnswer(body, given, status, sets, removes, processing_status)
-    return Response(body=answer, content_type=content_type, status_code=status)
+    return Converted(answer, status, content_type=content_type)
 
 
 def _status(value: Any, what: str) -> int:
@@ -119,7 +120,7 @@ def _body(body: Any) -> tuple[bytes, bool, bool]:
 
 
 def convert_result(result: Any) -> Response:
-    """Turn a handler's return value into a Response whose body is a :class:`HandlerAnswer`.
+    """Turn a handler's return value into a ``Converted`` whose value is a :class:`HandlerAnswer`.
 
     ``str``/``bytes`` replace the body; ``dict``/``list`` replace it with JSON (and set
     ``content-type: application/json``); ``None`` changes nothing; ``(status, body)`` sets

@@ -28,6 +28,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep  # type: igno
 
 from dh_serverless.core.api import UTC
 from dh_serverless.hookspecs import (
+    Converted,
     Dispatch,
     DispatchError,
     Event,
@@ -393,17 +394,16 @@ class Processor:
         extra: list[tuple[str, bytes, bool]] | None = None,
     ) -> tuple[ep.ProcessingResponse, str]:
         event = self._event(state, kind, body)
-        if state.called:
-            event.continuation = True  # a later phase of a stream in flight: let it finish
+        continuation = state.called  # a later phase of a stream in flight: let it finish
         side = state.request if kind.startswith("request") else state.response
         held = side.held
         original = raw if held else None  # what to send when nothing changes
         if self.observer is not None:
-            outcome = self.observer.offer(event)
+            outcome = self.observer.offer(event, continuation=continuation)
             return common(kind, extra or [], [], body=original), outcome
         start = time.perf_counter_ns()
         try:
-            response = await self.dispatch(event)
+            response = await self.dispatch(event, continuation=continuation)
         except DispatchError as exc:
             outcome = next(
                 (_DISPATCH_OUTCOME[c] for c in type(exc).__mro__ if c in _DISPATCH_OUTCOME),
@@ -420,15 +420,14 @@ class Processor:
             took = time.perf_counter_ns() - start
             state.handler_ns += took
             self.stats.handler[kind].observe(took / 1e9)
-        answer = response.body
-        if not isinstance(answer, HandlerAnswer):
+        if not isinstance(response, Converted):
             # The handler raised (or returned something unusable): the core's error answer.
-            message = answer if isinstance(answer, bytes) else b""
             self.logger.warning(
                 "extproc %s: handler failed at phase %d: %s",
-                self.name, PHASES[kind], message.decode("utf-8", "replace"),
+                self.name, PHASES[kind], response.body.decode("utf-8", "replace"),
             )  # fmt: skip
             return self._failed(kind, side, "error", response.status_code, "", original, extra)
+        answer: HandlerAnswer = response.value
         sets = answer.sets
         if extra:
             sets = [*sets, *extra]

@@ -295,10 +295,8 @@ class BatchingInference(Inference):
         else:
             event.body = RequestBody({**body.data, "batch": batch.as_json()})
         event.headers["X-Batch-Size"] = str(batch.size)
-        # Accepted requests are work in flight: they finish while the runtime drains.
-        event.continuation = True
-        try:
-            result, status = await self.call(event)
+        try:  # accepted requests are work in flight: they finish while the runtime drains
+            result, status = await self.call(event, continuation=True)
             outputs = self.model.finish(result, requests[0])
             for tensor in outputs:
                 shape = tensor.array.shape

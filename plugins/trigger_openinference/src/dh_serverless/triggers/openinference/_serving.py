@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from dh_serverless.core.api import UTC, ByteBudget
-from dh_serverless.hookspecs import Dispatch, Event, TriggerInfo
+from dh_serverless.hookspecs import Converted, Dispatch, Event, TriggerInfo
 from dh_serverless.triggers.openinference._model import Model
 from dh_serverless.triggers.openinference._request import ParsedRequest, cap
 from dh_serverless.triggers.openinference.bodies import lists_body, numpy_body
@@ -120,19 +120,25 @@ class Inference:
         result, status = await self.call(self.event(request, protocol, size))
         return result, self.model.finish(result, request), status
 
-    async def call(self, event: Event) -> tuple[InferenceResult, int]:
-        """Dispatch ``event``: the handler's result and status (raises as :meth:`run`)."""
-        response = await self.dispatch(event)
+    async def call(
+        self, event: Event, *, continuation: bool = False
+    ) -> tuple[InferenceResult, int]:
+        """Dispatch ``event``: the handler's result and status (raises as :meth:`run`).
+
+        ``continuation``: the event is work already accepted (a batch), which the runtime
+        still takes while it drains.
+        """
+        response = await self.dispatch(event, continuation=continuation)
         status = response.status_code
         if status >= 400:
             raise HandlerError(status, error_message(response.body))
-        result = response.body
-        if not isinstance(result, InferenceResult):
-            # A middleware, or a core without result converters, answered with bytes.
+        if not isinstance(response, Converted):
+            # A middleware answered for the handler: its Response, converted as a result.
             try:
-                result = to_result(result).body
+                response = to_result(response)
             except (TypeError, ValueError) as exc:
                 raise HandlerError(500, f"{type(exc).__name__}: {exc}") from None
-            if not isinstance(result, InferenceResult):
-                raise HandlerError(500, error_message(result))
+            if not isinstance(response, Converted):
+                raise HandlerError(response.status_code, error_message(response.body))
+        result: InferenceResult = response.value
         return result, status

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from dh_serverless.core.api import to_response
-from dh_serverless.hookspecs import Response
+from dh_serverless.hookspecs import Converted, Response
 from dh_serverless.triggers.openinference.datatypes import (
     DATATYPES,
     TensorError,
@@ -208,11 +208,12 @@ def _from_payload(payload: Any) -> InferenceResult:
 
 
 def to_result(result: Any) -> Response:
-    """The trigger's ``result_converter``: a handler's result as a ``Response`` whose body
-    is an :class:`InferenceResult`, or an error ``Response`` (status >= 400, bytes body)."""
+    """The trigger's ``result_converter``: a handler's result as a ``Converted`` whose
+    ``value`` is an :class:`InferenceResult`, or an error ``Response`` (status >= 400,
+    bytes body)."""
     status = 200
     if type(result) is dict or type(result) is np.ndarray:
-        return Response(body=_from_payload(result))
+        return Converted(_from_payload(result))
     if _is_response(result):
         status = result.status_code or 200
         if not isinstance(status, int) or isinstance(status, bool):
@@ -224,4 +225,4 @@ def to_result(result: Any) -> Response:
         status, result = result
         if status >= 400:
             return to_response((status, result))
-    return Response(body=_from_payload(result), status_code=status)
+    return Converted(_from_payload(result), status)
