@@ -480,3 +480,19 @@ def _has_nan(value) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_has_nan(v) for v in value)
     return False
+
+
+def test_a_converted_response_is_used_as_it_is_and_any_other_is_converted():
+    """The fast path for a handler's Response already in converted form, and its limits."""
+    ready = Response(body=b"x", content_type="image/jpeg", status_code=201)
+    assert to_response(ready) is ready
+    for other in (
+        Response(body="text"),
+        Response(body=b"x", headers={"X-A": 1}),
+        Response(body=b"x", status_code=0),
+        Response(body=b"x", event_id="e"),
+    ):
+        converted = to_response(other)
+        assert converted is not other
+        assert isinstance(converted.body, bytes)
+        assert converted.event_id is None

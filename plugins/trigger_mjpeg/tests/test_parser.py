@@ -177,3 +177,43 @@ def test_mutated_streams_never_raise_and_stay_bounded(cuts, sizes):
     # a frame no mutation touched is still there
     untouched = [f for f in expected if f in bytes(mutated)]
     assert len(out) >= len(untouched) - 2 * len(cuts)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n",
+        b"--frame\r\ncontent-length:%d\r\nCONTENT-TYPE: image/jpg \r\n\r\n",
+        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\nX-Timestamp: 5\r\n\r\n",
+    ],
+)
+@pytest.mark.parametrize("tail", [b"\r\n", b"", b"\n\x00"])
+def test_typical_and_other_parts_give_the_same_frames(head, tail):
+    """The one-expression path for the part cameras send over and over, and the general
+    header parsing for any other, cut the same frames with the same timestamps."""
+    body = b"".join(head % len(f) + f + tail for f in FRAMES)
+    for chunk in (len(body), 4096, 333):
+        parser = MjpegParser("frame")
+        frames = []
+        for pos in range(0, len(body), chunk):
+            frames += parser.feed(body[pos : pos + chunk])
+        assert [f.data for f in frames] == FRAMES[: len(frames)]
+        assert len(frames) >= len(FRAMES) - 1  # the last part waits for the next delimiter
+        stamps = {f.timestamp for f in frames}
+        assert stamps == ({5.0} if b"X-Timestamp" in head else {None})
+        assert parser.stats.frames == len(frames)
+        assert parser.stats.corrupt == parser.stats.bad_length == 0
+
+
+def test_a_typical_part_whose_length_runs_into_the_next_is_not_taken_whole():
+    """A Content-Length that cuts the image short never passes the typical-part check."""
+    good, cut = FRAMES[0], FRAMES[1]
+    body = (
+        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (len(cut) + 40)
+        + cut[:-30]
+        + b"\r\n--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(good)
+        + good
+        + b"\r\n--frame\r\n"
+    )
+    frames = MjpegParser("frame").feed(body)
+    assert [f.data for f in frames] == [good]

@@ -88,36 +88,131 @@ class UnknownKeyError(Exception):
 
 def _attrs_structure_factory(converter: cattrs.Converter) -> Any:
     def factory(cls: type) -> Any:
-        inner: Any = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
-        fields = {normalize_key(f.alias or f.name): f.alias or f.name for f in attrs.fields(cls)}
-        ignored = _IGNORED.get(cls, frozenset())
-        misplaced = _MISPLACED.get(cls, {})
-
-        def structure_attrs(data: Any, _: type) -> Any:
-            if not isinstance(data, Mapping):
-                raise TypeError(f"expected a mapping of keys, got {_describe(data)}")
-            renamed: dict[str, Any] = {}
-            unknown: list[Exception] = []
-            for key, value in data.items():
-                norm = normalize_key(str(key))
-                if norm in fields:
-                    renamed[fields[norm]] = value
-                elif norm not in ignored:
-                    unknown.append(
-                        UnknownKeyError(str(key), _unknown_hint(norm, fields, misplaced))
-                    )
-            errors = list(unknown)
-            try:
-                result = inner(renamed, cls)
-            except ClassValidationError as exc:
-                errors.extend(exc.exceptions)
-            if errors:
-                raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
-            return result
-
-        return structure_attrs
+        if get_origin(cls) is not None:  # a generic attrs class: cattrs's generated function
+            inner: Any = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
+            return _with_keys(cls, inner)
+        return _with_keys(cls, _interpreted_attrs_structure(cls, converter))
 
     return factory
+
+
+def _interpreted_attrs_structure(cls: type, converter: cattrs.Converter) -> Any:
+    """What ``make_dict_structure_fn`` generates with detailed validation, without
+    generating and compiling a function per class: a function's configuration is structured
+    once, where the compile (about 1 ms a class) costs more than the whole structuring."""
+    if any(isinstance(f.type, str) for f in attrs.fields(cls)):
+        attrs.resolve_types(cls)
+    plan = [
+        (f.alias or f.name, f.type, f.default is attrs.NOTHING) for f in attrs.fields(cls) if f.init
+    ]
+    hooks: dict[str, Any] = {}
+    name = cls.__name__
+
+    def structure_fields(data: dict[str, Any], _: type) -> Any:
+        res: dict[str, Any] = {}
+        errors: list[Exception] = []
+        for key, t, required in plan:
+            if key in data:
+                try:
+                    hook = hooks.get(key)
+                    if hook is None:
+                        hook = hooks[key] = (
+                            _identity if t is None else converter.get_structure_hook(t)
+                        )
+                    res[key] = hook(data[key], t)
+                except Exception as exc:  # noqa: BLE001 - collected, as cattrs does
+                    _note(exc, AttributeValidationNote(_at(name, key), key, t))
+                    errors.append(exc)
+            elif required:
+                missing = KeyError(key)
+                _note(missing, AttributeValidationNote(_at(name, key), key, t))
+                errors.append(missing)
+        if errors:
+            raise ClassValidationError(f"While structuring {name}", errors, cls)
+        try:
+            return cls(**res)
+        except Exception as exc:  # noqa: BLE001 - an attrs validator's error, as cattrs words it
+            raise ClassValidationError(f"While structuring {name}", [exc], cls) from None
+
+    return structure_fields
+
+
+def _identity(value: Any, _: Any) -> Any:
+    return value
+
+
+def _at(cls_name: str, key: str) -> str:
+    return f"Structuring class {cls_name} @ attribute {key}"
+
+
+def _note(exc: BaseException, note: Any) -> None:
+    exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+
+
+def _with_keys(cls: type, inner: Any) -> Any:
+    """Match keys ignoring case and underscores; name unknown keys with a hint."""
+    fields = {normalize_key(f.alias or f.name): f.alias or f.name for f in attrs.fields(cls)}
+    ignored = _IGNORED.get(cls, frozenset())
+    misplaced = _MISPLACED.get(cls, {})
+
+    def structure_attrs(data: Any, _: type) -> Any:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected a mapping of keys, got {_describe(data)}")
+        renamed: dict[str, Any] = {}
+        unknown: list[Exception] = []
+        for key, value in data.items():
+            norm = normalize_key(str(key))
+            if norm in fields:
+                renamed[fields[norm]] = value
+            elif norm not in ignored:
+                unknown.append(UnknownKeyError(str(key), _unknown_hint(norm, fields, misplaced)))
+        errors = list(unknown)
+        try:
+            result = inner(renamed, cls)
+        except ClassValidationError as exc:
+            errors.extend(exc.exceptions)
+        if errors:
+            raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
+        return result
+
+    return structure_attrs
+
+
+def _mapping_factory(cl: Any, converter: cattrs.Converter) -> Any:
+    """``dict[K, V]``, as cattrs's generated mapping function with detailed validation does,
+    interpreted (see :func:`_interpreted_attrs_structure`)."""
+    args = get_args(cl)
+    if len(args) != 2 or all(a is Any for a in args):
+        return mapping_structure_factory(cl, converter)
+    key_type, val_type = args
+    key_hook = converter.get_structure_hook(key_type)
+    val_hook = converter.get_structure_hook(val_type)
+
+    def structure_mapping(mapping: Any, _: Any) -> dict[Any, Any]:
+        res = {}
+        errors: list[Exception] = []
+        for k, v in mapping.items():
+            try:
+                value = val_hook(v, val_type)
+            except Exception as exc:  # noqa: BLE001 - collected, as cattrs does
+                _note(
+                    exc,
+                    IterableValidationNote(f"Structuring mapping value @ key {k!r}", k, val_type),
+                )
+                errors.append(exc)
+                continue
+            try:
+                res[key_hook(k, key_type)] = value
+            except Exception as exc:  # noqa: BLE001
+                _note(
+                    exc, IterableValidationNote(f"Structuring mapping key @ key {k!r}", k, key_type)
+                )
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {cl!r}", errors, dict)
+        return res
+
+    return structure_mapping
 
 
 def _unknown_hint(norm: str, fields: dict[str, str], misplaced: dict[str, str]) -> str:
@@ -232,7 +327,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(StrictDuration, _duration)
     converter.register_structure_hook_factory(
         lambda t: get_origin(t) is dict,  # type: ignore[comparison-overlap]
-        _collection_factory(mapping_structure_factory, Mapping, dict, "a mapping of keys"),
+        _collection_factory(_mapping_factory, Mapping, dict, "a mapping of keys"),
     )
     converter.register_structure_hook_factory(
         lambda t: get_origin(t) is list,  # type: ignore[comparison-overlap]

@@ -3,11 +3,15 @@
 Only the trigger and sink kinds a function uses are imported. Hook plugins (group
 ``dh_serverless.plugins``) are all loaded unless ``DH_SERVERLESS_DISABLE_PLUGINS``
 names them (comma-separated entry-point names, or ``*`` for all).
+
+Starting a function finds its kinds with :func:`dh_serverless.core.entrypoints.find_group`
+(only the group it needs, from the installed ``entry_points.txt`` files); when a kind is
+missing or fails to import, stevedore and ``importlib.metadata`` are asked again, and they
+word the error. Listing the plugins uses ``importlib.metadata``.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import sys
@@ -16,8 +20,8 @@ from typing import Any
 
 import attrs
 import pluggy
-from stevedore import ExtensionManager, NamedExtensionManager
 
+from dh_serverless.core.entrypoints import find_group
 from dh_serverless.core.errors import PluginLoadError
 from dh_serverless.hookspecs import NAME, specs
 from dh_serverless.hookspecs.protocols import FunctionInfo, Sink, Trigger
@@ -55,6 +59,8 @@ class PluginInfo:
 
 def installed_plugins() -> list[PluginInfo]:
     """Every plugin entry point installed, without importing any of them."""
+    import importlib.metadata
+
     found = []
     for group in GROUPS:
         for ep in importlib.metadata.entry_points(group=group):
@@ -74,6 +80,8 @@ def installed_plugins() -> list[PluginInfo]:
 def _distribution_of(group: str, name: str) -> str:
     """The distribution that declares entry point ``name`` in ``group`` (stevedore's cached
     entry points do not carry it)."""
+    import importlib.metadata
+
     for ep in importlib.metadata.entry_points(group=group, name=name):
         if ep.dist is not None:
             return ep.dist.name
@@ -136,6 +144,17 @@ class PluginHost:
         }
         if "*" in disabled:
             return
+        try:
+            found = find_group(HOOK_PLUGINS)
+            plugins = [(ep.name, ep.load()) for ep in found if ep.name not in disabled]
+        except Exception:  # noqa: BLE001 - stevedore below loads each alone and names failures
+            pass
+        else:
+            for name, plugin in plugins:
+                self.register(plugin, name=name)
+            return
+        from stevedore import ExtensionManager
+
         manager = ExtensionManager(
             HOOK_PLUGINS,
             invoke_on_load=False,
@@ -174,6 +193,17 @@ class PluginHost:
         wanted = sorted(set(kinds) - set(provided))
         if not wanted:
             return provided
+        fast = self._load_kinds_fast(group, wanted)
+        if fast is not None:
+            modules = [sys.modules[cls.__module__] for cls in provided.values()]
+            modules += [sys.modules[module] for module in fast[1]]
+            for module in modules:
+                self.register(module)
+            return {**fast[0], **provided}
+        import importlib.metadata
+
+        from stevedore import NamedExtensionManager
+
         failures: list[str] = []
 
         def on_failure(manager: Any, entrypoint: Any, exc: BaseException) -> None:
@@ -211,6 +241,24 @@ class PluginHost:
         for module in modules:
             self.register(module)
         return loaded
+
+    @staticmethod
+    def _load_kinds_fast(group: str, wanted: list[str]) -> tuple[dict[str, type], list[str]] | None:
+        """The classes of ``wanted`` and their entry points' modules, read from the
+        ``entry_points.txt`` files alone; ``None`` when any kind is missing or fails to import
+        (the stevedore path then words the error)."""
+        entry_points: dict[str, Any] = {}
+        for ep in find_group(group):
+            entry_points.setdefault(ep.name, ep)
+        if any(kind not in entry_points for kind in wanted):
+            return None
+        loaded: dict[str, type] = {}
+        try:
+            for kind in wanted:
+                loaded[kind] = entry_points[kind].load()
+        except Exception:  # noqa: BLE001 - the stevedore path reports it
+            return None
+        return loaded, [entry_points[kind].module for kind in wanted]
 
     # -- hooks ----------------------------------------------------------------
 

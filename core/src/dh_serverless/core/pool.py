@@ -47,6 +47,8 @@ class WorkerPool:
         self._replacing: set[asyncio.Task[None]] = set()
         self._draining = False
         self._closed = False
+        #: whether a worker may die while idle (its class overrides ``alive``): checked then
+        self._may_die = True
 
     async def start(self) -> None:
         """Create every worker and run their ``init_context`` concurrently."""
@@ -57,6 +59,7 @@ class WorkerPool:
             await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
             raise failures[0]
         self._idle.extend(self.workers)
+        self._may_die = any(_may_die(w) for w in self.workers)
         self.stats.workers_total = self.size
 
     def try_acquire(self) -> Worker | None:
@@ -68,7 +71,7 @@ class WorkerPool:
         idle = self._idle
         while idle:
             worker = idle.popleft()
-            if not worker.alive:
+            if self._may_die and not worker.alive:
                 worker.lost = True
                 self._replace(worker, "died")
                 continue
@@ -112,7 +115,7 @@ class WorkerPool:
         self._hand_over(worker)
 
     def _hand_over(self, worker: Worker) -> None:
-        if not worker.alive:  # died between its last event and this one
+        if self._may_die and not worker.alive:  # died between its last event and this one
             worker.lost = True
             self._replace(worker, "died")
             return
@@ -184,6 +187,11 @@ class WorkerPool:
             if isinstance(result, Exception):
                 _log.error("termination callback raised %s: %s", type(result).__name__, result)
         await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
+
+
+def _may_die(worker: Worker) -> bool:
+    """Whether ``worker`` can die while idle: its ``alive`` is not the base class's."""
+    return getattr(type(worker), "alive", None) is not Worker.alive
 
 
 def _expire(future: asyncio.Future[Worker]) -> None:

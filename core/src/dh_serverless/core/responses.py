@@ -147,6 +147,17 @@ def to_response(result: Any) -> Response:
         return Response(body=encode_json(result), content_type=_JSON)
     if result is None:
         return Response(body=b"", content_type=_TEXT)
+    if type(result) is Response:
+        # Already in converted form (bytes, no headers, an int status): used as it is.
+        status = result.status_code
+        if (
+            type(result.body) is bytes
+            and not result.headers
+            and type(status) is int
+            and 100 <= status <= 599
+            and result.event_id is None
+        ):
+            return result
     if _is_response(result):
         body, is_json = _body_bytes(result.body)
         content_type = result.content_type or _TEXT

@@ -14,6 +14,7 @@ __all__ = (
     "learn_delimiter",
     "part_pattern",
     "timestamp",
+    "typical_part_pattern",
 )
 
 #: part content types taken as JPEG (``image/jpg`` is what Motion-style servers send)
@@ -62,6 +63,19 @@ def part_pattern(delimiter: bytes) -> re.Pattern[bytes]:
     """Delimiter line, then a complete header block (group 1), then the blank line."""
     return re.compile(
         re.escape(delimiter) + rb"[^\n]{0,80}\n((?:[^\r\n][^\n]{0,1000}\n){0,32}?)\r?\n"
+    )
+
+
+def typical_part_pattern(delimiter: bytes) -> re.Pattern[bytes]:
+    """The part most cameras send, whole up to its body: the delimiter line (CRLF), then
+    exactly ``Content-Type: image/jpeg`` (or ``image/jpg``, ``image/pjpeg``) and
+    ``Content-Length: N`` in either order, any case, then the blank line. The length is
+    group 1 or 2. A part this does not match takes :func:`part_pattern`."""
+    ctype = rb"content-type:[ \t]*image/(?:jpeg|jpg|pjpeg)[ \t]*\r\n"
+    length = rb"content-length:[ \t]*(\d{1,12})[ \t]*\r\n"
+    length2 = length.replace(rb"(\d", rb"(?P<n2>\d")
+    return re.compile(
+        re.escape(delimiter) + rb"\r\n(?i:" + ctype + length + rb"|" + length2 + ctype + rb")\r\n"
     )
 
 

@@ -54,6 +54,7 @@ from dh_serverless.triggers.mjpeg.multipart import (
     parse_int,
     part_pattern,
     timestamp,
+    typical_part_pattern,
 )
 
 __all__ = (
@@ -71,6 +72,7 @@ DEFAULT_MAX_HEADER = 16 * 1024  #: the largest part-header block, in bytes
 _SEEK, _HEADERS, _BODY, _SCAN, _SKIP = range(5)
 _LINE_ENDS = b"\r\n\x00"
 _SOI_OR_EOI = re.compile(rb"\xff[\xd8\xd9]")
+_NEVER = re.compile(rb"(?!)")
 #: learn a boundary from the body after this many parts found by SOI alone
 _LEARN_AFTER = 2
 
@@ -156,6 +158,7 @@ class MjpegParser:
         self._delim_from = 2  # where the search for a delimiter inside a SCAN image resumes
         self._misses = 0  # parts found by SOI while a declared delimiter was expected
         self._part_re: re.Pattern[bytes] | None = None
+        self._typical_re: re.Pattern[bytes] = _NEVER
         self._part_delim: bytes | None = None
 
     @property
@@ -214,44 +217,72 @@ class MjpegParser:
         """The common case without the state machine: from the start of the buffer, every
         part with a delimiter, a complete header block and a ``Content-Length`` that frames
         a JPEG, cut in place with one buffer compaction at the end. Stops at the first
-        part it cannot take whole; the states handle it."""
+        part it cannot take whole; the states handle it.
+
+        The part a camera sends over and over (``Content-Type: image/jpeg`` and
+        ``Content-Length`` alone, the image ending right at the length, CRLF and the next
+        delimiter after it) is matched by one expression and checked inline; any other
+        part takes the general header parsing and checks."""
         delim = self.delimiter
         assert delim is not None
         part_re = self._part_re
         if part_re is None or self._part_delim != delim:
             part_re = self._part_re = part_pattern(delim)
+            self._typical_re = typical_part_pattern(delim)
             self._part_delim = delim
+        typical = self._typical_re.match
+        next_part = b"\r\n" + delim
         buf = self._buf
         size = len(buf)
-        pos = taken = 0
+        max_frame = self.max_frame
+        append = frames.append
+        pos = taken = dropped = 0
         with memoryview(buf) as view:
             while True:
                 d = buf.find(delim, pos, pos + 1024)
                 if d < 0 or buf.find(SOI, pos, d) >= 0:
                     break  # an image before the delimiter: the states decide
+                dropped += d - pos
+                fast = typical(buf, d)
+                if fast is not None:
+                    length = int(fast.group(1) or fast.group(2))
+                    start = fast.end()
+                    stop = start + length
+                    if (
+                        length <= max_frame
+                        and stop + 2 + len(delim) <= size
+                        and buf.startswith(SOI, start)
+                        and buf.startswith(EOI, stop - 2)
+                        and (buf.startswith(next_part, stop) or buf.startswith(delim, stop))
+                    ):
+                        append(Frame(bytes(view[start:stop])))
+                        taken += 1
+                        pos = stop
+                        continue
                 match = part_re.match(buf, d)
                 if match is None:
                     break
                 block = match.group(1)
                 ctype = content_type(block)
-                length = content_length(block)
-                if (ctype is not None and ctype not in JPEG_TYPES) or not length:
+                declared = content_length(block)
+                if (ctype is not None and ctype not in JPEG_TYPES) or not declared:
                     break
+                length = declared
                 start = match.end()
-                if length > self.max_frame or size < start + length:
+                if length > max_frame or size < start + length:
                     break
                 end = trimmed_end(buf, start, start + length)
                 if buf[start : start + 2] != SOI or buf[end - 2 : end] != EOI:
                     break
                 if not _whole_part(buf, start, start + length, end, delim):
                     break  # the length runs into the next part: this one was cut short
-                frames.append(Frame(bytes(view[start:end]), timestamp(block)))
-                self.stats.dropped_bytes += d - pos
+                append(Frame(bytes(view[start:end]), timestamp(block)))
                 taken += 1
                 pos = end
         if pos:
             del buf[:pos]
             self.stats.frames += taken
+            self.stats.dropped_bytes += dropped
             self._misses = 0
 
     def _seek(self, frames: list[Frame]) -> bool:

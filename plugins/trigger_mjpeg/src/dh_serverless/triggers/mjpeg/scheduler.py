@@ -9,7 +9,10 @@ is called in frame order, which is what the core's ordered sink delivery keys on
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from dh_serverless.core.api import StreamDispatch
 from dh_serverless.hookspecs import Dispatch, Event
@@ -73,7 +76,16 @@ class LatestWins:
             await asyncio.sleep(0)
 
     def _start(self, event: Event) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(event))
+        coro = self._run(event)
+        context = contextvars.copy_context()
+        try:
+            waiting = context.run(coro.send, None)
+        except StopIteration:
+            return  # answered without waiting: the slot is free again
+        except BaseException:  # StreamDispatch catches Exception; KeyboardInterrupt etc.
+            coro.close()
+            raise
+        task = asyncio.get_running_loop().create_task(_resume(coro, waiting), context=context)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
@@ -101,3 +113,26 @@ class LatestWins:
             task.cancel()
         if left:
             await asyncio.wait(left, timeout=1.0)
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Drive ``coro``, already started and waiting on ``waiting`` (a future it yielded, or
+    ``None`` for a bare yield such as ``asyncio.sleep(0)``), to its end, as a task would:
+    the future's result or exception is passed in, and a cancellation is thrown in."""
+    while True:
+        try:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                waiting._asyncio_future_blocking = False  # the task's protocol: now awaited here
+                await waiting
+        except BaseException as exc:  # noqa: BLE001 - handed to the coroutine, which decides
+            try:
+                waiting = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
