@@ -7,8 +7,9 @@ import logging
 
 import pytest
 
-from dh_serverless.hookspecs import Event, Response
-from dh_serverless.hookspecs.metrics import Metrics, RateMeter
+from dh_serverless.core.api import SourceLink
+from dh_serverless.hookspecs import Event, FunctionInfo, Response, TriggerSpec
+from dh_serverless.hookspecs.metrics import Metrics
 from dh_serverless.triggers.mjpeg.metrics import TriggerMetrics
 from dh_serverless.triggers.mjpeg.scheduler import LatestWins
 
@@ -18,7 +19,9 @@ def frame(n: int) -> Event:
 
 
 def scheduler(dispatch, slots: int = 1) -> tuple[LatestWins, TriggerMetrics]:
-    metrics = TriggerMetrics(Metrics(), "cam", RateMeter(), lambda: 1.0)
+    spec = TriggerSpec(name="cam", kind="mjpeg", attributes=None, function=FunctionInfo("f"))
+    link = SourceLink(spec, "mjpeg", "http://cam/", reconnect_delay=1.0, max_reconnect_delay=1.0)
+    metrics = TriggerMetrics(Metrics(), "cam", link)
     return LatestWins(dispatch, slots, metrics, logging.getLogger("test")), metrics
 
 
