@@ -1,4 +1,9 @@
-"""End to end: ``dh-serverless run`` with the http trigger feeding the rtsp sink."""
+"""End to end: the runtime feeds a handler's frames to the rtsp sink, ffmpeg plays them.
+
+The ``test`` trigger of ``dh_serverless.testing`` pushes JPEG frames at 30 fps; the
+runtime runs the handler (it inverts the colours) on its workers and hands each result to
+the sink, which serves them over RTSP to real ffmpeg clients.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import pytest
 from rtsp_helpers import count_frames, grab, jpeg, picture, wait_until
 
 from dh_serverless.testing import free_port
-from dh_serverless.testing.processes import RunningFunction
+from dh_serverless.testing.function import InProcessFunction
 
 HANDLER = '''
 import simplejpeg
@@ -26,62 +31,37 @@ def handler(context, event):
     )
 '''
 
-FUNCTION = """
-apiVersion: nuclio.io/v1
-kind: NuclioFunction
-metadata:
-  name: invert
-spec:
-  handler: invert:handler
-  runtime: python:3.11
-  triggers:
-    frames:
-      kind: http
-      maxWorkers: 2
-      attributes:
-        port: {http}
-        host: 127.0.0.1
-        sink:
-          kind: rtsp
-          attributes:
-            port: {rtsp}
-            host: 127.0.0.1
-            path: "/processed"
-            type: "video"
-"""
-
 
 @pytest.fixture
 def function(tmp_path):
-    (tmp_path / "invert.py").write_text(textwrap.dedent(HANDLER))
-    ports = {"http": free_port(), "rtsp": free_port(), "health": free_port()}
-    (tmp_path / "function.yaml").write_text(FUNCTION.format(**ports))
-    return tmp_path, ports
+    (tmp_path / "invert_rtsp.py").write_text(textwrap.dedent(HANDLER))
+    port = free_port()
+    sink = {"kind": "rtsp", "attributes": {"port": port, "host": "127.0.0.1",
+            "path": "/processed", "type": "video"}}  # fmt: skip
+    trigger = {"kind": "test", "maxWorkers": 2, "attributes": {"sink": sink}}
+    return InProcessFunction(
+        {"frames": trigger}, handler="invert_rtsp:handler", folder=tmp_path, name="invert"
+    ), port
 
 
-async def test_http_frames_reach_ffmpeg_through_the_rtsp_sink(function):
-    folder, ports = function
+async def test_frames_reach_ffmpeg_through_the_rtsp_sink(function):
+    running, port = function
     source = picture(320, 240, shift=7)
     frame = jpeg(source, quality=95)
-    url = f"rtsp://127.0.0.1:{ports['rtsp']}/processed"
-    async with RunningFunction(
-        folder / "function.yaml", health_port=ports["health"], env={"PYTHONPATH": str(folder)}
-    ) as running:
-        await running.wait_ready(timeout=20)
-        client = running.session
+    url = f"rtsp://127.0.0.1:{port}/processed"
+    async with running:
 
-        async def post_frames():
+        async def push_frames():
             loop = asyncio.get_running_loop()
             start, sent = loop.time(), 0
             while True:
-                async with client.post(f"http://127.0.0.1:{ports['http']}/", data=frame) as r:
-                    assert r.status == 200
-                    assert r.headers["Content-Type"] == "image/jpeg"
-                    await r.read()
+                response = await running.push(frame, "image/jpeg", frame_num=sent)
+                assert response.status_code == 200
+                assert response.content_type == "image/jpeg"
                 sent += 1
                 await asyncio.sleep(max(0.0, start + sent / 30 - loop.time()))
 
-        poster = asyncio.ensure_future(post_frames())
+        pusher = asyncio.ensure_future(push_frames())
         try:
             result = await count_frames(url, "tcp", 3)
             assert result.code == 0, result.err
@@ -90,15 +70,14 @@ async def test_http_frames_reach_ffmpeg_through_the_rtsp_sink(function):
             grabbed = await grab(url, skip=3)
             watching = asyncio.ensure_future(count_frames(url, "udp", 3))
             await wait_until(lambda: watching.done(), 1.5)
-            metrics = await running.metrics_text()
+            metrics = running.metrics_text()
             await watching
         finally:
-            poster.cancel()
-            await asyncio.gather(poster, return_exceptions=True)
-        code = await running.terminate(timeout=15)
-        out = running.log()
-    assert code == 0, out
-    assert f"serving rtsp://127.0.0.1:{ports['rtsp']}/processed" in out
+            pusher.cancel()
+            await asyncio.gather(pusher, return_exceptions=True)
+    out = running.log()
+    assert f"serving rtsp://127.0.0.1:{port}/processed" in out
+    assert "did not stop cleanly" not in out
     inverted = (255 - source).astype(int)
     assert np.abs(grabbed.reshape(240, 320, 3).astype(int) - inverted).mean() < 4
     lines = dict(

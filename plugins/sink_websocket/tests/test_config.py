@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 
 import pytest
 import yaml
@@ -13,9 +12,7 @@ from hypothesis import strategies as st
 from dh_serverless.core.config import structure
 from dh_serverless.core.errors import ConfigError
 from dh_serverless.sinks.websocket import WebsocketAttributes
-from dh_serverless.testing.processes import dh_command
-
-DH = dh_command()
+from dh_serverless.testing.function import InProcessFunction
 
 PATH = ("spec", "triggers", "cam", "attributes", "sink", "attributes")
 
@@ -70,32 +67,14 @@ def test_mistakes_name_the_key(data, message):
     assert ".".join(PATH) in text
 
 
-def test_invalid_sink_exits_2_naming_the_key(tmp_path):
-    (tmp_path / "main.py").write_text("def handler(context, event):\n    return event.body\n")
-    (tmp_path / "function.yaml").write_text(
-        """
-apiVersion: nuclio.io/v1
-kind: NuclioFunction
-metadata: {name: ws}
-spec:
-  handler: main:handler
-  triggers:
-    web:
-      kind: http
-      attributes:
-        port: 0
-        sink:
-          kind: websocket
-          attributes: {messageType: jpeg}
-"""
-    )
-    result = subprocess.run(
-        [DH, "validate", str(tmp_path / "function.yaml")],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert "spec.triggers.web.attributes.sink.attributes" in result.stderr + result.stdout
-    assert "messageType" in result.stderr + result.stdout
+async def test_invalid_sink_stops_the_start_with_exit_2_naming_the_key():
+    sink = {"kind": "websocket", "attributes": {"messageType": "jpeg"}}
+    function = InProcessFunction({"web": {"kind": "test", "attributes": {"sink": sink}}})
+    with pytest.raises(ConfigError) as info:
+        await function.start()
+    assert info.value.exit_code == 2  # what `dh-serverless run` and `validate` exit with
+    assert "spec.triggers.web.attributes.sink.attributes" in str(info.value)
+    assert "messageType" in str(info.value)
 
 
 _values = st.one_of(

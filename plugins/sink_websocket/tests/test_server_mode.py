@@ -1,4 +1,5 @@
-"""Server mode, end to end: aiohttp WebSocket clients connect to a running function."""
+"""Server mode, end to end: aiohttp WebSocket clients connect to a function fed by the
+``test`` trigger (what is pushed is what the clients receive)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ import json
 import aiohttp
 import pytest
 
+from dh_serverless.core.api import UserError
 from dh_serverless.testing.processes import HOST, eventually, free_port
 
 pytestmark = pytest.mark.timeout(60)
+
+
+async def status(function, *args, **fields) -> int:
+    """Push one event through the function's ``test`` trigger; the status it answered."""
+    return (await function.push(*args, **fields)).status_code
 
 
 def server_sink(port: int, **attributes: object) -> dict[str, object]:
@@ -24,13 +31,9 @@ async def connect(session: aiohttp.ClientSession, port: int) -> aiohttp.ClientWe
 
 async def until_clients(function, count: int) -> None:
     await eventually(
-        lambda: _equals(function.metric("dh_websocket_clients", trigger="web"), count),
+        lambda: function.metric("dh_websocket_clients", trigger="web") == count,
         10, f"{count} websocket client(s)",
     )  # fmt: skip
-
-
-async def _equals(value, expected) -> bool:
-    return await value == expected
 
 
 async def test_clients_get_binary_frames_and_text_results_never_errors(dh_sink_function):
@@ -40,12 +43,12 @@ async def test_clients_get_binary_frames_and_text_results_never_errors(dh_sink_f
         first, second = await connect(session, port), await connect(session, port)
         await until_clients(function, 2)
 
-        assert await function.post(b"\xff\xd8jpeg-1\xff\xd9", "image/jpeg", frame_num=1) == 200
-        assert await function.post(b"boom", path="/raise") == 500
-        assert await function.post(b"not found", "text/plain", status=404) == 404
-        assert await function.post(b"teapot", "text/plain", status=418) == 418
-        assert await function.post(b'{"objects": 2}', "application/json", frame_num=2) == 200
-        assert await function.post("résultat".encode(), "text/plain; charset=utf-8") == 200
+        assert await status(function, b"\xff\xd8jpeg-1\xff\xd9", "image/jpeg", frame_num=1) == 200
+        assert await status(function, b"boom", path="/raise") == 500
+        assert await status(function, b"not found", "text/plain", status=404) == 404
+        assert await status(function, b"teapot", "text/plain", status=418) == 418
+        assert await status(function, b'{"objects": 2}', "application/json", frame_num=2) == 200
+        assert await status(function, "résultat".encode(), "text/plain; charset=utf-8") == 200
 
         for ws in (first, second):
             got = [await ws.receive(timeout=5) for _ in range(3)]
@@ -57,10 +60,10 @@ async def test_clients_get_binary_frames_and_text_results_never_errors(dh_sink_f
             assert got[2].data == "résultat"
             with pytest.raises(asyncio.TimeoutError):  # the error answers never came
                 await ws.receive(timeout=0.3)
-        assert await function.metric("dh_websocket_sent_total", trigger="web") == 6
+        assert function.metric("dh_websocket_sent_total", trigger="web") == 6
         await first.close()
         await second.close()
-    assert await function.terminate() == 0
+    await function.stop()
 
 
 async def test_metadata_message_precedes_each_result(dh_sink_function):
@@ -69,11 +72,11 @@ async def test_metadata_message_precedes_each_result(dh_sink_function):
     async with aiohttp.ClientSession() as session:
         ws = await connect(session, port)
         await until_clients(function, 1)
-        await function.post(b"frame", "image/jpeg", frame_num=41, url="http://cam/stream")
+        await function.push(b"frame", "image/jpeg", frame_num=41, url="http://cam/stream")
         meta, data = await ws.receive(timeout=5), await ws.receive(timeout=5)
         assert meta.type is aiohttp.WSMsgType.TEXT
         info = json.loads(meta.data)
-        assert info["frame_num"] == "41"  # a query parameter is text; mjpeg's is an int
+        assert info["frame_num"] == 41  # an int, as the mjpeg trigger gives it
         assert info["source"] == "http://cam/stream"
         assert info["content_type"] == "image/jpeg"
         assert info["size"] == 5
@@ -117,12 +120,12 @@ async def test_slow_client_loses_frames_and_never_slows_the_fast_one(dh_sink_fun
         reader = asyncio.create_task(read_fast())
         for n in range(total):
             body = n.to_bytes(4, "big") + frame
-            assert await function.post(body, "image/jpeg", frame_num=n) == 200
+            assert await status(function, body, "image/jpeg", frame_num=n) == 200
             await asyncio.sleep(0.005)
         await asyncio.wait_for(reader, 20)
         assert [int.from_bytes(b[:4], "big") for b in received] == list(range(total))
 
-        dropped = await function.metric("dh_websocket_dropped_total", reason="slow_client")
+        dropped = function.metric("dh_websocket_dropped_total", reason="slow_client")
         assert dropped > 0
         slow_got = []
         while True:
@@ -143,8 +146,8 @@ async def test_sigterm_flushes_queued_frames_then_closes_1001(dh_sink_function):
         ws = await connect(session, port)
         await until_clients(function, 1)
         for n in range(30):
-            assert await function.post(b"x" * 100_000, "image/jpeg", frame_num=n) == 200
-        stopping = asyncio.create_task(function.terminate())
+            assert await status(function, b"x" * 100_000, "image/jpeg", frame_num=n) == 200
+        stopping = asyncio.create_task(function.stop())
         got = 0
         while True:
             msg = await ws.receive(timeout=10)
@@ -155,7 +158,7 @@ async def test_sigterm_flushes_queued_frames_then_closes_1001(dh_sink_function):
         assert got == 30
         assert msg.type is aiohttp.WSMsgType.CLOSE
         assert msg.data == aiohttp.WSCloseCode.GOING_AWAY  # the code the sink sent
-        assert await stopping == 0
+        await stopping
 
 
 async def test_port_in_use_fails_start_with_a_clear_message(dh_sink_function):
@@ -165,12 +168,11 @@ async def test_port_in_use_fails_start_with_a_clear_message(dh_sink_function):
         busy.bind((HOST, 0))
         busy.listen()
         port = busy.getsockname()[1]
-        function = await dh_sink_function(server_sink(port), wait=False)
-        code = await asyncio.to_thread(function.proc.wait, 20)
-    assert code == 1
-    log = function.log()
-    assert f"websocket sink cannot listen on {HOST}:{port}" in log
-    assert "Traceback" not in log
+        with pytest.raises(UserError) as info:
+            await dh_sink_function(server_sink(port))
+    # what `dh-serverless run` prints after "error: ", and its exit code (no traceback)
+    assert info.value.exit_code == 1
+    assert f"websocket sink cannot listen on {HOST}:{port}" in str(info.value)
 
 
 async def test_what_clients_send_is_ignored_and_garbage_never_hurts(dh_sink_function):
@@ -190,8 +192,8 @@ async def test_what_clients_send_is_ignored_and_garbage_never_hurts(dh_sink_func
         await writer.drain()
         assert (await asyncio.wait_for(reader.read(100), 5))[9:12] == b"400"
         writer.close()
-        assert await function.post(b"still here", "image/jpeg") == 200
+        assert await status(function, b"still here", "image/jpeg") == 200
         msg = await quiet.receive(timeout=5)
         assert msg.data == b"still here"
         await quiet.close()
-    assert await function.terminate() == 0
+    await function.stop()

@@ -1,6 +1,6 @@
-"""The trigger reading our own rtsp sink: a ``dh-serverless run`` process whose http trigger
-feeds the sink (``dh_sink_function``) with a tone's PCM (``type: audio``) or with JPEG
-frames (H.264 and JPEG codecs); the trigger, in this process, reads what the sink serves."""
+"""The trigger reading our own rtsp sink: a function whose ``test`` trigger feeds the sink
+(``dh_sink_function``) with a tone's PCM (``type: audio``) or with JPEG frames (H.264 and
+JPEG codecs); the rtsp trigger reads what the sink serves over real RTSP."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import simplejpeg
 from rtsp_peers import Recorder, dominant_frequency, free_port, running_trigger
 
 pytest.importorskip("dh_serverless.sinks.rtsp")
-pytest.importorskip("dh_serverless.triggers.http")
 pytestmark = [pytest.mark.timeout(120)]
 
 
@@ -23,12 +22,12 @@ pytestmark = [pytest.mark.timeout(120)]
 async def feeding(
     function: Any, pieces: list[bytes], every: float, content_type: str
 ) -> AsyncIterator[None]:
-    """POST ``pieces`` round and round, one every ``every`` seconds, while the test runs."""
+    """Push ``pieces`` round and round, one every ``every`` seconds, while the test runs."""
 
     async def feed() -> None:
         n = 0
         while True:
-            await function.post(pieces[n % len(pieces)], content_type)
+            await function.push(pieces[n % len(pieces)], content_type)
             n += 1
             await asyncio.sleep(every)
 

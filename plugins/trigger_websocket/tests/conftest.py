@@ -1,5 +1,6 @@
-"""A websocket trigger started in this test's event loop, with the core's own response
-conversion in front of a handler each test writes."""
+"""A websocket trigger started in this test's event loop, its ``dispatch`` a
+:class:`~dh_serverless.testing.FakeDispatch` running the handler each test writes (the
+runtime's conversion of its result, and its 500 when it raises)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from dh_serverless.core.config import CONVERTER
-from dh_serverless.core.responses import to_response
-from dh_serverless.hookspecs import Event, FunctionInfo, Metrics, Response, TriggerSpec
-from dh_serverless.triggers.websocket import WebsocketTrigger, WebsocketTriggerAttributes
+from dh_serverless.hookspecs import Event, Metrics
+from dh_serverless.testing import FakeDispatch, read_metric, trigger_spec
+from dh_serverless.triggers.websocket import WebsocketTrigger
 
 Handler = Callable[[Event], Awaitable[Any]]
 
@@ -27,13 +27,7 @@ class Started:
         self.url = trigger.url
 
     def metric(self, name: str, **labels: str) -> float:
-        for family in self.metrics:
-            if family.name == name:
-                for values, cell in family.cells.items():
-                    wanted = dict(zip(family.labelnames, values, strict=True))
-                    if all(wanted.get(k) == v for k, v in labels.items()):
-                        return float(cell.read() if hasattr(cell, "read") else cell.value)
-        raise KeyError(name)
+        return read_metric(self.metrics, name, **labels)
 
 
 @pytest.fixture
@@ -42,25 +36,12 @@ async def start_trigger():
 
     async def start(handler: Handler, workers: int = 2, **attributes: Any) -> Started:
         attributes.setdefault("websocket_addr", "127.0.0.1:0")
-        attrs = CONVERTER.structure(attributes, WebsocketTriggerAttributes)
-        metrics = Metrics()
-        spec = TriggerSpec(
-            name="ws", kind="websocket", attributes=attrs, function=FunctionInfo("t"),
-            workers=workers, metrics=metrics,
-        )  # fmt: skip
+        spec = trigger_spec(WebsocketTrigger, attributes, name="ws", workers=workers)
         trigger = WebsocketTrigger(spec)
-        events: list[Event] = []
-
-        async def dispatch(event: Event) -> Response:
-            events.append(event)
-            try:
-                return to_response(await handler(event))
-            except Exception as exc:  # noqa: BLE001 - as the core: a raising handler is a 500
-                return Response(body=f"{type(exc).__name__}: {exc}", status_code=500)
-
+        dispatch = FakeDispatch(handler)
         await trigger.start(dispatch)
         started.append(trigger)
-        return Started(trigger, events, metrics)
+        return Started(trigger, dispatch.events, spec.metrics)
 
     yield start
     for trigger in started:

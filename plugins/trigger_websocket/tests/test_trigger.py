@@ -325,3 +325,18 @@ def test_random_bytes_after_the_handshake_never_harm_the_trigger(blobs):
             await trigger.stop(1)
 
     asyncio.run(main())
+
+
+async def test_in_the_runtime_on_the_port_it_was_given(dh_trigger_function):
+    """The whole function in this event loop: the runtime's workers, metrics and drain."""
+    function = await dh_trigger_function(
+        "websocket", {"websocket_addr": "127.0.0.1:0", "processing_interval": 10}, name="ws"
+    )
+    port = function.port  # what port 0 became
+    assert function.trigger().url == f"ws://127.0.0.1:{port}/ws"
+    async with aiohttp.ClientSession() as session, session.ws_connect(function.trigger().url) as ws:
+        await ws.send_str("hello")
+        assert await receive_text(ws) == "hello"  # the echo handler's answer, as UTF-8 text
+    assert function.metric("dh_events", trigger="ws", outcome="ok") == 1
+    assert function.metric("dh_websocket_trigger_messages") == 1
+    await function.stop()

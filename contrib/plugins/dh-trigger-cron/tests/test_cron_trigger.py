@@ -1,13 +1,13 @@
 """The trigger with a fake ``dispatch``: ticks, events, drops, stop.
 
-This is how to test a trigger without the runtime: build a ``TriggerSpec`` by hand,
-pass an ``async def dispatch(event)`` that records what it gets, and always ``stop()``.
+This is how to test a trigger without the runtime: ``trigger_spec`` builds the
+``TriggerSpec`` the runtime would (attributes structured as from ``function.yaml``),
+``FakeDispatch`` records what it gets and answers as told; always ``stop()``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -16,52 +16,23 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from dh_serverless.core.config import structure
 from dh_serverless.hookspecs import (
     Event,
-    FunctionInfo,
     Response,
     Trigger,
     TriggerInfo,
     TriggerSpec,
     WorkerBusyError,
 )
+from dh_serverless.testing import FakeDispatch, trigger_spec
 from dh_serverless.triggers.cron import CronAttributes, CronTrigger
 
 pytestmark = pytest.mark.timeout(5)
 
 
-class FakeDispatch:
-    """Records each event; ``answer(n)`` may raise for the n-th call (0-based)."""
-
-    def __init__(self, answer: Callable[[int], None] = lambda n: None) -> None:
-        self.answer = answer
-        self.events: list[Event] = []
-        self._arrived = asyncio.Condition()
-
-    async def __call__(self, event: Event) -> Response:
-        self.events.append(event)
-        async with self._arrived:
-            self._arrived.notify_all()
-        self.answer(len(self.events) - 1)
-        return Response(body=b"ok")
-
-    async def wait_for(self, count: int, timeout: float = 2.0) -> None:
-        async with self._arrived:
-            await asyncio.wait_for(
-                self._arrived.wait_for(lambda: len(self.events) >= count), timeout
-            )
-
-
 def make_spec(attributes: dict[str, Any], workers: int = 1) -> TriggerSpec:
-    return TriggerSpec(
-        name="tick",
-        kind="cron",
-        attributes=structure(attributes, CronAttributes, source="function.yaml"),
-        function=FunctionInfo(name="fn"),
-        workers=workers,
-        logger=logging.getLogger("dh_serverless.trigger.tick"),
-    )
+    """What the runtime builds for ``spec.triggers.tick`` with these attributes."""
+    return trigger_spec(CronTrigger, attributes, name="tick", workers=workers)
 
 
 @pytest_asyncio.fixture
@@ -141,11 +112,8 @@ async def test_default_event(started: Any) -> None:
 async def test_busy_tick_is_dropped_with_a_log_line_and_ticking_goes_on(
     started: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def busy_first(n: int) -> None:
-        if n == 0:
-            raise WorkerBusyError("every worker stayed busy")
-
-    dispatch = FakeDispatch(busy_first)
+    dispatch = FakeDispatch()
+    dispatch.answers.append(WorkerBusyError("every worker stayed busy"))  # the first tick's
     await started({"interval": "20ms"}, dispatch)
     await dispatch.wait_for(3)
     assert "cron 'tick': tick dropped, no worker became free" in caplog.text
@@ -155,24 +123,13 @@ async def test_busy_tick_is_dropped_with_a_log_line_and_ticking_goes_on(
 async def test_no_more_ticks_than_workers_run_at_once(
     started: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    running, peak = 0, 0
-    release = asyncio.Event()
-
-    async def slow(event: Event) -> Response:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        try:
-            await release.wait()
-        finally:
-            running -= 1
-        return Response()
-
-    await started({"interval": "10ms"}, slow, workers=2)
+    dispatch = FakeDispatch()
+    dispatch.pause()  # every tick's handler keeps running
+    await started({"interval": "10ms"}, dispatch, workers=2)
     await asyncio.sleep(0.15)
-    assert peak == 2
+    assert dispatch.max_in_flight == 2
     assert "tick dropped, 2 earlier tick(s) still running" in caplog.text
-    release.set()
+    dispatch.resume()
 
 
 @pytest.mark.asyncio

@@ -15,6 +15,21 @@ and ``init_context`` are awaited, events are built as a trigger builds them
             assert response.body == b"Hello, World!"
 
 With pytest the ``dh_platform`` fixture hands out one that is closed after the test.
+
+For plugin authors (see ``docs/writing-a-plugin.md``, "Testing a plugin"):
+
+- :func:`trigger_spec` / :func:`sink_spec`: the spec the runtime would build for a plugin
+  with the attributes a ``function.yaml`` gives it;
+- :class:`FakeDispatch`: a ``dispatch`` that records events and answers as told;
+- :func:`read_metric`: a metric by the name a user writes (``dh_x`` or ``dh_x_total``),
+  and a clear error for one that does not exist;
+- :class:`~dh_serverless.testing.function.InProcessFunction` and the
+  ``dh_trigger_function`` / ``dh_sink_function`` fixtures: the real runtime in the
+  test's event loop, with the ``test`` trigger (:mod:`dh_serverless.testing.trigger`)
+  to push events into a function and its sink, and the port a trigger bound for
+  ``port: 0``;
+- :mod:`dh_serverless.testing.processes`: a function as a real ``dh-serverless run``
+  process.
 """
 
 from __future__ import annotations
@@ -31,9 +46,22 @@ from dh_serverless.core.nuclio import Context, Logger
 from dh_serverless.core.nuclio import Platform as _NuclioPlatform
 from dh_serverless.core.responses import error_response, to_response
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
+from dh_serverless.testing.dispatch import FakeDispatch
+from dh_serverless.testing.metrics import MetricNotFound, read_metric
 from dh_serverless.testing.ports import free_port
+from dh_serverless.testing.specs import function_info, sink_spec, trigger_spec
 
-__all__ = ("Platform", "free_port", "make_event")
+__all__ = (
+    "FakeDispatch",
+    "MetricNotFound",
+    "Platform",
+    "free_port",
+    "function_info",
+    "make_event",
+    "read_metric",
+    "sink_spec",
+    "trigger_spec",
+)
 
 T = TypeVar("T")
 

@@ -1,8 +1,7 @@
 """Run a function as a real ``dh-serverless run`` process, for plugin end-to-end tests.
 
 :class:`FunctionProcess` is the one way to start it (sync tests use it directly;
-:class:`RunningFunction` adds async waits, :class:`SinkFunction` an http trigger feeding a
-sink)::
+:class:`RunningFunction` adds async waits)::
 
     with FunctionProcess(tmp_path / "function.yaml") as function:
         function.wait_ready()
@@ -14,11 +13,15 @@ or, in an async test::
     async with RunningFunction(tmp_path / "function.yaml") as function:
         await function.wait_ready()
         ...                                   # talk to the trigger's port
-        assert await function.metric("dh_events_total", outcome="ok") == 1
+        assert await function.metric("dh_events", outcome="ok") == 1  # or dh_events_total
         assert await function.terminate() == 0
 
 The health server listens on a free port of 127.0.0.1; the output goes to a log file next
 to the configuration (``function.log()``). ``close()`` kills what is still running, by PID.
+A trigger configured with ``port: 0`` takes a port from the kernel: ``function.ports()``
+lists the ports the process listens on besides its health server.
+
+To test a sink or a trigger without a process, see :mod:`dh_serverless.testing.function`.
 """
 
 from __future__ import annotations
@@ -41,17 +44,17 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from dh_serverless.testing.metrics import text_value
 from dh_serverless.testing.ports import free_port
+from dh_serverless.testing.sockets import listening_ports
 
 __all__ = (
     "HOST",
     "Commands",
     "FunctionProcess",
     "RunningFunction",
-    "SinkFunction",
     "code_blocks",
     "dh_command",
     "eventually",
@@ -262,8 +265,18 @@ class FunctionProcess:
         return body.decode()
 
     def metric(self, name: str, **labels: str) -> float:
-        """The sum of the samples of ``name`` on ``/metrics`` whose labels include ``labels``."""
-        return metric_sum(self.metrics_text(), name, **labels)
+        """The sum of the samples of ``name`` on ``/metrics`` whose labels include ``labels``.
+
+        ``name`` as a plugin names it (``dh_events``) or as ``/metrics`` shows the sample
+        (``dh_events_total``); a metric the page does not export raises
+        :class:`~dh_serverless.testing.metrics.MetricNotFound` naming the nearest ones.
+        """
+        return text_value(self.metrics_text(), name, **labels)
+
+    def ports(self) -> list[int]:
+        """The ports the process listens on (TCP, and UDP bound without a peer) besides
+        its health server: with ``port: 0``, those its triggers and sinks were given."""
+        return sorted(listening_ports(self.pid) - {self.health_port})
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 15) -> int:
         """Send ``sig`` by PID, wait ``grace`` seconds, then SIGKILL; return the exit code."""
@@ -287,8 +300,9 @@ class FunctionProcess:
 
 
 def metric_sum(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples of ``name`` in the Prometheus ``text`` whose labels include
-    ``labels``."""
+    """The sum of the samples named exactly ``name`` in the Prometheus ``text`` whose
+    labels include ``labels``; ``0`` when there are none (see
+    :func:`~dh_serverless.testing.metrics.text_value` for the checked reading)."""
     wanted = set(labels.items())
     return sum(
         sample.value
@@ -352,8 +366,13 @@ class RunningFunction:
             return await r.text()
 
     async def metric(self, name: str, **labels: str) -> float:
-        """The sum of the samples of ``name`` on ``/metrics`` whose labels include ``labels``."""
-        return metric_sum(await self.metrics_text(), name, **labels)
+        """As :meth:`FunctionProcess.metric`: the user's name or the sample name; an
+        unknown metric raises ``MetricNotFound``."""
+        return text_value(await self.metrics_text(), name, **labels)
+
+    def ports(self) -> list[int]:
+        """As :meth:`FunctionProcess.ports`."""
+        return self.process.ports()
 
     async def terminate(self, timeout: float = 20) -> int:
         """SIGTERM, then wait for the exit; return the exit code."""
@@ -380,61 +399,3 @@ class RunningFunction:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
-
-
-_ECHO_HANDLER = """
-def handler(context, event):
-    if event.path == "/raise":
-        raise RuntimeError("boom")
-    status = int(event.get_field("status") or 200)
-    return context.Response(
-        body=event.body,
-        content_type=event.content_type or "application/octet-stream",
-        status_code=status,
-    )
-"""
-
-
-class SinkFunction(RunningFunction):
-    """A sink fed by the ``http`` trigger (``dh-trigger-http`` must be installed): what a
-    test POSTs comes back as the response the sink receives.
-
-    The handler echoes the body with its content type, answers the status in the
-    ``status`` query parameter and raises on ``/raise``; query parameters become event
-    fields (``?frame_num=7`` looks to a sink like the mjpeg trigger's frame number).
-
-    :param folder: an empty folder for ``main.py``, ``function.yaml`` and the log.
-    :param sink: the trigger's ``attributes.sink`` (``{"kind": ..., "attributes": ...}``).
-    :param workers: the http trigger's ``maxWorkers``.
-    """
-
-    def __init__(self, folder: Path, sink: dict[str, Any], *, workers: int = 1) -> None:
-        self.folder = folder
-        self.port = free_port()
-        (folder / "main.py").write_text(_ECHO_HANDLER)
-        trigger = {"kind": "http", "maxWorkers": workers,
-                   "attributes": {"host": HOST, "port": self.port, "sink": sink}}  # fmt: skip
-        config = {
-            "apiVersion": "nuclio.io/v1",
-            "kind": "NuclioFunction",
-            "metadata": {"name": "sinks"},
-            "spec": {"handler": "main:handler", "triggers": {"web": trigger}},
-        }
-        path = folder / "function.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        super().__init__(path)
-
-    async def post(
-        self,
-        body: bytes,
-        content_type: str = "application/octet-stream",
-        path: str = "/",
-        **query: Any,
-    ) -> int:
-        """POST ``body`` to the trigger (query parameters from ``query``); return the status."""
-        url = f"http://{HOST}:{self.port}{path}"
-        params = {k: str(v) for k, v in query.items()}
-        headers = {"Content-Type": content_type}
-        async with self.session.post(url, data=body, params=params, headers=headers) as r:
-            await r.read()
-            return r.status

@@ -12,8 +12,7 @@ import functools
 import gc
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -57,6 +56,17 @@ def parse_with_collector_paused(*args: Any, **kwargs: Any) -> Any:
 
 ast.parse = parse_with_collector_paused
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _async_fixture(function: F) -> F:
+    """An async fixture that pytest-asyncio runs in its strict mode too."""
+    try:
+        from pytest_asyncio import fixture
+    except ImportError:  # pragma: no cover - without pytest-asyncio no async test runs anyway
+        return cast(F, pytest.fixture(function))
+    return cast(F, fixture(function))
+
 
 @pytest.fixture
 def dh_platform() -> Iterator[Platform]:
@@ -68,27 +78,79 @@ def dh_platform() -> Iterator[Platform]:
         platform.close()
 
 
-@pytest.fixture
-async def dh_sink_function(
-    tmp_path: Path,
-) -> AsyncIterator[Callable[..., Coroutine[Any, Any, Any]]]:
-    """``await dh_sink_function(sink, wait=True, workers=1)``: a running
-    :class:`dh_serverless.testing.processes.SinkFunction`, killed after the test."""
-    from dh_serverless.testing.processes import SinkFunction
+@_async_fixture
+async def dh_sink_function() -> AsyncIterator[Callable[..., Coroutine[Any, Any, Any]]]:
+    """``await dh_sink_function(sink, workers=1, handler=ECHO, order_wait=None)``: a started
+    :class:`~dh_serverless.testing.function.InProcessFunction` whose ``test`` trigger
+    ``web`` feeds ``sink`` (``{"kind": ..., "attributes": {...}}``); stopped after the test.
 
-    started: list[SinkFunction] = []
+    ``await function.push(body, content_type, frame_num=7)`` sends one event through the
+    echo handler (its ``status`` field is the answer's status, path ``/raise`` raises), so
+    the sink receives what was pushed; ``order_wait`` (seconds) makes the sink receive
+    results in push order, as the mjpeg trigger asks. A start that fails raises the
+    ``UserError`` ``dh-serverless run`` would print.
+    """
+    from dh_serverless.testing.function import InProcessFunction
+    from dh_serverless.testing.handlers import ECHO
 
-    async def start(sink: dict[str, Any], *, wait: bool = True, workers: int = 1) -> SinkFunction:
-        folder = tmp_path / f"fn{len(started)}"
-        folder.mkdir()
-        function = SinkFunction(folder, sink, workers=workers)
+    started: list[InProcessFunction] = []
+
+    async def start(
+        sink: dict[str, Any],
+        *,
+        workers: int = 1,
+        handler: str | Callable[..., Any] = ECHO,
+        order_wait: float | None = None,
+        spec: dict[str, Any] | None = None,
+    ) -> InProcessFunction:
+        attributes: dict[str, Any] = {"sink": sink}
+        if order_wait is not None:
+            attributes["sinkOrderWait"] = order_wait
+        trigger = {"kind": "test", "maxWorkers": workers, "attributes": attributes}
+        function = InProcessFunction({"web": trigger}, handler=handler, spec=spec)
         started.append(function)
-        if wait:
-            await function.wait_ready()
-        return function
+        return await function.start()
 
     try:
         yield start
     finally:
         for function in started:
-            await function.close()
+            await function.stop()
+
+
+@_async_fixture
+async def dh_trigger_function() -> AsyncIterator[Callable[..., Coroutine[Any, Any, Any]]]:
+    """``await dh_trigger_function(kind, attributes, handler=ECHO, workers=1, name=kind)``:
+    a started :class:`~dh_serverless.testing.function.InProcessFunction` serving the
+    installed trigger ``kind`` with ``attributes`` (as in ``function.yaml``); stopped
+    (drained as on SIGTERM) after the test.
+
+    ``function.port`` is the port the trigger bound (give it ``port: 0``),
+    ``function.metric("dh_events", outcome="ok")`` reads what ``/metrics`` shows,
+    ``function.trigger()`` is the trigger object and ``function.log()`` what it logged.
+    A start that fails raises the ``UserError`` ``dh-serverless run`` would print.
+    """
+    from dh_serverless.testing.function import InProcessFunction
+    from dh_serverless.testing.handlers import ECHO
+
+    started: list[InProcessFunction] = []
+
+    async def start(
+        kind: str,
+        attributes: dict[str, Any] | None = None,
+        *,
+        handler: str | Callable[..., Any] = ECHO,
+        workers: int = 1,
+        name: str | None = None,
+        spec: dict[str, Any] | None = None,
+    ) -> InProcessFunction:
+        trigger = {"kind": kind, "maxWorkers": workers, "attributes": attributes or {}}
+        function = InProcessFunction({name or kind: trigger}, handler=handler, spec=spec)
+        started.append(function)
+        return await function.start()
+
+    try:
+        yield start
+    finally:
+        for function in started:
+            await function.stop()
