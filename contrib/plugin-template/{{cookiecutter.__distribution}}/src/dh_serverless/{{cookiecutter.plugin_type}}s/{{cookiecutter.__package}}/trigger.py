@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import attrs
 
-from dh_serverless.core.api import Duration, EventFactory, validators
+from dh_serverless.core.api import Duration, EventFactory, Lifecycle, validators
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -65,25 +65,22 @@ class {{ cookiecutter.__class_name }}:
         )
         self._count = 0
         self._ticker: asyncio.Task[None] | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        #: the started guard, and the events in flight (drained, then cancelled, on stop)
+        self._life = Lifecycle(f"{{ cookiecutter.kind }} trigger {self.name!r}", spec.logger)
 
     async def start(self, dispatch: Dispatch) -> None:
         """Start ticking and return; the first event comes one interval from now."""
-        if self._ticker is not None:
-            raise RuntimeError(f"trigger {self.name} already started")
+        self._life.start()  # RuntimeError on a second start
         self._ticker = asyncio.create_task(self._tick_forever(dispatch), name=f"dh-{self.name}")
 
     async def stop(self, timeout: float) -> None:
         """Stop ticking, let running events finish for ``timeout`` seconds, cancel the rest."""
+        if not self._life.begin_stop():
+            return
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.wait({self._ticker})
-        if self._running:
-            _, late = await asyncio.wait(self._running, timeout=max(timeout, 0.0))
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        await self._life.drain(timeout)
 
     def event(self) -> Event:
         """The next tick's event (a fresh one each time: handlers may change theirs)."""
@@ -101,13 +98,12 @@ class {{ cookiecutter.__class_name }}:
                 due = loop.time() + self._interval
 
     def _tick(self, dispatch: Dispatch) -> None:
-        if len(self._running) >= self._workers:
+        running = self._life.in_flight
+        if running >= self._workers:
             self._dropped.inc()
-            self._log.warning("%s: tick dropped, %d still running", self.name, len(self._running))
+            self._log.warning("%s: tick dropped, %d still running", self.name, running)
             return
-        task = asyncio.create_task(self._dispatch(dispatch, self.event()))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self._life.spawn(self._dispatch(dispatch, self.event()))
 
     async def _dispatch(self, dispatch: Dispatch, event: Event) -> None:
         try:

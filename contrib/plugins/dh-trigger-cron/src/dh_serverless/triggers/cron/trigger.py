@@ -22,7 +22,7 @@ import asyncio
 import time
 from typing import ClassVar
 
-from dh_serverless.core.api import new_event
+from dh_serverless.core.api import Lifecycle, new_event
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -52,27 +52,25 @@ class CronTrigger:
         self._body = self._event.body.encode("utf-8")
         self._next_tick = spec.attributes.timetable()
         self._ticker: asyncio.Task[None] | None = None
-        # Ticks whose handler is still running: at most one per worker, so a slow
-        # handler never piles up waiting ticks.
-        self._running: set[asyncio.Task[None]] = set()
+        # The started guard, and the ticks whose handler is still running: at most one per
+        # worker, so a slow handler never piles up waiting ticks.
+        self._life = Lifecycle(f"cron trigger {self.name!r}", spec.logger)
 
     async def start(self, dispatch: Dispatch) -> None:
         """Start the ticker task and return; the first tick fires one period from now."""
+        self._life.start()  # RuntimeError on a second start
         self._ticker = asyncio.create_task(
             self._tick_forever(dispatch), name=f"dh-cron-{self.name}"
         )
 
     async def stop(self, timeout: float) -> None:
         """Stop ticking, let running handlers finish for ``timeout`` seconds, cancel the rest."""
+        if not self._life.begin_stop():
+            return
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.wait({self._ticker})
-        if self._running:
-            _, late = await asyncio.wait(self._running, timeout=max(timeout, 0.0))
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        await self._life.drain(timeout)
 
     def build_event(self) -> Event:
         """A fresh event per tick: handlers may change what they are given."""
@@ -97,16 +95,13 @@ class CronTrigger:
                 due = self._next_tick(time.time())
 
     def _tick(self, dispatch: Dispatch) -> None:
-        if len(self._running) >= self._spec.workers:
+        running = self._life.in_flight
+        if running >= self._spec.workers:
             self._log.warning(
-                "cron %r: tick dropped, %d earlier tick(s) still running",
-                self.name,
-                len(self._running),
+                "cron %r: tick dropped, %d earlier tick(s) still running", self.name, running
             )
             return
-        task = asyncio.create_task(self._dispatch(dispatch))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self._life.spawn(self._dispatch(dispatch))
 
     async def _dispatch(self, dispatch: Dispatch) -> None:
         # Nuclio ignores what the handler returns; the core logs handler errors.
