@@ -138,7 +138,7 @@ class HttpTrigger:
             attributes if isinstance(attributes, HttpAttributes) else HttpAttributes()
         )
         self._logger = spec.logger
-        self._life = Lifecycle(f"http trigger {self.name!r}", spec.logger)
+        self._life = Lifecycle(f"http trigger {self.name}", spec.logger)
         self._listener: HttpListener | None = None
 
     @property
