@@ -91,3 +91,32 @@ def test_without_a_cache_nothing_is_kept() -> None:
     longest = plugin(None)
     longest.pytest_runtest_logreport(SimpleNamespace(nodeid="a.py::t", duration=1.0))  # type: ignore[arg-type]
     longest.pytest_sessionfinish()  # no cacheprovider (-p no:cacheprovider): no error
+
+
+class Marker:
+    def __init__(self, *args: object) -> None:
+        self.args = args
+
+
+class TimedItem(Item):
+    def __init__(self, nodeid: str, timeout: float, *markers: str) -> None:
+        super().__init__(nodeid, *markers)
+        self.timeout = timeout
+
+    def get_closest_marker(self, name: str) -> object | None:
+        if name == "timeout":
+            return Marker(self.timeout)
+        return super().get_closest_marker(name)
+
+
+def test_an_untimed_slow_test_counts_a_tenth_of_its_timeout_when_that_is_more() -> None:
+    items = [
+        TimedItem("short.py::t", 60, "slow"),  # 20 s (the slow guess)
+        TimedItem("build.py::t", 1500, "slow"),  # 150 s
+        TimedItem("two.py::t1", 600, "slow"),  # 60 s
+        TimedItem("two.py::t2", 600, "slow"),  # 60 s
+        TimedItem("quick.py::t", 1500),  # not slow: 0.05 s whatever its timeout
+    ]
+    assert order(plugin(Cache()), items) == [
+        "build.py::t", "two.py::t1", "two.py::t2", "short.py::t", "quick.py::t"
+    ]  # fmt: skip

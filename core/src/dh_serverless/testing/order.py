@@ -9,7 +9,9 @@ collection by those scopes, longest first, keeping the order within each:
 - a scope's length is the sum of its tests' durations in the last run that ran them
   (setup, call and teardown; kept in pytest's cache under :data:`CACHE_KEY`, so a
   ``-p no:cacheprovider`` run only guesses);
-- a test never timed yet counts by its markers, as :data:`GUESS` says.
+- a test never timed yet counts by its markers, as :data:`GUESS` says; a ``slow`` one
+  (a build, a peer venv) by its ``timeout`` marker too, a tenth of it when that is more:
+  the longest builds are the ones given the longest timeouts.
 
 A project turns it on from its root ``conftest.py``::
 
@@ -37,10 +39,13 @@ def _scope(nodeid: str) -> str:
 
 
 def _guess(item: pytest.Item) -> float:
-    for marker, seconds in GUESS.items():
-        if not marker or item.get_closest_marker(marker) is not None:
-            return seconds
-    return 0.0
+    marker = next(m for m in GUESS if not m or item.get_closest_marker(m) is not None)
+    seconds = GUESS[marker]
+    if marker == "slow":
+        timeout = item.get_closest_marker("timeout")
+        if timeout is not None and timeout.args and isinstance(timeout.args[0], (int, float)):
+            return max(seconds, timeout.args[0] / 10)
+    return seconds
 
 
 class LongestFirst:
