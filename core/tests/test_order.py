@@ -109,14 +109,18 @@ class TimedItem(Item):
         return super().get_closest_marker(name)
 
 
-def test_an_untimed_slow_test_counts_a_tenth_of_its_timeout_when_that_is_more() -> None:
+def test_the_longest_slow_test_of_a_scope_counts_a_fifth_of_its_timeout() -> None:
     items = [
         TimedItem("short.py::t", 60, "slow"),  # 20 s (the slow guess)
-        TimedItem("build.py::t", 1500, "slow"),  # 150 s
-        TimedItem("two.py::t1", 600, "slow"),  # 60 s
-        TimedItem("two.py::t2", 600, "slow"),  # 60 s
+        TimedItem("two.py::t1", 600, "slow"),  # 120 s
+        TimedItem("two.py::t2", 600, "slow"),  # 20 s: its scope's build counted once
+        TimedItem("build.py::t", 1500, "slow"),  # 300 s
+        TimedItem("many.py::t1", 300, "slow"),  # 60 s
+        TimedItem("many.py::t2", 300, "slow"),  # 20 s
+        TimedItem("many.py::t3", 300, "slow"),  # 20 s
         TimedItem("quick.py::t", 1500),  # not slow: 0.05 s whatever its timeout
     ]
     assert order(plugin(Cache()), items) == [
-        "build.py::t", "two.py::t1", "two.py::t2", "short.py::t", "quick.py::t"
+        "build.py::t", "two.py::t1", "two.py::t2", "many.py::t1", "many.py::t2", "many.py::t3",
+        "short.py::t", "quick.py::t",
     ]  # fmt: skip

@@ -9,9 +9,10 @@ collection by those scopes, longest first, keeping the order within each:
 - a scope's length is the sum of its tests' durations in the last run that ran them
   (setup, call and teardown; kept in pytest's cache under :data:`CACHE_KEY`, so a
   ``-p no:cacheprovider`` run only guesses);
-- a test never timed yet counts by its markers, as :data:`GUESS` says; a ``slow`` one
-  (a build, a peer venv) by its ``timeout`` marker too, a tenth of it when that is more:
-  the longest builds are the ones given the longest timeouts.
+- a test never timed yet counts by its markers, as :data:`GUESS` says; in each scope, the
+  ``slow`` test (a build, a peer venv) with the longest ``timeout`` marker counts a fifth of
+  that timeout when that is more (the longest builds are given the longest timeouts, and a
+  scope builds once what its other tests share).
 
 A project turns it on from its root ``conftest.py``::
 
@@ -38,14 +39,15 @@ def _scope(nodeid: str) -> str:
     return nodeid.rsplit("::", 1)[0]
 
 
-def _guess(item: pytest.Item) -> float:
+def _guess(item: pytest.Item) -> tuple[float, float]:
+    """Seconds guessed for ``item``, and more for the longest ``slow`` test of its scope."""
     marker = next(m for m in GUESS if not m or item.get_closest_marker(m) is not None)
     seconds = GUESS[marker]
     if marker == "slow":
         timeout = item.get_closest_marker("timeout")
         if timeout is not None and timeout.args and isinstance(timeout.args[0], (int, float)):
-            return max(seconds, timeout.args[0] / 10)
-    return seconds
+            return seconds, max(0.0, timeout.args[0] / 5 - seconds)
+    return seconds, 0.0
 
 
 class LongestFirst:
@@ -65,14 +67,18 @@ class LongestFirst:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         known = self._known()
         cost: dict[str, float] = {}
+        build: dict[str, float] = {}  # the longest slow test's extra, once per scope
         first: dict[str, int] = {}
         for index, item in enumerate(items):
+            scope = _scope(item.nodeid)
             seconds = known.get(item.nodeid)
             if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-                seconds = _guess(item)
-            scope = _scope(item.nodeid)
+                seconds, extra = _guess(item)
+                build[scope] = max(build.get(scope, 0.0), extra)
             cost[scope] = cost.get(scope, 0.0) + float(seconds)
             first.setdefault(scope, index)
+        for scope, extra in build.items():
+            cost[scope] += extra
         # Every xdist worker sorts alike (one cache file, read before any run ends).
         items.sort(key=lambda item: (-cost[_scope(item.nodeid)], first[_scope(item.nodeid)]))
 
