@@ -18,9 +18,10 @@ space := $(empty) $(empty)
 PYTEST := $(BIN)/pytest
 NO_TESTS_OK := || test $$? -eq 5
 # Parallel test processes (pytest-xdist): `auto` is one per CPU; JOBS=0 runs in one process.
-# One test file per process at a time, so module-scoped peers (Envoy, servers) start once.
+# One test file (or test class) per process at a time, so module-scoped peers (Envoy, servers)
+# start once; the longest files first, by the last run's durations (dh_serverless.testing.order).
 JOBS ?= auto
-XDIST := -n $(JOBS) --dist loadfile
+XDIST := -n $(JOBS) --dist loadscope --no-loadscope-reorder
 # The peer venvs (tools/peers.py) the tests use; made once, before the tests start.
 TEST_PEERS := dhcore-0.15 dhcore-0.16 mlserver kserve
 # The tests that start no process (lanes: conftest.py); `make test-fast` runs them.

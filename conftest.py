@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from dh_serverless.testing import lanes
+from dh_serverless.testing import lanes, order
 
 LANES = lanes.Lanes(Path(__file__).parent)
 
@@ -30,6 +30,7 @@ DEV_SHARE = 5  # dev runs 1/DEV_SHARE of each test's examples
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", lanes.MARKER_LINE)
+    config.pluginmanager.register(order.LongestFirst(config), "dh-longest-first")
 
 
 def pytest_report_header() -> str:

@@ -286,48 +286,51 @@ def python310() -> str | None:
     return None
 
 
-@pytest.mark.timeout(1500)  # builds every wheel for 3.10
-@pytest.mark.skipif(python310() is None, reason="no Python 3.10 here (pyenv or python3.10)")
-def test_a_python_3_10_layer_installs_offline_and_runs_a_job(world, tmp_path):
-    """DH Core's 3.10 image: the layer built with Python 3.10, installed offline into a 3.10
-    venv with pip (as install-prebuilt.sh does), runs a job with the default extras."""
-    python = python310()
-    assert python is not None
-    env = {**os.environ, "PYTHON": python, "DH_SDK_VERSION": ""}
-    built = subprocess.run(
-        ["sh", RECIPE / "build-layer.sh", ROOT, world / "layer310"],
-        capture_output=True, text=True, env=env, timeout=900,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr[-3000:]
-    layer = world / "layer310" / "opt" / "nuclio"
-    assert DEFAULT_EXTRAS in (layer / "requirements" / "nuclio.txt").read_text().split("\n")
-    venv = tmp_path / "venv310"
-    subprocess.run([python, "-m", "venv", venv], check=True, timeout=120)
-    pip_env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    pip_env["PIP_CONFIG_FILE"] = os.devnull
-    installed = subprocess.run(
-        ["sh", RECIPE / "install-prebuilt.sh", layer, venv / "bin" / "python"],
-        capture_output=True, text=True, env=pip_env, timeout=600,
-    )  # fmt: skip
-    assert installed.returncode == 0, installed.stderr[-3000:]
-    home = tmp_path / "shared"
-    home.mkdir()
-    folder = home / "ok"
-    folder.mkdir()
-    (folder / "handler.py").write_text(
-        "import sys\n\ndef handler(context, event):\n    return sys.version[:4]\n"
-    )
-    (folder / "function.yaml").write_text(job_yaml(run_entity("demo", "run-310", "job")))
-    env310 = {"HOME": str(home), "PATH": f"{venv}/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-    result = subprocess.run(
-        [str(layer / "processor"), "--config", str(folder / "function.yaml"),
-         "--health-host", "127.0.0.1", "--health-port", "0"],
-        capture_output=True, text=True, env=env310, cwd=home, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:2] == ["job 'job' succeeded: 200 OK", "3.10"]
-    plugins = subprocess.run(
-        [venv / "bin" / "dh-serverless", "plugins"], capture_output=True, text=True, timeout=60
-    )
-    for kind in ("http", "job", "extproc", "openinference", "websocket"):
-        assert kind in plugins.stdout, plugins.stdout
+class TestPython310:
+    """DH Core's 3.10 images (a class: parallel runs give this long build its own worker)."""
+
+    @pytest.mark.timeout(1500)  # builds every wheel for 3.10
+    @pytest.mark.skipif(python310() is None, reason="no Python 3.10 here (pyenv or python3.10)")
+    def test_a_python_3_10_layer_installs_offline_and_runs_a_job(self, world, tmp_path):
+        """DH Core's 3.10 image: the layer built with Python 3.10, installed offline into a 3.10
+        venv with pip (as install-prebuilt.sh does), runs a job with the default extras."""
+        python = python310()
+        assert python is not None
+        env = {**os.environ, "PYTHON": python, "DH_SDK_VERSION": ""}
+        built = subprocess.run(
+            ["sh", RECIPE / "build-layer.sh", ROOT, world / "layer310"],
+            capture_output=True, text=True, env=env, timeout=900,
+        )  # fmt: skip
+        assert built.returncode == 0, built.stderr[-3000:]
+        layer = world / "layer310" / "opt" / "nuclio"
+        assert DEFAULT_EXTRAS in (layer / "requirements" / "nuclio.txt").read_text().split("\n")
+        venv = tmp_path / "venv310"
+        subprocess.run([python, "-m", "venv", venv], check=True, timeout=120)
+        pip_env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+        pip_env["PIP_CONFIG_FILE"] = os.devnull
+        installed = subprocess.run(
+            ["sh", RECIPE / "install-prebuilt.sh", layer, venv / "bin" / "python"],
+            capture_output=True, text=True, env=pip_env, timeout=600,
+        )  # fmt: skip
+        assert installed.returncode == 0, installed.stderr[-3000:]
+        home = tmp_path / "shared"
+        home.mkdir()
+        folder = home / "ok"
+        folder.mkdir()
+        (folder / "handler.py").write_text(
+            "import sys\n\ndef handler(context, event):\n    return sys.version[:4]\n"
+        )
+        (folder / "function.yaml").write_text(job_yaml(run_entity("demo", "run-310", "job")))
+        env310 = {"HOME": str(home), "PATH": f"{venv}/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+        result = subprocess.run(
+            [str(layer / "processor"), "--config", str(folder / "function.yaml"),
+             "--health-host", "127.0.0.1", "--health-port", "0"],
+            capture_output=True, text=True, env=env310, cwd=home, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[:2] == ["job 'job' succeeded: 200 OK", "3.10"]
+        plugins = subprocess.run(
+            [venv / "bin" / "dh-serverless", "plugins"], capture_output=True, text=True, timeout=60
+        )
+        for kind in ("http", "job", "extproc", "openinference", "websocket"):
+            assert kind in plugins.stdout, plugins.stdout

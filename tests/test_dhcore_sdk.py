@@ -78,10 +78,10 @@ def fail(event):
 """
 
 
-@pytest.fixture(scope="module", params=["dhcore-0.15", "dhcore-0.16"])
+@pytest.fixture(scope="class")
 def sdk_bin(request: pytest.FixtureRequest) -> Path:
-    """The bin folder of one SDK venv (made on first use: a few minutes)."""
-    return peer_python(request.param).parent
+    """The bin folder of the class's SDK venv (made on first use: a few minutes)."""
+    return peer_python(request.cls.peer).parent
 
 
 @pytest.fixture
@@ -158,96 +158,6 @@ def assert_no_secret(*texts: str) -> None:
             assert value not in text, f"{name} leaked"
 
 
-def test_job_with_parameters_saves_its_results_and_exits_0(sdk_bin, tmp_path, fake):
-    code, out, err = run_job(
-        sdk_bin, tmp_path, fake, handler="main:add", parameters={"a": 2, "b": 3}
-    )
-    assert code == 0, err
-    assert "job 'job' succeeded: 200 OK" in out
-    (saved,) = fake.puts()
-    assert saved["status"]["results"] == {"output_0": 5}
-    # The original's merge order: the run's own state wins (DH Core sets the final one).
-    assert saved["status"]["state"] == "RUNNING"
-    assert ("GET", f"/api/v1/projects/{PROJECT}", None) in fake.requests
-    assert_no_secret(out, err)
-
-
-def test_job_that_raises_exits_1_and_saves_nothing(sdk_bin, tmp_path, fake):
-    code, out, err = run_job(sdk_bin, tmp_path, fake, handler="main:broken", parameters={"a": 7})
-    assert code == 1
-    assert "job 'job' failed: 500 Internal Server Error" in out
-    assert "ValueError: cannot use 7" in out
-    assert fake.puts() == []
-    assert_no_secret(out, err)
-
-
-def test_job_without_run_id_exits_1_naming_the_variable(sdk_bin, tmp_path, fake):
-    entity = run_entity(PROJECT, "r1", "job", handler="main:add", parameters={"a": 1, "b": 1})
-    shared = shared_folder(tmp_path, job_yaml(entity, handler="run_handler:handler_job"))
-    env = dhcore_env(tmp_path, fake, "r1", shared)
-    del env["RUN_ID"]
-    process = start_processor(sdk_bin, shared, env, tmp_path / "work", free_port())
-    _, err = process.communicate(timeout=90)
-    assert process.returncode == 1
-    assert "RUN_ID is not set" in err
-
-
-def test_serve_calls_the_user_function_per_request(sdk_bin, tmp_path, fake):
-    run_id = "5e7e1"
-    fake.runs[run_id] = run_entity(
-        PROJECT,
-        run_id,
-        "serve",
-        handler="main:echo",
-        init_function="prepare",
-        init_parameters={"greeting": "ciao"},
-    )
-    port, health = free_port(), free_port()
-    shared = shared_folder(tmp_path, serve_yaml("run_handler:handler_serve", port=port))
-    env = dhcore_env(tmp_path, fake, run_id, shared)
-    fake.delay = 2.0  # init_context waits on DH Core: /live must answer meanwhile
-    process = start_processor(sdk_bin, shared, env, tmp_path / "work", health)
-    try:
-        wait_until(lambda: _status(f"http://127.0.0.1:{health}/live") == 200, 30, "/live")
-        assert _status(f"http://127.0.0.1:{health}/ready") == 503
-        wait_ready(process, health)
-        calls_after_init = len(fake.requests)
-        bodies = []
-        for text in ("one", "two", "three"):
-            status, body = http(f"http://127.0.0.1:{port}/", json.dumps({"t": text}).encode())
-            assert status == 200, body
-            bodies.append(json.loads(body))
-        assert [b["body"] for b in bodies] == [{"t": "one"}, {"t": "two"}, {"t": "three"}]
-        assert {b["greeting"] for b in bodies} == {"ciao"}
-        assert {b["has_project"] for b in bodies} == {PROJECT}
-        assert {b["worker"] for b in bodies} <= {"0", "1"}
-        assert bodies[0]["env_keys"] == ["MY_API_KEY"]  # present, never shown
-        assert len(fake.requests) == calls_after_init  # no DH Core call per request
-        responses = http(f"http://127.0.0.1:{port}/")[1]
-    finally:
-        out, err = stop(process)
-    assert process.returncode == 0, err
-    assert_no_secret(out, err, responses.decode(), json.dumps(bodies))
-
-
-def test_serve_errors_answer_500_and_the_function_keeps_serving(sdk_bin, tmp_path, fake):
-    run_id = "5e7e2"
-    fake.runs[run_id] = run_entity(PROJECT, run_id, "serve", handler="main:fail")
-    port, health = free_port(), free_port()
-    shared = shared_folder(tmp_path, serve_yaml("run_handler:handler_serve", port=port))
-    env = dhcore_env(tmp_path, fake, run_id, shared)
-    process = start_processor(sdk_bin, shared, env, tmp_path / "work", health)
-    try:
-        wait_ready(process, health)
-        for _ in range(2):
-            status, body = http(f"http://127.0.0.1:{port}/", b"{}")
-            assert (status, body) == (500, b"RuntimeError: serve failed")
-    finally:
-        out, err = stop(process)
-    assert process.returncode == 0
-    assert_no_secret(out, err)
-
-
 # ---------------------------------------------------------------------------
 # DH Core's newer rendered handler.py templates (import only the SDK)
 # ---------------------------------------------------------------------------
@@ -299,29 +209,6 @@ def handler(context, event):
 """
 
 
-def test_rendered_job_template_runs_unchanged(sdk_bin, tmp_path, fake):
-    run_id = "7e3a1"
-    entity = run_entity(PROJECT, run_id, "job", handler="main:add", parameters={"a": 40, "b": 2})
-    fake.runs[run_id] = entity
-    shared = shared_folder(tmp_path, job_yaml(entity))
-    source = json.dumps(entity["spec"]["source"])
-    (shared / "handler.py").write_text(JOB_TEMPLATE.replace("SOURCE", source, 1))
-    env = dhcore_env(tmp_path, fake, run_id, shared)
-    process = start_processor(sdk_bin, shared, env, tmp_path / "work", free_port())
-    out, err = process.communicate(timeout=90)
-    assert_no_secret(out, err)
-    if sdk_bin.parent.name == "dhcore-0.15":
-        assert process.returncode == 0, err
-        (saved,) = fake.puts()
-        assert saved["status"]["results"] == {"output_0": 42}
-    else:
-        # 0.16.0b19 dropped save(update=True): DH Core's template fails with it, and says so.
-        assert process.returncode == 1
-        assert "TypeError" in out
-        assert "update" in out
-        assert fake.puts() == []
-
-
 #: DH Core's serve template, in the same shape: the user function per event; errors are
 #: logged and swallowed (the answer is then empty, 200).
 SERVE_TEMPLATE = """
@@ -360,26 +247,6 @@ def handler(context, event):
 """
 
 
-def test_rendered_serve_template_runs_unchanged(sdk_bin, tmp_path, fake):
-    run_id = "7e3a2"
-    fake.runs[run_id] = entity = run_entity(PROJECT, run_id, "serve", handler="main:echo")
-    port, health = free_port(), free_port()
-    shared = shared_folder(tmp_path, serve_yaml(port=port))
-    source = json.dumps(entity["spec"]["source"])
-    (shared / "handler.py").write_text(SERVE_TEMPLATE.replace("SOURCE", source, 1))
-    env = dhcore_env(tmp_path, fake, run_id, shared)
-    process = start_processor(sdk_bin, shared, env, tmp_path / "work", health)
-    try:
-        wait_ready(process, health)
-        status, body = http(f"http://127.0.0.1:{port}/", b'{"t": 1}')
-    finally:
-        out, err = stop(process)
-    assert status == 200
-    assert json.loads(body)["body"] == {"t": 1}
-    assert process.returncode == 0
-    assert_no_secret(out, err, body.decode())
-
-
 def wait_ready(process: subprocess.Popen[str], health: int) -> None:
     """Wait for /ready; fail with the processor's output if it exits first."""
 
@@ -399,13 +266,162 @@ def _status(url: str) -> int | None:
         return None
 
 
-def test_importing_run_handler_does_not_import_the_sdk(sdk_bin):
-    code = (
-        "import sys, time; t = time.monotonic(); import run_handler; "
-        "print('digitalhub' in sys.modules, 'digitalhub_runtime_python' in sys.modules, "
-        "time.monotonic() - t < 0.5)"
-    )
-    result = subprocess.run(
-        [sdk_bin / "python", "-c", code], capture_output=True, text=True, env=clean_env()
-    )
-    assert result.stdout.split() == ["False", "False", "True"], result.stderr
+# ---------------------------------------------------------------------------
+# The tests, once per SDK release line: one class each, so parallel runs
+# (pytest-xdist's --dist loadscope) give each line its own worker.
+# ---------------------------------------------------------------------------
+
+
+class SDKTests:
+    """Every test, against the SDK venv named by the subclass's ``peer``."""
+
+    peer: str
+
+    def test_job_with_parameters_saves_its_results_and_exits_0(self, sdk_bin, tmp_path, fake):
+        code, out, err = run_job(
+            sdk_bin, tmp_path, fake, handler="main:add", parameters={"a": 2, "b": 3}
+        )
+        assert code == 0, err
+        assert "job 'job' succeeded: 200 OK" in out
+        (saved,) = fake.puts()
+        assert saved["status"]["results"] == {"output_0": 5}
+        # The original's merge order: the run's own state wins (DH Core sets the final one).
+        assert saved["status"]["state"] == "RUNNING"
+        assert ("GET", f"/api/v1/projects/{PROJECT}", None) in fake.requests
+        assert_no_secret(out, err)
+
+    def test_job_that_raises_exits_1_and_saves_nothing(self, sdk_bin, tmp_path, fake):
+        code, out, err = run_job(
+            sdk_bin, tmp_path, fake, handler="main:broken", parameters={"a": 7}
+        )
+        assert code == 1
+        assert "job 'job' failed: 500 Internal Server Error" in out
+        assert "ValueError: cannot use 7" in out
+        assert fake.puts() == []
+        assert_no_secret(out, err)
+
+    def test_job_without_run_id_exits_1_naming_the_variable(self, sdk_bin, tmp_path, fake):
+        entity = run_entity(PROJECT, "r1", "job", handler="main:add", parameters={"a": 1, "b": 1})
+        shared = shared_folder(tmp_path, job_yaml(entity, handler="run_handler:handler_job"))
+        env = dhcore_env(tmp_path, fake, "r1", shared)
+        del env["RUN_ID"]
+        process = start_processor(sdk_bin, shared, env, tmp_path / "work", free_port())
+        _, err = process.communicate(timeout=90)
+        assert process.returncode == 1
+        assert "RUN_ID is not set" in err
+
+    def test_serve_calls_the_user_function_per_request(self, sdk_bin, tmp_path, fake):
+        run_id = "5e7e1"
+        fake.runs[run_id] = run_entity(
+            PROJECT,
+            run_id,
+            "serve",
+            handler="main:echo",
+            init_function="prepare",
+            init_parameters={"greeting": "ciao"},
+        )
+        port, health = free_port(), free_port()
+        shared = shared_folder(tmp_path, serve_yaml("run_handler:handler_serve", port=port))
+        env = dhcore_env(tmp_path, fake, run_id, shared)
+        fake.delay = 2.0  # init_context waits on DH Core: /live must answer meanwhile
+        process = start_processor(sdk_bin, shared, env, tmp_path / "work", health)
+        try:
+            wait_until(lambda: _status(f"http://127.0.0.1:{health}/live") == 200, 30, "/live")
+            assert _status(f"http://127.0.0.1:{health}/ready") == 503
+            wait_ready(process, health)
+            calls_after_init = len(fake.requests)
+            bodies = []
+            for text in ("one", "two", "three"):
+                status, body = http(f"http://127.0.0.1:{port}/", json.dumps({"t": text}).encode())
+                assert status == 200, body
+                bodies.append(json.loads(body))
+            assert [b["body"] for b in bodies] == [{"t": "one"}, {"t": "two"}, {"t": "three"}]
+            assert {b["greeting"] for b in bodies} == {"ciao"}
+            assert {b["has_project"] for b in bodies} == {PROJECT}
+            assert {b["worker"] for b in bodies} <= {"0", "1"}
+            assert bodies[0]["env_keys"] == ["MY_API_KEY"]  # present, never shown
+            assert len(fake.requests) == calls_after_init  # no DH Core call per request
+            responses = http(f"http://127.0.0.1:{port}/")[1]
+        finally:
+            out, err = stop(process)
+        assert process.returncode == 0, err
+        assert_no_secret(out, err, responses.decode(), json.dumps(bodies))
+
+    def test_serve_errors_answer_500_and_the_function_keeps_serving(self, sdk_bin, tmp_path, fake):
+        run_id = "5e7e2"
+        fake.runs[run_id] = run_entity(PROJECT, run_id, "serve", handler="main:fail")
+        port, health = free_port(), free_port()
+        shared = shared_folder(tmp_path, serve_yaml("run_handler:handler_serve", port=port))
+        env = dhcore_env(tmp_path, fake, run_id, shared)
+        process = start_processor(sdk_bin, shared, env, tmp_path / "work", health)
+        try:
+            wait_ready(process, health)
+            for _ in range(2):
+                status, body = http(f"http://127.0.0.1:{port}/", b"{}")
+                assert (status, body) == (500, b"RuntimeError: serve failed")
+        finally:
+            out, err = stop(process)
+        assert process.returncode == 0
+        assert_no_secret(out, err)
+
+    def test_rendered_job_template_runs_unchanged(self, sdk_bin, tmp_path, fake):
+        run_id = "7e3a1"
+        entity = run_entity(
+            PROJECT, run_id, "job", handler="main:add", parameters={"a": 40, "b": 2}
+        )
+        fake.runs[run_id] = entity
+        shared = shared_folder(tmp_path, job_yaml(entity))
+        source = json.dumps(entity["spec"]["source"])
+        (shared / "handler.py").write_text(JOB_TEMPLATE.replace("SOURCE", source, 1))
+        env = dhcore_env(tmp_path, fake, run_id, shared)
+        process = start_processor(sdk_bin, shared, env, tmp_path / "work", free_port())
+        out, err = process.communicate(timeout=90)
+        assert_no_secret(out, err)
+        if sdk_bin.parent.name == "dhcore-0.15":
+            assert process.returncode == 0, err
+            (saved,) = fake.puts()
+            assert saved["status"]["results"] == {"output_0": 42}
+        else:
+            # 0.16.0b19 dropped save(update=True): DH Core's template fails with it, and says so.
+            assert process.returncode == 1
+            assert "TypeError" in out
+            assert "update" in out
+            assert fake.puts() == []
+
+    def test_rendered_serve_template_runs_unchanged(self, sdk_bin, tmp_path, fake):
+        run_id = "7e3a2"
+        fake.runs[run_id] = entity = run_entity(PROJECT, run_id, "serve", handler="main:echo")
+        port, health = free_port(), free_port()
+        shared = shared_folder(tmp_path, serve_yaml(port=port))
+        source = json.dumps(entity["spec"]["source"])
+        (shared / "handler.py").write_text(SERVE_TEMPLATE.replace("SOURCE", source, 1))
+        env = dhcore_env(tmp_path, fake, run_id, shared)
+        process = start_processor(sdk_bin, shared, env, tmp_path / "work", health)
+        try:
+            wait_ready(process, health)
+            status, body = http(f"http://127.0.0.1:{port}/", b'{"t": 1}')
+        finally:
+            out, err = stop(process)
+        assert status == 200
+        assert json.loads(body)["body"] == {"t": 1}
+        assert process.returncode == 0
+        assert_no_secret(out, err, body.decode())
+
+    def test_importing_run_handler_does_not_import_the_sdk(self, sdk_bin):
+        code = (
+            "import sys, time; t = time.monotonic(); import run_handler; "
+            "print('digitalhub' in sys.modules, 'digitalhub_runtime_python' in sys.modules, "
+            "time.monotonic() - t < 0.5)"
+        )
+        result = subprocess.run(
+            [sdk_bin / "python", "-c", code], capture_output=True, text=True, env=clean_env()
+        )
+        assert result.stdout.split() == ["False", "False", "True"], result.stderr
+
+
+class TestSDK015(SDKTests):
+    peer = "dhcore-0.15"
+
+
+class TestSDK016(SDKTests):
+    peer = "dhcore-0.16"
