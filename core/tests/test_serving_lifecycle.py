@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from dh_serverless.core.api import Lifecycle
+from dh_serverless.core.api import Lifecycle, drain_tasks
 
 
 async def test_a_second_start_is_refused_by_name() -> None:
@@ -117,3 +117,20 @@ async def test_drain_with_nothing_in_flight_returns_at_once() -> None:
     life.begin_stop()
     assert await asyncio.wait_for(life.drain(60.0), 1.0) == 0
     assert "stopped" in repr(life)
+
+
+async def test_drain_tasks_lets_the_quick_finish_and_cancels_the_slow() -> None:
+    finished: list[str] = []
+
+    async def work(name: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        finished.append(name)
+
+    quick = asyncio.create_task(work("quick", 0.01))
+    slow = asyncio.create_task(work("slow", 60.0))
+    done_already = asyncio.create_task(work("done", 0.0))
+    await asyncio.sleep(0.001)
+    assert await drain_tasks([quick, slow, done_already], 0.5) == [slow]
+    assert finished == ["done", "quick"]
+    assert slow.cancelled()
+    assert await drain_tasks([quick, slow], 0.5) == []  # nothing left to wait for

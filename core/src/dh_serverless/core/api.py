@@ -64,7 +64,7 @@ from dh_serverless.core.events import EventFactory, new_event
 from dh_serverless.core.handoff import DropPolicy, Handoff
 from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_response
 from dh_serverless.core.rollingbuffer import RollingBuffer
-from dh_serverless.core.serving.lifecycle import Lifecycle
+from dh_serverless.core.serving.lifecycle import Lifecycle, drain_tasks
 from dh_serverless.core.serving.limits import (
     ByteBudget,
     ListenerTimeouts,
@@ -74,18 +74,6 @@ from dh_serverless.core.serving.limits import (
 )
 from dh_serverless.core.sinkitems import body_bytes, timestamp_text
 from dh_serverless.core.streams import StreamDispatch
-from dh_serverless.core.streamtriggers import (
-    SourceAttributes,
-    SourceLink,
-    SourceMetrics,
-    SourceTrigger,
-    StreamEvents,
-    redact_url,
-    trigger_attributes,
-)
-from dh_serverless.core.video import VIDEO_CLOCK, VideoEncoder, rgb_array
-from dh_serverless.core.viewerpage import viewer_page
-from dh_serverless.core.viewers import MediaClock, RecentRate, ViewerMetrics, local_url
 
 if TYPE_CHECKING:
     from dh_serverless.core.serving.datagram import DatagramListener
@@ -103,10 +91,23 @@ if TYPE_CHECKING:
         text_answer,
     )
     from dh_serverless.core.serving.stream import Connection, MessageTooLarge, StreamListener
+    from dh_serverless.core.streamtriggers import (
+        SourceAttributes,
+        SourceLink,
+        SourceMetrics,
+        SourceTrigger,
+        StreamEvents,
+        redact_url,
+        trigger_attributes,
+    )
+    from dh_serverless.core.video import VIDEO_CLOCK, VideoEncoder, rgb_array
+    from dh_serverless.core.viewerpage import viewer_page
+    from dh_serverless.core.viewers import MediaClock, RecentRate, ViewerMetrics, local_url
 
 
 def __getattr__(name: str) -> Any:
-    """The serving layer's names, imported on first use: a job loads no aiohttp, no grpc."""
+    """The serving layer's and the media plugins' names, imported on first use: a job loads
+    no aiohttp, no grpc, and none of what only stream triggers and media sinks use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -154,6 +155,7 @@ __all__ = (
     "cap_text",
     "decode_body",
     "display_key",
+    "drain_tasks",
     "encode_json",
     "format_address",
     "json_answer",
@@ -183,6 +185,23 @@ _LAZY = {
     "Connection": "dh_serverless.core.serving.stream",
     "MessageTooLarge": "dh_serverless.core.serving.stream",
     "DatagramListener": "dh_serverless.core.serving.datagram",
+    **dict.fromkeys(
+        (
+            "SourceAttributes",
+            "SourceLink",
+            "SourceMetrics",
+            "SourceTrigger",
+            "StreamEvents",
+            "redact_url",
+            "trigger_attributes",
+        ),
+        "dh_serverless.core.streamtriggers",
+    ),
+    **dict.fromkeys(("VIDEO_CLOCK", "VideoEncoder", "rgb_array"), "dh_serverless.core.video"),
+    "viewer_page": "dh_serverless.core.viewerpage",
+    **dict.fromkeys(
+        ("MediaClock", "RecentRate", "ViewerMetrics", "local_url"), "dh_serverless.core.viewers"
+    ),
 }
 #: the rest of what ``__all__`` names but this module does not define: the HTTP names
 _HTTP = "dh_serverless.core.serving.http"

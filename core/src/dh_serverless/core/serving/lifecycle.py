@@ -38,15 +38,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
-__all__ = ("Lifecycle",)
+__all__ = ("Lifecycle", "drain_tasks")
 
 T = TypeVar("T")
 
 #: seconds cancelled work is given to unwind before :meth:`Lifecycle.drain` returns
 CANCEL_GRACE = 1.0
+
+
+async def drain_tasks(
+    tasks: Iterable[asyncio.Task[Any]], timeout: float, *, grace: float | None = CANCEL_GRACE
+) -> list[asyncio.Task[Any]]:
+    """Wait up to ``timeout`` seconds for ``tasks``, then cancel those still running and
+    give them ``grace`` seconds (``None``: as long as they take) to unwind.
+
+    :return: the tasks that had to be cancelled (empty: everything finished in time).
+    """
+    pending = [task for task in tasks if not task.done()]
+    if not pending:
+        return []
+    _, late = await asyncio.wait(pending, timeout=max(timeout, 0.0))
+    left = list(late)
+    for task in left:
+        task.cancel()
+    if left:
+        await asyncio.wait(left, timeout=grace)
+    return left
 
 
 class Lifecycle:

@@ -11,7 +11,7 @@ import asyncio
 import http
 from typing import ClassVar
 
-from dh_serverless.core.api import new_event
+from dh_serverless.core.api import drain_tasks, new_event
 from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
@@ -52,10 +52,7 @@ class JobTrigger:
         task = self._task
         if task is None or task.done() or task is asyncio.current_task():
             return
-        await asyncio.wait({task}, timeout=max(timeout, 0.0))
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})
+        await drain_tasks((task,), timeout, grace=None)
 
     def build_event(self) -> Event:
         """The event handed to the handler, made fresh from the configuration."""

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from dh_serverless.core.api import StreamDispatch
+from dh_serverless.core.api import StreamDispatch, drain_tasks
 from dh_serverless.hookspecs import Dispatch, Event
 from dh_serverless.triggers.mjpeg.metrics import TriggerMetrics
 
@@ -105,14 +105,7 @@ class LatestWins:
     async def drain(self, timeout: float) -> None:
         """Let running events finish for up to ``timeout`` seconds, then cancel them."""
         self.drop_waiting()
-        tasks = list(self._tasks)
-        if not tasks:
-            return
-        _, left = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
-        for task in left:
-            task.cancel()
-        if left:
-            await asyncio.wait(left, timeout=1.0)
+        await drain_tasks(list(self._tasks), timeout)
 
 
 async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:

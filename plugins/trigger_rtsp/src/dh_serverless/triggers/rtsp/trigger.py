@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import av.error
 import numpy as np
 
-from dh_serverless.core.api import UTC, RollingBuffer, SourceTrigger, StreamDispatch
+from dh_serverless.core.api import UTC, RollingBuffer, SourceTrigger, StreamDispatch, drain_tasks
 from dh_serverless.hookspecs import Dispatch, Event, TriggerSpec
 from dh_serverless.triggers.rtsp.config import RtspTriggerAttributes
 from dh_serverless.triggers.rtsp.frames import to_jpeg, to_rgb
@@ -122,13 +122,7 @@ class RtspTrigger(SourceTrigger[RtspTriggerAttributes]):
         if self._pump is not None:
             self._pump.cancel()
             await asyncio.gather(self._pump, return_exceptions=True)
-        tasks = list(self._tasks)
-        if tasks:
-            _, left = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
-            for task in left:
-                task.cancel()
-            if left:
-                await asyncio.wait(left, timeout=1.0)
+        await drain_tasks(list(self._tasks), timeout)
         # A live stream returns within a packet; a stalled one within readTimeout (the
         # thread is a daemon: it never holds the process).
         await asyncio.to_thread(thread.join, min(2.0, float(self.attributes.read_timeout)))

@@ -19,7 +19,7 @@ from typing import ClassVar
 import cattrs
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from dh_serverless.core.api import StreamEvents, UserError, trigger_attributes
+from dh_serverless.core.api import StreamEvents, UserError, drain_tasks, trigger_attributes
 from dh_serverless.hookspecs import Dispatch, TriggerInfo, TriggerSpec, impl
 from dh_serverless.triggers.websocket.address import ListenAddress
 from dh_serverless.triggers.websocket.config import WebsocketTriggerAttributes, register_converters
@@ -179,9 +179,7 @@ class WebsocketTrigger:
             if not session.busy:
                 tasks[session.number].cancel()
         if tasks:
-            _, pending = await asyncio.wait(tasks.values(), timeout=max(timeout, 0.01))
-            for task in pending:
-                task.cancel()
+            await drain_tasks(tasks.values(), max(timeout, 0.01), grace=None)
             await asyncio.gather(*tasks.values(), return_exceptions=True)
         for session in sessions:
             if not session.ws.closed:
