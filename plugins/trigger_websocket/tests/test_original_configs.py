@@ -101,7 +101,8 @@ async def test_discrete_config_runs_as_written(tmp_path):
 
 async def forward_tone(url: str, seconds: int, pause_at: int) -> list[dict[str, float]]:
     """ffmpeg's PCM to the trigger in messages of at most 4096 bytes, pausing a second once
-    ``pause_at`` bytes were sent; the answers, up to one for the whole stream."""
+    ``pause_at`` bytes were sent, then the rest in one message (so the last window cannot be
+    taken half-arrived on a loaded machine); the answers, up to one for the whole stream."""
     proc = await asyncio.create_subprocess_exec(
         FFMPEG, "-loglevel", "error", "-f", "lavfi",
         "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
@@ -122,6 +123,7 @@ async def forward_tone(url: str, seconds: int, pause_at: int) -> list[dict[str, 
 
             reader = asyncio.create_task(read())
             sent = 0
+            tail = bytearray()
             while chunk := await proc.stdout.read(4096):
                 if sent < pause_at <= sent + len(chunk):
                     cut = pause_at - sent
@@ -129,9 +131,12 @@ async def forward_tone(url: str, seconds: int, pause_at: int) -> list[dict[str, 
                     await asyncio.sleep(1)
                     chunk = chunk[cut:]
                     sent += cut
-                if chunk:
+                if sent >= pause_at:  # the tail in one message: one window, however slow
+                    tail += chunk
+                elif chunk:
                     await ws.send(chunk)
                 sent += len(chunk)
+            await ws.send(bytes(tail))
             assert sent == total
             await asyncio.wait_for(reader, 15)
     finally:
