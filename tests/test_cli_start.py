@@ -67,9 +67,9 @@ def test_a_trigger_that_cannot_bind_its_port_exits_1_with_one_line(tmp_path: Pat
     assert done.returncode == 1, output
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, output
-    assert errors[0].startswith(
-        f"error: http trigger 'web' cannot listen on 127.0.0.1:{port}: "
-    ), output
+    assert errors[0].startswith(f"error: http trigger 'web' cannot listen on 127.0.0.1:{port}: "), (
+        output
+    )
     assert "in use" in errors[0].lower(), output
     assert errors[0].endswith("choose another port (attributes.port)"), output
     assert "Traceback" not in output
