@@ -32,10 +32,7 @@ from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
     Event,
-    EventTimeoutError,
-    ShuttingDownError,
     TriggerInfo,
-    WorkerBusyError,
 )
 from dh_serverless.triggers.extproc.bodies import DECODABLE, BodyBuffer, TooLarge, decompress
 from dh_serverless.triggers.extproc.config import ExtprocAttributes
@@ -49,11 +46,8 @@ __all__ = ("Processor",)
 
 _NONE = pm.ProcessingMode.NONE
 _PHASE_BYTES = {kind: str(n).encode() for kind, n in PHASES.items()}
-_DISPATCH_OUTCOME: dict[type[DispatchError], str] = {
-    WorkerBusyError: "busy",
-    EventTimeoutError: "timeout",
-    ShuttingDownError: "shutdown",
-}
+#: the ``DispatchError.outcome`` values the trigger's own counters keep apart; others: "error"
+_DISPATCH_OUTCOMES = frozenset({"busy", "timeout", "shutdown"})
 _PLAIN = frozenset({"continue", "mutated", "observed", "dropped"})  # never immediate
 _OVER_LIMIT = b"request body is larger than perRequestBodyBufferBytes"
 _utc = UTC
@@ -405,10 +399,7 @@ class Processor:
         try:
             response = await self.dispatch(event, continuation=continuation)
         except DispatchError as exc:
-            outcome = next(
-                (_DISPATCH_OUTCOME[c] for c in type(exc).__mro__ if c in _DISPATCH_OUTCOME),
-                "error",
-            )
+            outcome = exc.outcome if exc.outcome in _DISPATCH_OUTCOMES else "error"
             if outcome == "shutdown" and not state.called:
                 # A stream that met the drain before any handler call: as if the processor
                 # were gone (fail closed or open as Envoy is configured), never unchecked.

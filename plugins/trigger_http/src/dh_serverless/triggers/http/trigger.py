@@ -40,12 +40,8 @@ from dh_serverless.hookspecs import (
     Dispatch,
     DispatchError,
     Event,
-    EventTimeoutError,
-    ShuttingDownError,
     TriggerInfo,
     TriggerSpec,
-    WorkerBusyError,
-    WorkerLostError,
     impl,
 )
 from dh_serverless.triggers.http._cors import Cors
@@ -54,12 +50,6 @@ from dh_serverless.triggers.http.config import HttpAttributes, register_converte
 __all__ = ("HttpTrigger", "canonical_header_name", "dh_register_converters")
 
 HEALTH_PATH = "/__internal/health"
-_DEFAULT_MESSAGES: dict[type[DispatchError], str] = {
-    WorkerBusyError: "no worker available",
-    EventTimeoutError: "handler timed out",
-    ShuttingDownError: "shutting down",
-    WorkerLostError: "worker lost while handling the event",
-}
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CANONICAL: dict[str, str] = {}
 _CANONICAL_MAX = 1024
@@ -101,11 +91,7 @@ def _dispatch_error(err: DispatchError) -> web.Response:
     status = err.status_code if isinstance(err.status_code, int) else 500
     if not 400 <= status <= 599:
         status = 500
-    message = str(err) or next(
-        (_DEFAULT_MESSAGES[c] for c in type(err).__mro__ if c in _DEFAULT_MESSAGES),
-        "dispatch failed",
-    )
-    return _json_error(status, message)
+    return _json_error(status, err.message)
 
 
 def _response_headers(headers: Mapping[str, str], content_type: str) -> CIMultiDict[str]:
