@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import socket
 import subprocess
 import sys
@@ -49,16 +48,11 @@ def write_function(folder: Path, attributes: str) -> Path:
     return config
 
 
-def bound_port(function: FunctionProcess, timeout: float = 20) -> int:
-    """The port the trigger logged (``port: 0`` takes any free one)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(r"lines trigger console listening on 127\.0\.0\.1:(\d+)", function.log())
-        if found:
-            return int(found.group(1))
-        assert function.alive(), function.log()
-        time.sleep(0.05)
-    raise AssertionError(f"no port logged:\n{function.log()}")
+def bound_port(function: FunctionProcess) -> int:
+    """The one port the trigger bound (``port: 0`` takes any free one), once ``/ready``."""
+    function.wait_ready()
+    (port,) = function.ports()
+    return port
 
 
 def connect(port: int) -> tuple[socket.socket, object]:
