@@ -40,7 +40,7 @@ def test_health_port_0_logs_the_port_it_took(tmp_path: Path) -> None:
             cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        text = wait_for_text(log, "ready", timeout=30)
+        text = wait_for_text(log, " ready (", timeout=30)
         found = re.search(r"health server on 127\.0\.0\.1:(\d+) \(/live, /ready, /metrics\)", text)
         assert found, text
         port = int(found.group(1))

@@ -56,7 +56,7 @@ def test_walkthrough_with_a_receiver_that_comes_back(tmp_path):
         rcv, rcv_log = commands.start("receiver", sys.executable, "receiver.py")
         wait_for_text(rcv_log, "Running on")
         fn, fn_log = commands.start("run", DH, "run", "function.yaml", "--health-port", str(health))
-        wait_for_text(fn_log, "ready")
+        wait_for_text(fn_log, " ready (")
         answer = subprocess.run(
             [CURL, "-s", "--data-binary", "some bytes", f"http://127.0.0.1:{web}/?frame_num=5"],
             capture_output=True, text=True, timeout=10, check=True,

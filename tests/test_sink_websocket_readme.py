@@ -59,7 +59,7 @@ def test_server_mode_walkthrough(tmp_path, processes):
     )
     (tmp_path / "frame.jpg").write_bytes(b"\xff\xd8\xff\xe0fakejpeg\xff\xd9")
     _, run_log = processes.start("run", DH, "run", "function.yaml", "--health-port", str(health))
-    wait_for_text(run_log, "ready")
+    wait_for_text(run_log, " ready (")
     _, watch_log = processes.start("watch", sys.executable, "watch.py")
     deadline = time.monotonic() + 10
     while (
@@ -93,7 +93,7 @@ def test_client_mode_walkthrough(tmp_path, processes):
     config["spec"]["triggers"]["web"]["attributes"]["sink"] = sink
     (tmp_path / "function.yaml").write_text(yaml.safe_dump(config))
     _, run_log = processes.start("run", DH, "run", "function.yaml", "--health-port", str(health))
-    wait_for_text(run_log, "ready")  # the receiver is not up yet: the start still succeeds
+    wait_for_text(run_log, " ready (")  # the receiver is not up yet: the start still succeeds
     _, receiver_log = processes.start("receiver", sys.executable, "receiver.py")
     wait_for_text(run_log, "websocket sink connected")
     curl(

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from dh_serverless.testing import (
     trigger_spec,
 )
 from dh_serverless.testing.function import InProcessFunction
+from dh_serverless.testing.ports import free_port
 from dh_serverless.testing.processes import stop_process
 from dh_serverless.testing.sockets import listening_ports
 from dh_serverless.testing.specs import ExitRequests
@@ -115,6 +117,30 @@ def test_read_metric_by_the_name_a_user_writes():
         read_metric(metrics, "dh_kit_sent", per="a")
     with pytest.raises(MetricNotFound, match="is a histogram"):
         read_metric(metrics, "dh_kit_seconds")
+
+
+def test_free_ports_are_distinct_bindable_and_outside_the_ephemeral_range():
+    ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    assert all(1024 < port < ephemeral for port in ports)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))  # the kernel's pick, from the ephemeral range
+        assert taken.getsockname()[1] not in ports
+    for port in ports[:5]:
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", port))
+            udp.bind(("127.0.0.1", port))
+
+
+def test_free_port_skips_a_port_in_use(monkeypatch):
+    import dh_serverless.testing.ports as ports
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        taken = busy.getsockname()[1]
+        monkeypatch.setattr(ports, "_next", iter([taken, *range(ports.FIRST, ports.FIRST + 100)]))
+        assert free_port() != taken
 
 
 def test_listening_ports_of_this_process():

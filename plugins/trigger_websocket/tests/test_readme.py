@@ -49,7 +49,7 @@ def test_the_tone_walkthrough_prints_what_the_readme_says(tmp_path, processes):
     _, run_log = processes.start(
         "run", dh_command(), "run", "function.yaml", "--health-port", str(free_port())
     )
-    wait_for_text(run_log, "ready")
+    wait_for_text(run_log, " ready (")
     result = subprocess.run(
         [sys.executable, "send.py"], cwd=tmp_path, capture_output=True, text=True, timeout=30,
         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
