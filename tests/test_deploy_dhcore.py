@@ -56,8 +56,17 @@ def world() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def layer(world: Path) -> Path:
-    """``build-layer.sh`` into ``world/layer``, without the DH SDK (tested in its own venvs)."""
-    env = {**os.environ, "PYTHON": sys.executable, "DH_SDK_VERSION": ""}
+    """``build-layer.sh`` into ``world/layer``, without the DH SDK (tested in its own venvs).
+
+    It builds our wheels itself, as the container recipes do (without build isolation:
+    hatchling is installed here, and an isolated env per distribution costs a minute).
+    """
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "DH_SDK_VERSION": "",
+        "PIP_WHEEL_OPTIONS": "--no-build-isolation",
+    }
     result = subprocess.run(
         ["sh", RECIPE / "build-layer.sh", ROOT, world / "layer"],
         capture_output=True,
@@ -263,6 +272,15 @@ def test_build_refuses_unsupported_python_versions(tmp_path, version) -> None:
     assert f"Python {version} is not supported: use 3.10, 3.11, 3.12 or 3.13" in result.stderr
 
 
+def test_build_names_a_wheels_folder_without_our_wheels(tmp_path) -> None:
+    result = subprocess.run(
+        ["sh", RECIPE / "build-layer.sh", ROOT, tmp_path / "out"],
+        capture_output=True, text=True, env={**os.environ, "WHEELS": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"WHEELS={tmp_path} holds no dh_serverless wheel: run 'make wheels" in result.stderr
+
+
 @pytest.mark.parametrize("script", ["build-layer.sh", "install-prebuilt.sh"])
 def test_scripts_explain_their_arguments(script: str) -> None:
     result = subprocess.run(["sh", RECIPE / script], capture_output=True, text=True)
@@ -291,12 +309,13 @@ class TestPython310:
 
     @pytest.mark.timeout(1500)  # builds every wheel for 3.10
     @pytest.mark.skipif(python310() is None, reason="no Python 3.10 here (pyenv or python3.10)")
-    def test_a_python_3_10_layer_installs_offline_and_runs_a_job(self, world, tmp_path):
-        """DH Core's 3.10 image: the layer built with Python 3.10, installed offline into a 3.10
-        venv with pip (as install-prebuilt.sh does), runs a job with the default extras."""
+    def test_a_python_3_10_layer_installs_offline_and_runs_a_job(self, world, wheelhouse, tmp_path):
+        """DH Core's 3.10 image: the layer built with Python 3.10 from the wheels ``make wheels``
+        built (``WHEELS``), installed offline into a 3.10 venv with pip (as install-prebuilt.sh
+        does), runs a job with the default extras."""
         python = python310()
         assert python is not None
-        env = {**os.environ, "PYTHON": python, "DH_SDK_VERSION": ""}
+        env = {**os.environ, "PYTHON": python, "DH_SDK_VERSION": "", "WHEELS": str(wheelhouse)}
         built = subprocess.run(
             ["sh", RECIPE / "build-layer.sh", ROOT, world / "layer310"],
             capture_output=True, text=True, env=env, timeout=900,

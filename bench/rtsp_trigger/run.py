@@ -180,7 +180,7 @@ def main() -> int:
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.warmup, args.rounds = 1.5, 1.0, 1
+        args.seconds, args.warmup, args.rounds = 0.6, 0.6, 1
     print(
         f"bench/rtsp_trigger: {args.seconds:g} s windows after {args.warmup:g} s warm-up, "
         f"{args.rounds} round(s), medians; readers on CPU 0, GStreamer's RTSP server on CPU 1, "

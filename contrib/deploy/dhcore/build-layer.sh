@@ -13,8 +13,11 @@
 # for it), DH_SDK_VERSION / DH_PYTHON_VERSION (digitalhub[full] and digitalhub-runtime-python;
 # set DH_SDK_VERSION= to leave the SDK out), EXTRAS (default: every trigger DH Core launches,
 # http, job, extproc (guardrail) and openinference, and the original's input triggers rtsp and
-# websocket), UV_VERSION (default: the newest), PIP_WHEEL_OPTIONS. The container recipes
-# (Containerfile.dhcore*) run exactly this.
+# websocket), UV_VERSION (default: the newest), PIP_WHEEL_OPTIONS (passed to every `pip wheel`,
+# e.g. --no-build-isolation where hatchling is installed), WHEELS (a folder holding our
+# distributions' wheels already built, e.g. by `make wheels`: copied instead of built again, so
+# that layers for several Python versions come from one build; they are pure Python). The
+# container recipes (Containerfile.dhcore*) run exactly this.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -41,9 +44,18 @@ mkdir -p "$nuclio/uv" "$nuclio/requirements" "$nuclio/whl"
 # Our distributions, as wheels (the meta distribution, core, plugins, the DH Core bridge).
 # Pure-Python wheels: built whatever their requires-python (the sinks need 3.11); pip then picks
 # only those the requirements below name, each checked against this interpreter.
-PYTHON=$python sh "$source_dir/contrib/deploy/wheelhouse.sh" "$source_dir" "$nuclio/whl" --no-deps \
-    --ignore-requires-python
-"$python" -m pip wheel --quiet --no-deps --wheel-dir "$nuclio/whl" "$source_dir/contrib/dhcore"
+# shellcheck disable=SC2086  # options are words
+if [ -n "${WHEELS:-}" ]; then
+    ls "$WHEELS"/dh_serverless-*.whl >/dev/null 2>&1 \
+        || { echo "$0: WHEELS=$WHEELS holds no dh_serverless wheel: run 'make wheels WHEELHOUSE=$WHEELS'" >&2; exit 2; }
+    cp "$WHEELS"/*.whl "$nuclio/whl/"
+else
+    PYTHON=$python sh "$source_dir/contrib/deploy/wheelhouse.sh" "$source_dir" "$nuclio/whl" \
+        --no-deps --ignore-requires-python ${PIP_WHEEL_OPTIONS:-}
+fi
+# shellcheck disable=SC2086
+"$python" -m pip wheel --quiet --no-deps --wheel-dir "$nuclio/whl" ${PIP_WHEEL_OPTIONS:-} \
+    "$source_dir/contrib/dhcore"
 
 # (no tomllib: Python 3.10 has none)
 ours=$("$python" -c 'import re, sys; print(re.search(r"^version = \"([^\"]+)\"", open(sys.argv[1]).read(), re.M).group(1))' \
