@@ -200,7 +200,8 @@ async def test_a_slow_viewer_loses_frames_and_never_slows_a_fast_one():
 async def test_the_viewer_page_shows_a_live_image_in_chromium():
     async with running_sink() as sink:
         page = f"http://127.0.0.1:{sink.port}/"
-        feeder = asyncio.ensure_future(publish(sink, 30))
+        # frames flow until both screenshots are taken, however long Chromium takes
+        feeder = asyncio.ensure_future(publish(sink, 600))
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 shots = []

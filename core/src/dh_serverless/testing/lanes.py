@@ -21,17 +21,16 @@ A project turns it on from its root ``conftest.py``: :data:`MARKER_LINE` in
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import inspect
-import io
 import multiprocessing.util
 import os
 import re
 import subprocess
 import sys
 import textwrap
-import tokenize
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -55,19 +54,63 @@ _FROM_IMPORT = re.compile(r"\bfrom ([\w.]+) import \(?([\w ,]+)")
 _DEPTH = 6
 
 
+# A string literal (any prefix, triple-quoted or not) or a comment; a "#" in a string is
+# part of the string, since the scan goes left to right.
+_STRING_OR_COMMENT = re.compile(
+    r"(?P<string>(?:\b[rRbBuUfF]{1,2})?(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\""
+    r"|'(?:\\.|[^\\'\n])*'|\"(?:\\.|[^\\\"\n])*\"))|(?P<comment>#[^\n]*)",
+    re.DOTALL,
+)
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def _emptied(match: re.Match[str]) -> str:
+    blank = _NOT_NEWLINE.sub(" ", match.group())
+    return '""' + blank[2:] if match.group("string") else blank
+
+
 def _code_only(source: str) -> str:
-    """``source`` with its comments and string literals (docstrings too) emptied."""
-    source = textwrap.dedent(source)
-    try:
-        tokens = [
-            tok._replace(string='""' if tok.type == tokenize.STRING else "")
-            if tok.type in (tokenize.COMMENT, tokenize.STRING)
-            else tok
-            for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-        ]
-        return tokenize.untokenize(tokens)
-    except (tokenize.TokenError, IndentationError, SyntaxError, ValueError):
-        return source
+    """``source`` with its comments and string literals (docstrings too) emptied; string
+    literals become ``""``, and every line stays where it was."""
+    return _STRING_OR_COMMENT.sub(_emptied, source)
+
+
+class _SourceFile:
+    """One file of the project read once: its text, that text as code only, and where each
+    function and class in it starts and ends (by first line, decorators included, and by
+    qualified name)."""
+
+    def __init__(self, text: str) -> None:
+        tree = ast.parse(text)
+        self.lines = text.splitlines(keepends=True)
+        self.code_lines = _code_only(text).splitlines(keepends=True)
+        self.by_line: dict[int, tuple[int, int]] = {}
+        self.by_name: dict[str, tuple[int, int]] = {}
+        self._index(tree.body, "")
+
+    def _index(self, body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                span = (first, node.end_lineno or node.lineno)
+                self.by_line.setdefault(first, span)
+                self.by_name.setdefault(prefix + node.name, span)
+                inner = "." if isinstance(node, ast.ClassDef) else ".<locals>."
+                self._index(node.body, prefix + node.name + inner)
+            elif isinstance(node, (ast.If, ast.Try, ast.With, ast.AsyncWith)):
+                for block in ("body", "orelse", "finalbody"):
+                    self._index(getattr(node, block, []), prefix)
+
+    def source_of(self, obj: object) -> tuple[str, str] | None:
+        """``obj``'s source and its code only, or None when this file does not say."""
+        code = getattr(obj, "__code__", None)
+        span = self.by_line.get(code.co_firstlineno) if code is not None else None
+        if span is None:
+            span = self.by_name.get(getattr(obj, "__qualname__", ""))
+        if span is None:
+            return None
+        first, last = span
+        return "".join(self.lines[first - 1 : last]), "".join(self.code_lines[first - 1 : last])
 
 
 def _process_workers() -> None:
@@ -87,6 +130,7 @@ class Lanes:
         self._answers: dict[int, bool] = {}
         self._nodes: dict[int, tuple[bool, list[object]]] = {}
         self._ours_cache: dict[int, bool] = {}
+        self._files: dict[str, _SourceFile | None] = {}
         self._keep: list[object] = []  # ids stay unique while the objects live
 
     def _ours(self, obj: Any) -> bool:
@@ -113,14 +157,31 @@ class Lanes:
         key = id(obj)
         if key not in self._nodes:
             self._keep.append(obj)
-            try:
-                source = inspect.getsource(obj)  # type: ignore[arg-type]
-            except (OSError, TypeError):
-                source = ""
-            code = _code_only(source)
+            source, code = self._source(obj)
             direct = bool(_SPAWNS.search(code) or _PROCESS_WORKERS.search(source))
             self._nodes[key] = (direct, [] if direct else list(self._named(obj, code)))
         return self._nodes[key]
+
+    def _source(self, obj: object) -> tuple[str, str]:
+        """``obj``'s source and its code only; each file is read and parsed once."""
+        try:
+            file = inspect.getsourcefile(obj)  # type: ignore[arg-type]
+        except TypeError:
+            file = None
+        if file is not None and file not in self._files:
+            try:
+                self._files[file] = _SourceFile(Path(file).read_text())
+            except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+                self._files[file] = None
+        known = self._files.get(file) if file is not None else None
+        found = known.source_of(obj) if known is not None else None
+        if found is not None:
+            return found
+        try:
+            source = textwrap.dedent(inspect.getsource(obj))  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            return "", ""
+        return source, _code_only(source)
 
     def starts_processes(self, obj: Any) -> bool:
         """Whether ``obj`` (a function or class) or what it names, up to a few names away,
