@@ -67,11 +67,16 @@ test-setup:
 	@sh tools/system-packages.sh
 	@$(PYTHON) tools/peers.py $(TEST_PEERS) >/dev/null
 
+# The tests start a few hundred Python processes and make a dozen venvs: bytecode caches are
+# written (even where PYTHONDONTWRITEBYTECODE is set) so each process starts from them, and the
+# venvs the tests install skip pip's byte-compiling of every dependency they never import.
+TEST_ENV := PYTHONDONTWRITEBYTECODE= PIP_COMPILE=0 PIP_DISABLE_PIP_VERSION_CHECK=1
+
 test: install test-setup
-	$(PYTEST) $(XDIST) $(ARGS) $(NO_TESTS_OK)
+	$(TEST_ENV) $(PYTEST) $(XDIST) $(ARGS) $(NO_TESTS_OK)
 
 test-fast: install
-	$(PYTEST) $(XDIST) $(FAST) $(ARGS) $(NO_TESTS_OK)
+	$(TEST_ENV) $(PYTEST) $(XDIST) $(FAST) $(ARGS) $(NO_TESTS_OK)
 
 test-one: install
 	@test -n "$(P)" || { echo "usage: make test-one P=trigger_http"; exit 2; }

@@ -77,7 +77,7 @@ def _install(venv: Path, wheelhouse: Path, extras: str, *, offline: bool) -> Pat
     env.pop("PIP_NO_INDEX", None)
     if offline:
         # As in the image: nothing but the wheelhouse, not even this machine's pip settings.
-        env = {k: v for k, v in env.items() if not k.startswith("PIP_")}
+        env = {k: v for k, v in env.items() if not k.startswith("PIP_") or k == "PIP_COMPILE"}
         env.update(PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull)
     _run(["sh", DEPLOY / "install.sh", venv, wheelhouse, extras], env=env)
     return venv / "bin"

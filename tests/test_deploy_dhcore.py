@@ -249,7 +249,7 @@ def test_layer_recipe_holds_only_opt_nuclio() -> None:
 def test_prebuilt_install_step_installs_into_a_python(layer, world):
     venv = world / "prebuilt"
     subprocess.run([base_python(), "-m", "venv", venv], check=True, timeout=120)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k == "PIP_COMPILE"}
     env["PIP_CONFIG_FILE"] = os.devnull
     result = subprocess.run(
         ["sh", RECIPE / "install-prebuilt.sh", layer, venv / "bin" / "python"],
@@ -325,7 +325,9 @@ class TestPython310:
         assert DEFAULT_EXTRAS in (layer / "requirements" / "nuclio.txt").read_text().split("\n")
         venv = tmp_path / "venv310"
         subprocess.run([python, "-m", "venv", venv], check=True, timeout=120)
-        pip_env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+        pip_env = {
+            k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k == "PIP_COMPILE"
+        }
         pip_env["PIP_CONFIG_FILE"] = os.devnull
         installed = subprocess.run(
             ["sh", RECIPE / "install-prebuilt.sh", layer, venv / "bin" / "python"],
