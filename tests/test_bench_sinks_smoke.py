@@ -27,8 +27,8 @@ pytestmark = [
 @pytest.mark.parametrize("sink", ["websocket", "webhook"])
 def test_bench_sinks_prints_its_rows(sink):
     result = subprocess.run(
-        [sys.executable, ROOT / "bench" / "sinks" / "run.py", "--duration=1", "--rounds=1",
-         "--clients=1", f"--only={sink}"],
+        [sys.executable, ROOT / "bench" / "sinks" / "run.py", "--duration=0.5", "--warmup=0.2",
+         "--rounds=1", "--clients=1", f"--only={sink}"],
         capture_output=True, text=True, timeout=170, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
