@@ -17,10 +17,11 @@ space := $(empty) $(empty)
 # pytest exits 5 when it collects nothing (e.g. `-k` matched no test): not a failure here.
 PYTEST := $(BIN)/pytest
 NO_TESTS_OK := || test $$? -eq 5
-# Parallel test processes (pytest-xdist): `auto` is one per CPU; JOBS=0 runs in one process.
+# Parallel test processes (pytest-xdist): two per CPU (at most 16), as most tests spend much of
+# their time waiting on a process they started; JOBS=auto is one per CPU, JOBS=0 one process.
 # One test file (or test class) per process at a time, so module-scoped peers (Envoy, servers)
 # start once; the longest files first, by the last run's durations (dh_serverless.testing.order).
-JOBS ?= auto
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( 2 * n > 16 ? 16 : 2 * n )))
 XDIST := -n $(JOBS) --dist loadscope --no-loadscope-reorder
 # The peer venvs (tools/peers.py) the tests use; made once, before the tests start.
 TEST_PEERS := dhcore-0.15 dhcore-0.16 mlserver kserve
@@ -32,13 +33,13 @@ FAST := -m "not process and not slow"
 help:
 	@echo "make install          create $(VENV) with every distribution (editable) and the dev tools"
 	@echo "make run              run contrib/examples/hello on http://127.0.0.1:8080/"
-	@echo "make test             run every test, in parallel (JOBS=auto); installs what they need first"
+	@echo "make test             run every test, in parallel (JOBS=2 per CPU); installs what they need first"
 	@echo "make test-fast        only the in-process tests (no servers, peers, browsers, builds): < 1 min"
 	@echo "make test-setup       install the system packages (tools/system-packages.txt) and peer venvs"
 	@echo "make test-one P=core  run one distribution's tests (P=trigger_http, dh-trigger-cron, ...)"
 	@echo "make test-py310       the core and the triggers DH Core launches, on Python 3.10 (.venv310)"
 	@echo "make bench            run every benchmark in bench/ (ARGS passed to each run.py)"
-	@echo "make wheels           build one wheel per distribution into $(WHEELHOUSE)/"
+	@echo "make wheels           one wheel per distribution into $(WHEELHOUSE)/ (PIP_WHEEL_OPTIONS passed to pip)"
 	@echo "make lint | mypy      ruff and mypy | mypy alone, on every distribution's src/"
 	@echo "make fmt              ruff fix and format"
 	@echo "make clean            remove the venv, caches and build output"
@@ -108,7 +109,7 @@ bench: install
 # Our distributions only. Needs just pip (builds are isolated), so no venv is required.
 wheels:
 	rm -rf $(WHEELHOUSE)
-	PYTHON=$(PYTHON) sh contrib/deploy/wheelhouse.sh . $(WHEELHOUSE) --no-deps
+	PYTHON=$(PYTHON) sh contrib/deploy/wheelhouse.sh . $(WHEELHOUSE) --no-deps $(PIP_WHEEL_OPTIONS)
 
 lint: install mypy
 	$(BIN)/ruff check .

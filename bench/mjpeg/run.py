@@ -351,7 +351,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("ffmpeg"):
         sys.exit("ffmpeg is not installed: apt-get install ffmpeg")
-    duration, warmup = (1.0, 0.5) if args.smoke else (args.duration, 1.0)
+    duration, warmup = (0.5, 0.3) if args.smoke else (args.duration, 1.0)
     rounds = 1 if args.smoke else args.rounds
     cases = args.cases.split(",")
     rows: list[str] = []

@@ -47,15 +47,13 @@ from run import (  # noqa: E402
     GRPC_METHOD,
     LOAD_CPU,
     SERVER_CPU,
-    cpu_seconds,
     free_port,
     peer_python,
     pinned,
-    run_h2load,
-    run_wrk,
     stop,
     wait_for,
 )
+from run import measure as run_measure  # noqa: E402
 
 from dh_serverless.triggers.openinference._generated import dh_openinference_pb2 as pb  # noqa: E402
 
@@ -244,20 +242,11 @@ def batch_stats(server: str) -> tuple[float, float, float, float]:
     return a, b, c, d
 
 
-def measure(server, proc, port, case, conns, seconds, body, header, work) -> dict:
-    stats_before = batch_stats(server)  # REST: includes the warm-up (averages only)
-    if case.protocol == "rest":
-        run_wrk(port, conns, 1.0, body, header, INFER)  # warm-up
-        before = cpu_seconds(proc.pid)
-        result = run_wrk(port, conns, seconds, body, header, INFER)
-    else:
-        before = cpu_seconds(proc.pid)
-        result = run_h2load(port, conns, seconds, body, work / "h2load.log")
-        seconds += 1  # h2load's warm-up second is in the CPU window: scaled out below
-    used = cpu_seconds(proc.pid) - before
-    if case.protocol == "grpc":
-        used *= (seconds - 1) / seconds
-    result["cpu_per_request"] = used / max(result["requests"], 1)
+def measure(server, proc, port, case, conns, seconds, body, header, work, warmup) -> dict:
+    """``run.measure``, and the rows per batch and queue wait the server counted meanwhile
+    (REST: the warm-up included; averages only)."""
+    stats_before = batch_stats(server)
+    result = run_measure(proc, port, case, conns, seconds, body, header, work, warmup, INFER)
     rows, batches, held, waited = (
         a - b for a, b in zip(batch_stats(server), stats_before, strict=True)
     )
@@ -282,6 +271,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load first")
     parser.add_argument("--concurrency", default="1,32")
     parser.add_argument("--servers", default="batched,unbatched,MLServer")
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-3)")
@@ -311,7 +301,16 @@ def main() -> None:
                             check_answer(case, port, body, header)
                         for conns in levels:
                             r = measure(
-                                server, proc, port, case, conns, args.duration, body, header, work
+                                server,
+                                proc,
+                                port,
+                                case,
+                                conns,
+                                args.duration,
+                                body,
+                                header,
+                                work,
+                                args.warmup,
                             )
                             print(
                                 f"round {round_ + 1} {server:<24} {case.name:<18} c={conns:<2} "

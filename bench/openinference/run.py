@@ -256,10 +256,12 @@ def run_wrk(
     }
 
 
-def run_h2load(port: int, conns: int, seconds: float, body: Path, log: Path) -> dict:
+def run_h2load(
+    port: int, conns: int, seconds: float, body: Path, log: Path, warmup: float = 1.0
+) -> dict:
     log.unlink(missing_ok=True)  # h2load appends to its --log-file: one run's latencies only
     cmd = ["h2load", "-c1", f"-m{conns}", "-D", f"{max(1, round(seconds))}",
-           "--warm-up-time=1", "-d", str(body), "-H", "content-type: application/grpc",
+           f"--warm-up-time={warmup:g}", "-d", str(body), "-H", "content-type: application/grpc",
            "-H", "te: trailers", f"--log-file={log}",
            f"http://127.0.0.1:{port}{GRPC_METHOD}"]  # fmt: skip
     out = subprocess.run(pinned(LOAD_CPU, cmd), capture_output=True, text=True, check=True).stdout
@@ -276,18 +278,22 @@ def run_h2load(port: int, conns: int, seconds: float, body: Path, log: Path) -> 
             "errors": failed, "socket_errors": ""}  # fmt: skip
 
 
-def measure(proc, port, case, conns, seconds, body, header, work) -> dict:
+def measure(
+    proc, port, case, conns, seconds, body, header, work, warmup: float = 1.0, path: str = INFER
+) -> dict:
+    """Load ``port`` for ``seconds`` after ``warmup`` seconds of the same load (wrk: whole
+    seconds, 0 for none); the server's CPU per request over the measured window."""
     if case.protocol == "rest":
-        run_wrk(port, conns, 1.0, body, header)  # warm-up
+        if warmup > 0:
+            run_wrk(port, conns, warmup, body, header, path)
         before = cpu_seconds(proc.pid)
-        result = run_wrk(port, conns, seconds, body, header)
+        result = run_wrk(port, conns, seconds, body, header, path)
+        used = cpu_seconds(proc.pid) - before
     else:
         before = cpu_seconds(proc.pid)
-        result = run_h2load(port, conns, seconds, body, work / "h2load.log")
-        seconds += 1  # h2load's warm-up second is in the CPU window; scale it out below
-    used = cpu_seconds(proc.pid) - before
-    if case.protocol == "grpc":
-        used *= (seconds - 1) / seconds
+        result = run_h2load(port, conns, seconds, body, work / "h2load.log", warmup)
+        used = cpu_seconds(proc.pid) - before
+        used *= seconds / (seconds + warmup)  # h2load's warm-up is in the CPU window
     result["cpu_per_request"] = used / max(result["requests"], 1)
     return result
 
@@ -301,6 +307,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load first")
     parser.add_argument("--concurrency", default="1,8")
     parser.add_argument("--servers", default="dh-serverless,floor,MLServer,KServe")
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-5)")
@@ -330,7 +337,17 @@ def main() -> None:
                         if round_ == 0:
                             check_answer(case, port, body, header)
                         for conns in levels:
-                            r = measure(proc, port, case, conns, args.duration, body, header, work)
+                            r = measure(
+                                proc,
+                                port,
+                                case,
+                                conns,
+                                args.duration,
+                                body,
+                                header,
+                                work,
+                                args.warmup,
+                            )
                             print(
                                 f"round {round_ + 1} {server:<18} {case.name:<24} c={conns:<2} "
                                 f"{r['rps']:>9.0f} req/s {r['cpu_per_request'] * 1e6:>8.0f} µs CPU"
