@@ -55,9 +55,11 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tmp_path_factory,
         "wheelhouse",
         lambda path: _run(
-            ["make", "-C", ROOT, "wheels", f"WHEELHOUSE={path}", f"PYTHON={sys.executable}",
-             "PIP_WHEEL_OPTIONS=--no-build-isolation"]
-        ),  # fmt: skip
+            [
+                *("make", "-C", ROOT, "wheels", f"WHEELHOUSE={path}", f"PYTHON={sys.executable}"),
+                "PIP_WHEEL_OPTIONS=--no-build-isolation",
+            ]
+        ),
     )
 
 
