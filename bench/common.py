@@ -126,15 +126,61 @@ def load(
     duration: float,
     script: Path | None = None,
     cpus: str | None = "1",
+    warmup: float = 1.0,
 ) -> dict[str, float]:
-    """Warm up, then measure a started server with wrk; adds ``cpu_per_request`` (seconds,
-    the server and its worker processes); stops the server whatever happens."""
+    """Warm up (``warmup`` seconds, 0 for none), then measure a started server with wrk; adds
+    ``cpu_per_request`` (seconds, the server and its worker processes); stops the server
+    whatever happens."""
     try:
         wait_for(port)
-        wrk(port, connections, 1.0, script, cpus)  # warm-up
+        if warmup > 0:
+            wrk(port, connections, warmup, script, cpus)
         before = cpu_seconds(proc.pid)
         result = wrk(port, connections, duration, script, cpus)
         result["cpu_per_request"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1)
         return result
     finally:
         stop(proc)
+
+
+def print_round_ratios(
+    rows: list[tuple[list[str], list[dict[str, float]], list[dict[str, float]]]],
+    heads: list[str],
+    target: tuple[float, float] | None = None,
+    applies: Any = lambda cells: True,
+) -> None:
+    """Each round's req/s and CPU-per-request ratios of a setup to its floor loaded in the same
+    round (interleaved: the two saw the same machine), then the worst round, and whether the
+    worst meets ``target`` (least req/s ratio, most CPU ratio) where ``applies(cells)``.
+
+    :param rows: (label cells, the setup's results by round, the floor's results by round).
+    :param heads: the names of the label columns.
+    """
+    rounds = max(len(floor) for _, _, floor in rows)
+    wanted = ""
+    if target is not None:
+        wanted = f"; target: >= {target[0]:g}x req/s and <= {target[1]:g}x CPU in every round"
+    print(f"\nEach round against the floor of the same round (req/s ratio / CPU ratio){wanted}\n")
+    columns = [*heads, *(f"round {i + 1}" for i in range(rounds)), "worst"]
+    if target is not None:
+        columns.append("target met")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(heads) + "---:|" * (rounds + 1) + ("---|" if target else ""))
+    for cells, results, floor in rows:
+        pairs = [
+            (r["rps"] / f["rps"], r["cpu_per_request"] / f["cpu_per_request"])
+            for r, f in zip(results, floor, strict=False)
+            if f["rps"] and f["cpu_per_request"]
+        ]
+        if not pairs:
+            continue
+        worst = (min(p[0] for p in pairs), max(p[1] for p in pairs))
+        line = [
+            *cells,
+            *(f"{a:.2f}x / {b:.2f}x" for a, b in pairs),
+            "{:.2f}x / {:.2f}x".format(*worst),
+        ]
+        if target is not None:
+            met = worst[0] >= target[0] and worst[1] <= target[1]
+            line.append(("yes" if met else "no") if applies(cells) else "-")
+        print("| " + " | ".join(line) + " |")

@@ -31,13 +31,20 @@ def run_bench(name: str, *args: str) -> str:
 
 
 def test_bench_http_prints_its_table():
-    out = run_bench("http", "--connections", "4")
-    rows = [line for line in out.splitlines() if line.startswith("| ") and "x |" in line]
+    out = run_bench("http", "--connections", "4", "--warmup", "0")
+    table, rounds = out.split("\nEach round against the floor of the same round")
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "x |" in line]
     assert [r.split("|")[1].strip() for r in rows] == [
         "bare aiohttp",
         "dh-serverless async",
         "dh-serverless sync (threads)",
     ]
+    per_round = [line.split("|") for line in rounds.splitlines() if line.startswith("| dh-")]
+    assert [(r[1].strip(), r[2].strip()) for r in per_round] == [
+        ("dh-serverless async", "4"),
+        ("dh-serverless sync (threads)", "4"),
+    ]
+    assert all(r[3].strip().endswith("x") and r[4].strip().endswith("x") for r in per_round)
 
 
 def test_bench_workers_prints_its_table():

@@ -28,9 +28,21 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import BIN, cpu_seconds, free_port, pinned, require_wrk, stop, wait_for, wrk
+from common import (
+    BIN,
+    cpu_seconds,
+    free_port,
+    pinned,
+    print_round_ratios,
+    require_wrk,
+    stop,
+    wait_for,
+    wrk,
+)
 
 HERE = Path(__file__).resolve().parent
+#: The issue's targets at 32 connections: req/s and CPU per request, to the bare processor.
+TARGET = (0.9, 1.15)
 PROCESSOR_CPUS = "0"
 LOAD_CPUS = "1"
 
@@ -196,7 +208,7 @@ def start_envoy(config: dict[str, Any], workdir: Path) -> subprocess.Popen[bytes
     raise RuntimeError("envoy did not become ready")
 
 
-def measure(setup: str, case: str, connections: int, duration: float, workdir: Path):
+def measure(setup: str, case: str, connections: int, duration: float, warmup: float, workdir: Path):
     processor, ports = start_processor(setup, workdir)
     envoy = None
     try:
@@ -204,7 +216,8 @@ def measure(setup: str, case: str, connections: int, duration: float, workdir: P
         mode = CASES[case]["mode"] if processor is not None else None
         envoy = start_envoy(envoy_config(listener, free_port(), ports, mode), workdir)
         script = CASES[case]["script"]
-        wrk(listener, connections, 1.0, script, LOAD_CPUS)  # warm-up
+        if warmup > 0:
+            wrk(listener, connections, warmup, script, LOAD_CPUS)
         before = cpu_seconds(processor.pid) if processor is not None else 0.0
         result = wrk(listener, connections, duration, script, LOAD_CPUS)
         used = cpu_seconds(processor.pid) - before if processor is not None else 0.0
@@ -221,6 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load first")
     parser.add_argument("--connections", default="1,32")
     parser.add_argument("--cases", default="headers,body")
     parser.add_argument("--no-processes2", action="store_true")
@@ -230,18 +244,20 @@ def main() -> None:
     levels = [int(c) for c in args.connections.split(",")]
     cases = args.cases.split(",")
     best: dict[tuple[str, str, int], dict[str, float]] = {}
+    each: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
             for case in cases:
                 for c in levels:
                     for setup in setups:
-                        r = measure(setup, case, c, args.duration, Path(tmp))
+                        r = measure(setup, case, c, args.duration, args.warmup, Path(tmp))
                         print(
                             f"round {round_ + 1} {case:<7} c={c:<3} {setup:<28} "
                             f"{r['rps']:>8.0f} req/s",
                             file=sys.stderr,
                         )
                         key = (setup, case, c)
+                        each.setdefault(key, []).append(r)
                         # A round with failed requests (message_timeout on a crowded machine)
                         # only counts when no clean round exists.
                         clean = not r["errors"]
@@ -283,6 +299,19 @@ def main() -> None:
                     f"{r['p99']:.3f} | {cpu_text} | {ratio} | {cpu_ratio} | {delta} | "
                     f"{r['errors']} |"
                 )
+
+    print_round_ratios(
+        [
+            ([case, str(c), setup], each[(setup, case, c)], each[("bare grpc.aio", case, c)])
+            for case in cases
+            for c in levels
+            for setup in setups
+            if setup.startswith("dh-serverless") and ("bare grpc.aio", case, c) in each
+        ],
+        ["case", "conns", "setup"],
+        target=TARGET,
+        applies=lambda cells: cells[1] == "32",
+    )
 
 
 if __name__ == "__main__":

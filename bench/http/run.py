@@ -19,7 +19,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import dh_serverless, free_port, function_yaml, load, pinned, require_wrk, wait_for
+from common import (
+    dh_serverless,
+    free_port,
+    function_yaml,
+    load,
+    pinned,
+    print_round_ratios,
+    require_wrk,
+    wait_for,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,33 +47,38 @@ def start(name: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def measure(name: str, connections: int, duration: float, workdir: Path) -> dict[str, float]:
+def measure(
+    name: str, connections: int, duration: float, warmup: float, workdir: Path
+) -> dict[str, float]:
     port = free_port()
     proc = start(name, port, workdir)
-    return load(proc, port, connections, duration, HERE / "post.lua")
+    return load(proc, port, connections, duration, HERE / "post.lua", warmup=warmup)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load first")
     parser.add_argument("--connections", default="1,32")
     args = parser.parse_args()
     require_wrk()
     servers = ["bare aiohttp", "dh-serverless async", "dh-serverless sync (threads)"]
     levels = [int(c) for c in args.connections.split(",")]
     best: dict[tuple[str, int], dict[str, float]] = {}
+    each: dict[tuple[str, int], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
             for c in levels:
                 for name in servers:
-                    r = measure(name, c, args.duration, Path(tmp))
+                    r = measure(name, c, args.duration, args.warmup, Path(tmp))
                     print(
                         f"round {round_ + 1} c={c:<3} {name:<30} {r['rps']:>9.0f} req/s",
                         file=sys.stderr,
                     )
                     if r["errors"]:
                         sys.exit(f"{name} answered {r['errors']} non-2xx responses")
+                    each.setdefault((name, c), []).append(r)
                     if (name, c) not in best or r["rps"] > best[(name, c)]["rps"]:
                         best[(name, c)] = r
     print(
@@ -83,6 +97,14 @@ def main() -> None:
                 f"| {name} | {c} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
                 f"{r['cpu_per_request'] * 1e6:.0f} | {r['rps'] / base:.2f}x |"
             )
+    print_round_ratios(
+        [
+            ([name, str(c)], each[(name, c)], each[("bare aiohttp", c)])
+            for c in levels
+            for name in servers[1:]
+        ],
+        ["server", "conns"],
+    )
 
 
 if __name__ == "__main__":
