@@ -27,7 +27,7 @@ pytestmark = [
 @pytest.mark.parametrize("sink", ["websocket", "webhook"])
 def test_bench_sinks_prints_its_rows(sink):
     result = subprocess.run(
-        [sys.executable, ROOT / "bench" / "sinks" / "run.py", "--duration=0.5", "--warmup=0.2",
+        [sys.executable, ROOT / "bench" / "sinks" / "run.py", "--duration=1", "--warmup=0",
          "--rounds=1", "--clients=1", f"--only={sink}"],
         capture_output=True, text=True, timeout=170, check=False,
     )  # fmt: skip

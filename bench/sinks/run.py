@@ -99,8 +99,9 @@ def measure(
             wait_for(control)
             time.sleep(0.5)  # every client connected
         script = args.paced if paced else args.script
-        wrk(port, 8, args.warmup, script)
-        time.sleep(0.3)
+        if args.warmup > 0:
+            wrk(port, 8, args.warmup, script)
+            time.sleep(0.3)
         before_cpu, before = cpu_seconds(proc.pid), count(control)
         result = wrk(port, 8, args.duration, script)
         time.sleep(0.3)  # what was in flight lands
@@ -123,7 +124,9 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load first")
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds of load first (wrk: whole seconds)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=50_000, help="frame bytes")
     parser.add_argument("--clients", default="1,8", help="WebSocket clients")
