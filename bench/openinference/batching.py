@@ -22,6 +22,7 @@ Servers in turns, pinned to CPU 0 with ``OPENBLAS_NUM_THREADS=1``; wrk (REST) an
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -288,6 +289,7 @@ def main() -> None:
     best: dict[tuple[str, str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        load = functools.partial(measure, seconds=args.duration, work=work, warmup=args.warmup)
         bodies = {case: write_body(case, work) for case in cases}
         for round_ in range(args.rounds):
             for server in servers:
@@ -300,18 +302,7 @@ def main() -> None:
                         if round_ == 0:
                             check_answer(case, port, body, header)
                         for conns in levels:
-                            r = measure(
-                                server,
-                                proc,
-                                port,
-                                case,
-                                conns,
-                                args.duration,
-                                body,
-                                header,
-                                work,
-                                args.warmup,
-                            )
+                            r = load(server, proc, port, case, conns, body=body, header=header)
                             print(
                                 f"round {round_ + 1} {server:<24} {case.name:<18} c={conns:<2} "
                                 f"{r['rps']:>8.0f} req/s p50 {r['p50']:6.2f} ms "

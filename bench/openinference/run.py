@@ -18,6 +18,7 @@ req/s and by requests per server CPU-second (steadier on a shared machine).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -323,6 +324,7 @@ def main() -> None:
     best: dict[tuple[str, str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        load = functools.partial(measure, seconds=args.duration, work=work, warmup=args.warmup)
         bodies = {case: write_body(case, work) for case in cases}
         for round_ in range(args.rounds):
             for server in servers:
@@ -337,17 +339,7 @@ def main() -> None:
                         if round_ == 0:
                             check_answer(case, port, body, header)
                         for conns in levels:
-                            r = measure(
-                                proc,
-                                port,
-                                case,
-                                conns,
-                                args.duration,
-                                body,
-                                header,
-                                work,
-                                args.warmup,
-                            )
+                            r = load(proc, port, case, conns, body=body, header=header)
                             print(
                                 f"round {round_ + 1} {server:<18} {case.name:<24} c={conns:<2} "
                                 f"{r['rps']:>9.0f} req/s {r['cpu_per_request'] * 1e6:>8.0f} µs CPU"
