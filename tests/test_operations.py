@@ -539,12 +539,16 @@ def test_sigterm_lets_in_flight_requests_finish(dh_run: Start) -> None:
 
 
 def _new_request(url: str) -> str | tuple[int, Any]:
+    """``"refused"`` when the connection is refused, or reset before any answer (it reached
+    the listener's backlog just before the listener closed: no request was read), else the
+    status and the JSON body."""
     try:
         status, _, body = http(url, timeout=5)
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return "refused"
     except urllib.error.URLError as exc:
-        return "refused" if isinstance(exc.reason, ConnectionRefusedError) else repr(exc)
+        refused = isinstance(exc.reason, ConnectionRefusedError | ConnectionResetError)
+        return "refused" if refused else repr(exc)
     return status, json.loads(body)
 
 

@@ -39,6 +39,17 @@ def frame(i: int, width: int = 320, height: int = 240) -> bytes:
 FRAMES = [frame(i) for i in range(30)]
 
 
+def numbered_frame(n: int, width: int = 320, height: int = 240) -> bytes:
+    """A frame unlike any other of the first 65,536: its number in two colour planes, over a
+    moving gradient."""
+    x = np.mgrid[0:height, 0:width][1]
+    img = np.empty((height, width, 3), np.uint8)
+    img[..., 0] = (x + n * 8) % 256
+    img[..., 1] = (n // 256) % 256
+    img[..., 2] = n % 256
+    return simplejpeg.encode_jpeg(img, quality=80, colorsubsampling="420")
+
+
 async def until(condition, timeout: float = 5.0) -> None:
     for _ in range(int(timeout / 0.01)):
         if condition():
@@ -64,15 +75,19 @@ async def running_sink(**attributes) -> AsyncIterator[MjpegSink]:
         await sink.stop()
 
 
-async def publish(sink: MjpegSink, seconds: float, fps: float = 30, size: int = 0) -> int:
-    """Emit frames at ``fps`` for ``seconds``; return how many."""
+async def publish(
+    sink: MjpegSink, seconds: float, fps: float = 30, size: int = 0, *, unique: bool = False
+) -> int:
+    """Emit frames at ``fps`` for ``seconds``; return how many. The frames repeat every 30
+    (8 for ``size``), unless ``unique``: then no two are the same (:func:`numbered_frame`)."""
     n = 0
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     frames = FRAMES if not size else [frame(i, 1280, 720) for i in range(8)]
     while loop.time() < end:
         n += 1
-        await sink.emit(Response(body=frames[n % len(frames)], content_type="image/jpeg"), event(n))
+        body = numbered_frame(n) if unique else frames[n % len(frames)]
+        await sink.emit(Response(body=body, content_type="image/jpeg"), event(n))
         await asyncio.sleep(1 / fps)
     return n
 
@@ -201,7 +216,8 @@ async def test_the_viewer_page_shows_a_live_image_in_chromium():
     async with running_sink() as sink:
         page = f"http://127.0.0.1:{sink.port}/"
         # frames flow until both screenshots are taken, however long Chromium takes
-        feeder = asyncio.ensure_future(publish(sink, 600))
+        # (unique frames: two screenshots a whole cycle of 30 frames apart would look alike)
+        feeder = asyncio.ensure_future(publish(sink, 600, unique=True))
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 shots = []
