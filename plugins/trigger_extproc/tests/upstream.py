@@ -4,7 +4,7 @@
 
 Any path answers JSON ``{Method, Path, Query, Headers, Body}`` (as the original's echo),
 copying the request's ``x-test`` header into the response. ``/gzip`` answers it
-gzip-compressed; ``/stream`` answers it in three chunks; ``/count`` tells how many
+gzip-compressed; ``/stream`` answers it in three chunks, 0.2 s apart; ``/count`` tells how many
 requests came before.
 """
 
@@ -45,7 +45,7 @@ async def echo(request: web.Request) -> web.StreamResponse:
         third = len(data) // 3
         for piece in (data[:third], data[third : 2 * third], data[2 * third :]):
             await response.write(piece)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
         await response.write_eof()
         return response
     return web.Response(body=data, headers=headers)
