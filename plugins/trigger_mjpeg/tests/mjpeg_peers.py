@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from aiohttp import web
 from mjpeg_quirks import build_variant, make_frames
 
 from dh_serverless.hookspecs import Event, FunctionInfo, Response, TriggerSpec
-from dh_serverless.testing import free_port
+from dh_serverless.testing import FakeDispatch, free_port
 from dh_serverless.testing.processes import FunctionProcess, stop_process
 from dh_serverless.triggers.mjpeg import MjpegAttributes, MjpegTrigger
 
@@ -136,29 +135,20 @@ async def quirk_server() -> AsyncIterator[tuple[str, web.Application]]:
 # ---------------------------------------------------------------------------
 
 
-class Recorder:
-    """A ``dispatch`` that records events and answers with the frame."""
+class Recorder(FakeDispatch):
+    """The testing kit's ``FakeDispatch``, answering each frame with itself (after ``delay`` s)."""
 
     def __init__(self, delay: float = 0.0) -> None:
-        self.events: list[Event] = []
-        self.delay = delay
-        self.arrived = asyncio.Event()
+        async def answer(event: Event) -> Response:
+            if delay:
+                await asyncio.sleep(delay)
+            return Response(body=event.body, content_type="image/jpeg")
 
-    async def __call__(self, event: Event) -> Response:
-        self.events.append(event)
-        self.arrived.set()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return Response(body=event.body, content_type="image/jpeg")
+        super().__init__(answer)
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.events) < count:
-            left = deadline - time.monotonic()
-            assert left > 0, f"got {len(self.events)} events, expected {count}"
-            self.arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.arrived.wait(), left)
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Event]:
+        """The first ``count`` events, once they arrived."""
+        return await super().wait_for(count, timeout)
 
 
 @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from dh_serverless.hookspecs import Event, FunctionInfo, Response, TriggerSpec
+from dh_serverless.testing import FakeDispatch
 from dh_serverless.testing.processes import free_port, stop_process
 from dh_serverless.triggers.rtsp import RtspTrigger, RtspTriggerAttributes
 
@@ -127,30 +128,20 @@ def gst_server(*args: str, path: str = "/mystream", port: int = 0) -> Iterator[G
         server.stop()
 
 
-class Recorder:
-    """A ``dispatch`` that records events and answers 200 with the body."""
+class Recorder(FakeDispatch):
+    """The testing kit's ``FakeDispatch``, answering 200 ``ok`` (after ``delay`` s)."""
 
     def __init__(self, delay: float = 0.0) -> None:
-        self.events: list[Event] = []
-        self.delay = delay
-        self.arrived = asyncio.Event()
+        async def answer(event: Event) -> Response:
+            if delay:
+                await asyncio.sleep(delay)
+            return Response(body=b"ok", content_type="text/plain")
 
-    async def __call__(self, event: Event) -> Response:
-        self.events.append(event)
-        self.arrived.set()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return Response(body=b"ok", content_type="text/plain")
+        super().__init__(answer)
 
-    async def wait_for(self, count: int, timeout: float = 20.0) -> None:
-        """Wait until ``count`` events arrived."""
-        deadline = time.monotonic() + timeout
-        while len(self.events) < count:
-            left = deadline - time.monotonic()
-            assert left > 0, f"got {len(self.events)} events, expected {count}"
-            self.arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.arrived.wait(), left)
+    async def wait_for(self, count: int, timeout: float = 20.0) -> list[Event]:
+        """The first ``count`` events, once they arrived."""
+        return await super().wait_for(count, timeout)
 
 
 @contextlib.asynccontextmanager
