@@ -106,7 +106,8 @@ bench: install
 		echo "== $$run"; $(BIN)/python "$$run" $(ARGS); \
 	done; test -n "$$found" || echo "no benchmarks yet (bench/*/run.py)"
 
-# Our distributions only. Needs just pip (builds are isolated), so no venv is required.
+# Our distributions only. Needs just pip (builds are isolated, unless PIP_WHEEL_OPTIONS says
+# --no-build-isolation: then hatchling must be installed), so no venv is required.
 wheels:
 	rm -rf $(WHEELHOUSE)
 	PYTHON=$(PYTHON) sh contrib/deploy/wheelhouse.sh . $(WHEELHOUSE) --no-deps $(PIP_WHEEL_OPTIONS)

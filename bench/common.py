@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,7 @@ def print_round_ratios(
     rows: list[tuple[list[str], list[dict[str, float]], list[dict[str, float]]]],
     heads: list[str],
     target: tuple[float, float] | None = None,
-    applies: Any = lambda cells: True,
+    applies: Callable[[list[str]], bool] = lambda cells: True,
 ) -> None:
     """Each round's req/s and CPU-per-request ratios of a setup to its floor loaded in the same
     round (interleaved: the two saw the same machine), then the worst round, and whether the
