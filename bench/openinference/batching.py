@@ -22,7 +22,6 @@ Servers in turns, pinned to CPU 0 with ``OPENBLAS_NUM_THREADS=1``; wrk (REST) an
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
@@ -37,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -45,18 +43,17 @@ sys.path.insert(0, str(HERE))
 from matmul import SIZE, STEP_SECONDS, WEIGHTS, predict  # noqa: E402
 from run import (  # noqa: E402
     BIN,
-    GRPC_METHOD,
     LOAD_CPU,
     SERVER_CPU,
+    encode_body,
     free_port,
+    infer_once,
     peer_python,
     pinned,
-    stop,
+    sweep,
     wait_for,
 )
 from run import measure as run_measure  # noqa: E402
-
-from dh_serverless.triggers.openinference._generated import dh_openinference_pb2 as pb  # noqa: E402
 
 MODEL = "matmul"
 INFER = f"/v2/models/{MODEL}/infer"
@@ -98,53 +95,13 @@ def request_tensor() -> np.ndarray:
 
 
 def write_body(case: Case, folder: Path) -> tuple[Path, int | None]:
-    x = request_tensor()
-    path = folder / f"{case.encoding}.body"
-    item: dict[str, Any] = {"name": "INPUT0", "shape": [1, SIZE], "datatype": "FP32"}
-    if case.encoding == "json":
-        item["data"] = x.reshape(-1).tolist()
-        path.write_bytes(json.dumps({"inputs": [item]}).encode())
-        return path, None
-    if case.encoding == "bin":
-        item["parameters"] = {"binary_data_size": x.nbytes}
-        head = json.dumps({"inputs": [item], "parameters": {"binary_data_output": True}}).encode()
-        path.write_bytes(head + x.tobytes())
-        return path, len(head)
-    tensor = pb.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=[1, SIZE])
-    message = pb.ModelInferRequest(
-        model_name=MODEL, inputs=[tensor], raw_input_contents=[x.tobytes()]
-    ).SerializeToString()
-    path.write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)
-    return path, None
+    return encode_body(case.encoding, request_tensor(), MODEL, folder / f"{case.encoding}.body")
 
 
 def check_answer(case: Case, port: int, body: Path, header: int | None) -> None:
-    data = body.read_bytes()
-    if case.protocol == "grpc":
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            answer = pb.ModelInferResponse.FromString(
-                channel.unary_unary(GRPC_METHOD)(data[5:], timeout=30)
-            )
-        if answer.raw_output_contents:
-            got = np.frombuffer(answer.raw_output_contents[0], dtype=np.float32)
-        else:
-            got = np.asarray(answer.outputs[0].contents.fp32_contents, dtype=np.float32)
-    else:
-        headers = {"Content-Type": "application/json"}
-        if header is not None:
-            headers = {"Inference-Header-Content-Length": str(header)}
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}{INFER}", data=data, headers=headers, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            payload = response.read()
-            length = response.headers.get("Inference-Header-Content-Length")
-        if length is None:
-            got = np.asarray(json.loads(payload)["outputs"][0]["data"], dtype=np.float32)
-        else:
-            got = np.frombuffer(payload[int(length) :], dtype=np.float32)
+    got = infer_once(case.protocol, port, body, header, INFER)
     want = (request_tensor() @ WEIGHTS).reshape(-1)
-    if not np.allclose(got.reshape(-1), want, rtol=1e-4, atol=1e-4):
+    if not np.allclose(got, want, rtol=1e-4, atol=1e-4):
         raise SystemExit(f"wrong answer for {case.name} on port {port}")
 
 
@@ -286,35 +243,16 @@ def main() -> None:
     servers = [SERVERS[name] for name in args.servers.split(",")]
     cases = CASES if args.cases == "all" else [CASES[int(i) - 1] for i in args.cases.split(",")]
     levels = [int(c) for c in args.concurrency.split(",")]
-    best: dict[tuple[str, str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        load = functools.partial(measure, seconds=args.duration, work=work, warmup=args.warmup)
-        bodies = {case: write_body(case, work) for case in cases}
-        for round_ in range(args.rounds):
-            for server in servers:
-                todo = [c for c in cases if supports(server, c)]
-                proc, rest, grpc_port = start(server, work)
-                try:
-                    for case in todo:
-                        port = rest if case.protocol == "rest" else grpc_port
-                        body, header = bodies[case]
-                        if round_ == 0:
-                            check_answer(case, port, body, header)
-                        for conns in levels:
-                            r = load(server, proc, port, case, conns, body=body, header=header)
-                            print(
-                                f"round {round_ + 1} {server:<24} {case.name:<18} c={conns:<2} "
-                                f"{r['rps']:>8.0f} req/s p50 {r['p50']:6.2f} ms "
-                                f"{r['cpu_per_request'] * 1e6:>6.0f} µs CPU"
-                                + (f"  ERRORS {r['errors']}" if r["errors"] else ""),
-                                file=sys.stderr,
-                            )
-                            key = (server, case.name, conns)
-                            if key not in best or r["rps"] > best[key]["rps"]:
-                                best[key] = r
-                finally:
-                    stop(proc)
+        best = sweep(
+            servers, cases, levels, args, work,
+            start=start, supports=supports, write_body=write_body, check_answer=check_answer,
+            load=lambda *a, **kw: measure(
+                *a, **kw, seconds=args.duration, work=work, warmup=args.warmup
+            ),
+            extra=lambda r: f" p50 {r['p50']:6.2f} ms",
+        )  # fmt: skip
     print_table(best, servers, cases, levels, args)
 
 

@@ -18,7 +18,6 @@ req/s and by requests per server CPU-second (steadier on a shared machine).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import re
@@ -28,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,22 +86,22 @@ def tensor(case: Case) -> np.ndarray:
     return (np.arange(count, dtype=np.float32) % 97 * 0.5).reshape(case.shape)
 
 
-def write_body(case: Case, folder: Path) -> tuple[Path, int | None]:
-    """The request body file, and its Inference-Header-Content-Length (binary only)."""
-    x = tensor(case)
-    path = folder / f"{case.encoding}-{'x'.join(map(str, case.shape))}.body"
-    item: dict[str, Any] = {"name": "INPUT0", "shape": list(case.shape), "datatype": "FP32"}
-    if case.encoding == "json":
+def encode_body(encoding: str, x: np.ndarray, model: str, path: Path) -> tuple[Path, int | None]:
+    """``x`` as ``INPUT0`` of a request body written to ``path``: ``json``, ``bin`` (the binary
+    tensor data extension) or ``raw`` (a gRPC frame of ``ModelInferRequest``); returns the path
+    and the Inference-Header-Content-Length (``bin`` only)."""
+    item: dict[str, Any] = {"name": "INPUT0", "shape": list(x.shape), "datatype": "FP32"}
+    if encoding == "json":
         item["data"] = x.reshape(-1).tolist()
         path.write_bytes(json.dumps({"inputs": [item]}).encode())
         return path, None
-    if case.encoding == "bin":
+    if encoding == "bin":
         item["parameters"] = {"binary_data_size": x.nbytes}
         head = json.dumps({"inputs": [item], "parameters": {"binary_data_output": True}}).encode()
         path.write_bytes(head + x.tobytes())
         return path, len(head)
     request = pb.ModelInferRequest(
-        model_name="identity",
+        model_name=model,
         inputs=[
             pb.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=x.shape)
         ],
@@ -111,35 +111,45 @@ def write_body(case: Case, folder: Path) -> tuple[Path, int | None]:
     return path, None
 
 
-def check_answer(case: Case, port: int, body: Path, header: int | None) -> None:
-    """One request, its answer compared with the input: a wrong server fails the run."""
-    x = tensor(case)
+def write_body(case: Case, folder: Path) -> tuple[Path, int | None]:
+    """The request body file, and its Inference-Header-Content-Length (binary only)."""
+    path = folder / f"{case.encoding}-{'x'.join(map(str, case.shape))}.body"
+    return encode_body(case.encoding, tensor(case), "identity", path)
+
+
+def infer_once(protocol: str, port: int, body: Path, header: int | None, path: str) -> np.ndarray:
+    """Send one request body (``write_body``'s) and return the first output's values, flat."""
     data = body.read_bytes()
-    if case.protocol == "grpc":
+    if protocol == "grpc":
         with grpc.insecure_channel(
             f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", -1)]
         ) as channel:
             call = channel.unary_unary(GRPC_METHOD)
             answer = pb.ModelInferResponse.FromString(call(data[5:], timeout=30))
-        got = np.frombuffer(answer.raw_output_contents[0], dtype=np.float32)
-    else:
-        headers = {"Content-Type": "application/json"}
-        if header is not None:
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Inference-Header-Content-Length": str(header),
-            }
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}{INFER}", data=data, headers=headers, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            payload = response.read()
-            length = response.headers.get("Inference-Header-Content-Length")
-        if length is None:
-            got = np.asarray(json.loads(payload)["outputs"][0]["data"], dtype=np.float32)
-        else:
-            got = np.frombuffer(payload[int(length) :], dtype=np.float32)
-    if not np.array_equal(got.reshape(-1), x.reshape(-1)):
+        if answer.raw_output_contents:
+            return np.frombuffer(answer.raw_output_contents[0], dtype=np.float32)
+        return np.asarray(answer.outputs[0].contents.fp32_contents, dtype=np.float32)
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Inference-Header-Content-Length": str(header),
+        }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        payload = response.read()
+        length = response.headers.get("Inference-Header-Content-Length")
+    if length is None:
+        return np.asarray(json.loads(payload)["outputs"][0]["data"], dtype=np.float32)
+    return np.frombuffer(payload[int(length) :], dtype=np.float32)
+
+
+def check_answer(case: Case, port: int, body: Path, header: int | None) -> None:
+    """One request, its answer compared with the input: a wrong server fails the run."""
+    got = infer_once(case.protocol, port, body, header, INFER)
+    if not np.array_equal(got, tensor(case).reshape(-1)):
         raise SystemExit(f"wrong answer for {case.name} on port {port}")
 
 
@@ -304,6 +314,56 @@ def measure(
 # ---------------------------------------------------------------------------
 
 
+def sweep(
+    servers: list[str],
+    cases: list[Any],
+    levels: list[int],
+    args: argparse.Namespace,
+    work: Path,
+    *,
+    start: Callable[[str, Path], tuple[subprocess.Popen[bytes], int, int]],
+    supports: Callable[[str, Any], bool],
+    write_body: Callable[[Any, Path], tuple[Path, int | None]],
+    check_answer: Callable[[Any, int, Path, int | None], None],
+    load: Callable[..., dict],
+    extra: Callable[[dict], str],
+) -> dict[tuple[str, str, int], dict]:
+    """Round after round, each server started once and loaded with every case it
+    ``supports`` at each concurrency (its answers checked in the first round); logs each
+    result (with ``extra(result)``) and returns the best round of each (server, case name,
+    concurrency) by req/s. ``load(server, proc, port, case, conns, body=, header=)`` measures
+    one."""
+    best: dict[tuple[str, str, int], dict] = {}
+    bodies = {case: write_body(case, work) for case in cases}
+    for round_ in range(args.rounds):
+        for server in servers:
+            todo = [c for c in cases if supports(server, c)]
+            if not todo:
+                continue
+            proc, rest, grpc_port = start(server, work)
+            try:
+                for case in todo:
+                    port = rest if case.protocol == "rest" else grpc_port
+                    body, header = bodies[case]
+                    if round_ == 0:
+                        check_answer(case, port, body, header)
+                    for conns in levels:
+                        r = load(server, proc, port, case, conns, body=body, header=header)
+                        print(
+                            f"round {round_ + 1} {server:<24} {case.name:<24} c={conns:<2} "
+                            f"{r['rps']:>9.0f} req/s {r['cpu_per_request'] * 1e6:>8.0f} µs CPU"
+                            + extra(r)
+                            + (f"  ERRORS {r['errors']}" if r["errors"] else ""),
+                            file=sys.stderr,
+                        )
+                        key = (server, case.name, conns)
+                        if key not in best or r["rps"] > best[key]["rps"]:
+                            best[key] = r
+            finally:
+                stop(proc)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=5.0)
@@ -321,36 +381,16 @@ def main() -> None:
         servers += ["floor (aiohttp)", "floor (grpc.aio)"] if name == "floor" else [name]
     cases = CASES if args.cases == "all" else [CASES[int(i) - 1] for i in args.cases.split(",")]
     levels = [int(c) for c in args.concurrency.split(",")]
-    best: dict[tuple[str, str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        load = functools.partial(measure, seconds=args.duration, work=work, warmup=args.warmup)
-        bodies = {case: write_body(case, work) for case in cases}
-        for round_ in range(args.rounds):
-            for server in servers:
-                todo = [c for c in cases if supports(server, c)]
-                if not todo:
-                    continue
-                proc, rest, grpc_port = start(server, work)
-                try:
-                    for case in todo:
-                        port = rest if case.protocol == "rest" else grpc_port
-                        body, header = bodies[case]
-                        if round_ == 0:
-                            check_answer(case, port, body, header)
-                        for conns in levels:
-                            r = load(proc, port, case, conns, body=body, header=header)
-                            print(
-                                f"round {round_ + 1} {server:<18} {case.name:<24} c={conns:<2} "
-                                f"{r['rps']:>9.0f} req/s {r['cpu_per_request'] * 1e6:>8.0f} µs CPU"
-                                + (f"  ERRORS {r['errors']}" if r["errors"] else ""),
-                                file=sys.stderr,
-                            )
-                            key = (server, case.name, conns)
-                            if key not in best or r["rps"] > best[key]["rps"]:
-                                best[key] = r
-                finally:
-                    stop(proc)
+        best = sweep(
+            servers, cases, levels, args, work,
+            start=start, supports=supports, write_body=write_body, check_answer=check_answer,
+            load=lambda server, *rest, **kw: measure(
+                *rest, **kw, seconds=args.duration, work=work, warmup=args.warmup
+            ),
+            extra=lambda r: "",
+        )  # fmt: skip
     print_table(best, servers, cases, levels, args)
 
 
