@@ -6,7 +6,9 @@ it. Two cases: request headers only (one message per request, GET) and headers +
 BUFFERED body (two messages, POST). The processor runs pinned to CPU 0; Envoy and wrk share
 CPU 1 (``processes: 2`` gets CPUs 0-1 for its two processes, shared with Envoy and wrk).
 Setups are loaded in turns, round after round; the best round of each is kept. Prints
-req/s, p50, p99, processor CPU per request and ratios to the bare processor.
+req/s, p50, p99, processor CPU per request and ratios to the bare processor, then each
+round's ratios to the bare processor of the same round, the worst, and whether the worst
+meets the targets at 32 connections (``TARGET``).
 
     python bench/extproc/run.py [--duration 5] [--rounds 3] [--connections 1,32]
                                 [--cases headers,body] [--no-processes2]

@@ -3,7 +3,8 @@
 Each server runs alone, pinned to CPU 0; wrk runs pinned to CPU 1. Servers are loaded
 in turns, round after round, and the best round of each is kept (noise on a shared
 machine only ever slows a run down). Prints req/s, p50, p99, server CPU per request and
-the ratio to bare aiohttp.
+the ratio to bare aiohttp, then each round's ratios to bare aiohttp of the same round and
+the worst.
 
     python bench/http/run.py [--duration 5] [--rounds 3] [--connections 1,32]
 """

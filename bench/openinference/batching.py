@@ -246,7 +246,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         best = sweep(
-            servers, cases, levels, args, work,
+            servers, cases, levels, args.rounds, work,
             start=start, supports=supports, write_body=write_body, check_answer=check_answer,
             load=lambda *a, **kw: measure(
                 *a, **kw, seconds=args.duration, work=work, warmup=args.warmup

@@ -318,7 +318,7 @@ def sweep(
     servers: list[str],
     cases: list[Any],
     levels: list[int],
-    args: argparse.Namespace,
+    rounds: int,
     work: Path,
     *,
     start: Callable[[str, Path], tuple[subprocess.Popen[bytes], int, int]],
@@ -328,14 +328,14 @@ def sweep(
     load: Callable[..., dict],
     extra: Callable[[dict], str],
 ) -> dict[tuple[str, str, int], dict]:
-    """Round after round, each server started once and loaded with every case it
+    """``rounds`` times, each server started once and loaded with every case it
     ``supports`` at each concurrency (its answers checked in the first round); logs each
     result (with ``extra(result)``) and returns the best round of each (server, case name,
     concurrency) by req/s. ``load(server, proc, port, case, conns, body=, header=)`` measures
     one."""
     best: dict[tuple[str, str, int], dict] = {}
     bodies = {case: write_body(case, work) for case in cases}
-    for round_ in range(args.rounds):
+    for round_ in range(rounds):
         for server in servers:
             todo = [c for c in cases if supports(server, c)]
             if not todo:
@@ -384,7 +384,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         best = sweep(
-            servers, cases, levels, args, work,
+            servers, cases, levels, args.rounds, work,
             start=start, supports=supports, write_body=write_body, check_answer=check_answer,
             load=lambda server, *rest, **kw: measure(
                 *rest, **kw, seconds=args.duration, work=work, warmup=args.warmup
