@@ -13,6 +13,7 @@ from dh_serverless.core.compat import TIMEOUT_ERRORS
 from dh_serverless.core.dispatch import Gate, SinkChannel, build_dispatch, compose
 from dh_serverless.core.errors import ConfigError, UserError
 from dh_serverless.core.function import LoadedHandler, load_handler
+from dh_serverless.core.memory import keep_freed_memory
 from dh_serverless.core.metrics import EventStats, RuntimeCollector, SinkStats, make_registry
 from dh_serverless.core.plugins import PluginHost
 from dh_serverless.core.pool import WorkerPool
@@ -126,6 +127,8 @@ class Runtime:
             raise ConfigError("environment", [str(exc)]) from None
         self.host.load_hook_plugins()
         one_shot = bool(prepared) and all(i.options.one_shot for i in prepared)
+        if not one_shot:
+            keep_freed_memory()
         override = self._processes if self.role is None else self.role.count
         self.process_count = serving_process_count(
             self.config, prepared, str(self.source), override
