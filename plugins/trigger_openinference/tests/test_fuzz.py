@@ -7,13 +7,14 @@ import http.client
 import json
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dh_serverless.triggers.openinference._request import RequestError
 from dh_serverless.triggers.openinference._rest_codec import parse_request
 from dh_serverless.triggers.openinference.bodies import lists_body, numpy_body
-from dh_serverless.triggers.openinference.datatypes import DATATYPES
+from dh_serverless.triggers.openinference.datatypes import DATATYPES, TensorError, from_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -110,3 +111,54 @@ def test_server_answers_4xx_with_an_error_and_stays_up(identity_server, body, he
     if response.status >= 400:
         assert list(json.loads(answer)) == ["error"]
     assert identity_server.alive()
+
+
+_NUMERIC = [name for name in DATATYPES if name not in ("BOOL", "BF16", "BYTES", "UINT64")]
+_numbers = st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(datatype=st.sampled_from(_NUMERIC), data=st.lists(_numbers, min_size=1, max_size=40))
+def test_json_values_are_taken_exactly_when_their_cast_stays_in_range(datatype, data):
+    """The range check (Python's min/max on a short list, numpy's on a long one) agrees with
+    the cast itself: a value is refused exactly when it would overflow or become inf."""
+    dtype = DATATYPES[datatype]
+    source = np.asarray(data)
+    if dtype.kind in "iu" and source.dtype.kind == "f":
+        return  # floats for an integer type: refused by kind, tested elsewhere
+    if dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            fits = bool(np.isfinite(source.astype(dtype)).all())
+    else:
+        info = np.iinfo(dtype)
+        fits = all(info.min <= v <= info.max for v in data)
+    if not fits:
+        with pytest.raises(TensorError, match="out of the range"):
+            from_json(data, datatype, [len(data)], "X")
+        return
+    array = from_json(data, datatype, [len(data)], "X")
+    assert array.dtype == dtype
+    assert array.shape == (len(data),)
+
+
+_FP32_TOP = 3.4028235677973362e38  # the float64 just below 2**128 - 2**103
+
+
+@pytest.mark.parametrize(
+    ("datatype", "lowest", "highest", "below", "above"),
+    [
+        # Halfway from the largest value to the next power of two rounds to inf: 65520
+        # for FP16 (largest 65504), 2**128 - 2**103 for FP32.
+        ("FP16", -65519.99, 65519.99, -65520.0, 65520.0),
+        ("FP32", -_FP32_TOP, _FP32_TOP, -(2.0**128 - 2.0**103), 2.0**128 - 2.0**103),
+        ("INT8", -128, 127, -129, 128),
+        ("UINT32", 0, 2**32 - 1, -1, 2**32),
+    ],
+)
+@pytest.mark.parametrize("length", [2, 100])  # Python's min/max, and numpy's
+def test_the_range_ends_where_the_cast_overflows(datatype, lowest, highest, below, above, length):
+    ends = [lowest] + [highest] * (length - 1)
+    assert from_json(ends, datatype, [length], "X").shape == (length,)
+    for wrong in ([below, *ends[1:]], [*ends[:-1], above]):
+        with pytest.raises(TensorError, match="out of the range"):
+            from_json(wrong, datatype, [length], "X")

@@ -29,6 +29,13 @@ MAX_PARAMETER_DEPTH = 32
 
 def check_depth(value: Any, where: str, limit: int = MAX_PARAMETER_DEPTH) -> None:
     """Raise a 400 when ``value`` nests objects or lists deeper than ``limit``."""
+    if not isinstance(value, (dict, list)):
+        return
+    for item in value.values() if isinstance(value, dict) else value:
+        if isinstance(item, (dict, list)):
+            break
+    else:
+        return  # flat, as parameters mostly are
     level = [value]
     depth = 0
     while level:

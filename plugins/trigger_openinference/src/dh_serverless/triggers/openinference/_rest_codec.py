@@ -7,7 +7,6 @@ extension, and a schema layer (pydantic and the like) is what makes the Python p
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import orjson
@@ -39,15 +38,15 @@ def _bad(message: str) -> RequestError:
     return RequestError(400, message)
 
 
-def parse_shape(shape: Any, where: str) -> list[int]:
-    """A shape: a list of sizes (integers >= 0); raise a 400 otherwise."""
+def parse_shape(shape: Any, name: str) -> list[int]:
+    """The shape of input ``name``: a list of sizes (integers >= 0); raise a 400 otherwise."""
     if type(shape) is not list:
-        raise _bad(f"{where}: shape must be a list of sizes, got {shape!r}")
+        raise _bad(f"input {name!r}: shape must be a list of sizes, got {shape!r}")
     for dim in shape:
         if type(dim) is not int or dim < 0:  # type() also refuses bool
-            raise _bad(f"{where}: shape must be a list of sizes (0 or more), got {shape!r}")
+            raise _bad(f"input {name!r}: shape must be a list of sizes (0 or more), got {shape!r}")
     try:
-        check_shape(shape, where)
+        check_shape(shape, name)
     except TensorError as exc:
         raise _bad(str(exc)) from None
     return shape
@@ -83,7 +82,7 @@ def _input(
     datatype = item.get("datatype")
     if type(datatype) is not str or datatype not in DATATYPES:
         raise _bad(f"input {name!r}: unknown datatype {datatype!r}")
-    shape = parse_shape(item.get("shape"), f"input {name!r}")
+    shape = parse_shape(item.get("shape"), name)
     parameters = item.get("parameters")
     if parameters is not None:
         if type(parameters) is not dict:
@@ -214,8 +213,10 @@ def encode_response(
         params = dict(tensor.parameters) if tensor.parameters else None
         data = None
         if not binary and datatype != "BF16":
-            with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: goes binary
+            try:
                 data = json_data(array, datatype)
+            except UnicodeDecodeError:  # not UTF-8: goes binary
+                data = None
         if data is None:
             raw = to_raw(array, datatype)
             params = params or {}

@@ -272,12 +272,13 @@ def numpy_body(
             params = _params(tensor.parameters)
             if params:
                 input_parameters[tensor.name] = params
-    body = InferenceRequest(inputs, model_name=model_name, model_version=model_version)
-    body.id = request.id
-    if request.parameters:
-        body.parameters = _params(request.parameters) or {}
-    body.input_parameters = input_parameters
-    if request.outputs is not None:
-        body.outputs = [o.name for o in request.outputs]
-    body.protocol = protocol
-    return body
+    return InferenceRequest(
+        inputs,
+        model_name=model_name,
+        model_version=model_version,
+        id=request.id,
+        parameters=_params(request.parameters) if request.parameters else None,
+        input_parameters=input_parameters,
+        outputs=None if request.outputs is None else [o.name for o in request.outputs],
+        protocol=protocol,
+    )

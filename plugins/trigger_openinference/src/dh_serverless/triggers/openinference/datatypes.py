@@ -81,6 +81,26 @@ _JSON_KINDS = {
 _LENGTH = struct.Struct("<I")
 
 
+def _json_bounds(dtype: np.dtype[Any]) -> tuple[float, float] | None:
+    """The JSON values (as numpy reads them) that fit ``dtype``, lowest and highest: an
+    integer type's range; for FP16 and FP32 every value that does not round to infinity."""
+    if dtype.kind in "iu":
+        ints = np.iinfo(dtype)
+        return ints.min, ints.max
+    if dtype.kind == "f" and dtype.itemsize < 8:
+        floats = np.finfo(dtype)
+        overflow = (float(floats.max) + 2.0**floats.maxexp) / 2  # halfway past max: rounds to inf
+        highest = float(np.nextafter(overflow, 0.0))
+        return -highest, highest
+    return None
+
+
+_lowest, _highest = np.minimum.reduce, np.maximum.reduce
+#: up to this many elements, a flat list's bounds cost less in Python than in numpy
+_SMALL = 32
+_BOUNDS = {name: _json_bounds(DATATYPES[name]) for name in _JSON_KINDS if name != "UINT64"}
+
+
 def datatype_of(array: np.ndarray[Any, Any]) -> str:
     """The protocol datatype of a numpy array (``object``, ``S`` and ``U`` are BYTES)."""
     dtype = array.dtype
@@ -239,19 +259,17 @@ def from_json(data: Any, datatype: str, shape: Sequence[int], name: str) -> np.n
     if array.dtype.kind not in kinds:
         what = {"b": "true or false", "iu": "integers", "iuf": "numbers"}[kinds]
         raise TensorError(f"input {name!r}: {datatype} data must be {what}")
-    dtype = DATATYPES[datatype]
-    if dtype.kind in "iu" and array.size:
-        info = np.iinfo(dtype)
-        low, high = array.min(), array.max()
-        if low < info.min or high > info.max:
+    # Out of range is an error, not a silent cast: integers overflow, and 1e300 as FP32
+    # or 1e10 as FP16 would become inf (JSON has no inf or NaN of its own).
+    bounds = _BOUNDS.get(datatype)
+    if bounds is not None and count:
+        if count <= _SMALL and array.ndim == 1:  # a short flat list: Python's min and max
+            low, high = min(data), max(data)
+        else:
+            low, high = _lowest(array, None), _highest(array, None)
+        if low < bounds[0] or high > bounds[1]:
             raise TensorError(f"input {name!r}: a value is out of the range of {datatype}")
-    with np.errstate(over="ignore"):
-        cast = array.astype(dtype, copy=False)
-    # 1e300 as FP32 or 1e10 as FP16 would silently become inf: out of range, as integer
-    # overflow is (JSON has no inf or NaN of its own).
-    if dtype.kind == "f" and dtype.itemsize < 8 and cast.size and not np.isfinite(cast).all():
-        raise TensorError(f"input {name!r}: a value is out of the range of {datatype}")
-    return cast.reshape(shape)
+    return array.astype(DATATYPES[datatype], copy=False).reshape(shape)
 
 
 def to_raw(array: np.ndarray[Any, Any], datatype: str) -> bytes | memoryview:
