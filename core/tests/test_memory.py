@@ -61,3 +61,33 @@ def test_large_buffers_stop_faulting_in_once_freed_memory_is_kept():
 def test_the_users_own_malloc_settings_win():
     assert keep_freed_memory({"MALLOC_TRIM_THRESHOLD_": "1000000"}) is False
     assert keep_freed_memory({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1"}) is False
+
+
+_FUNCTION = """
+apiVersion: nuclio.io/v1
+kind: NuclioFunction
+metadata: {name: test}
+spec:
+  handler: MODULE:handler
+  triggers:
+    t1: {kind: direct}
+"""
+
+
+async def test_a_serving_function_keeps_freed_memory(function_dir, runtime_for, monkeypatch):
+    import dh_serverless.core.runtime as runtime
+
+    kept: list[bool] = []
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: kept.append(True) or True)
+    await runtime_for(function_dir("def handler(context, event):\n    return 'ok'\n", _FUNCTION))
+    assert kept == [True]
+
+
+async def test_a_job_leaves_malloc_as_it_is(function_dir, runtime_for, monkeypatch):
+    import dh_serverless.core.runtime as runtime
+
+    kept: list[bool] = []
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: kept.append(True) or True)
+    job = _FUNCTION.replace("{kind: direct}", "{kind: job, attributes: {event: {body: hi}}}")
+    await runtime_for(function_dir("def handler(context, event):\n    return 'ok'\n", job))
+    assert kept == []
