@@ -46,7 +46,7 @@ def keep_freed_memory(environ: dict[str, str] | None = None) -> bool:
         return False
     try:
         os.confstr("CS_GNU_LIBC_VERSION")
-    except (ValueError, OSError):  # not glibc
+    except (AttributeError, ValueError, OSError):  # not glibc (or no confstr at all)
         return False
     import ctypes
 
