@@ -11,6 +11,8 @@ import pytest
 
 from dh_serverless.core.memory import keep_freed_memory
 
+from .test_runtime import spec
+
 pytestmark = pytest.mark.timeout(60)
 
 glibc = pytest.mark.skipif(
@@ -63,15 +65,7 @@ def test_the_users_own_malloc_settings_win():
     assert keep_freed_memory({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1"}) is False
 
 
-_FUNCTION = """
-apiVersion: nuclio.io/v1
-kind: NuclioFunction
-metadata: {name: test}
-spec:
-  handler: MODULE:handler
-  triggers:
-    t1: {kind: direct}
-"""
+_HANDLER = "def handler(context, event):\n    return 'ok'\n"
 
 
 async def test_a_serving_function_keeps_freed_memory(function_dir, runtime_for, monkeypatch):
@@ -79,7 +73,7 @@ async def test_a_serving_function_keeps_freed_memory(function_dir, runtime_for, 
 
     kept: list[bool] = []
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: kept.append(True) or True)
-    await runtime_for(function_dir("def handler(context, event):\n    return 'ok'\n", _FUNCTION))
+    await runtime_for(function_dir(_HANDLER, spec()))
     assert kept == [True]
 
 
@@ -88,6 +82,6 @@ async def test_a_job_leaves_malloc_as_it_is(function_dir, runtime_for, monkeypat
 
     kept: list[bool] = []
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: kept.append(True) or True)
-    job = _FUNCTION.replace("{kind: direct}", "{kind: job, attributes: {event: {body: hi}}}")
-    await runtime_for(function_dir("def handler(context, event):\n    return 'ok'\n", job))
+    job = spec(attributes="{event: {body: hi}}").replace("kind: direct", "kind: job")
+    await runtime_for(function_dir(_HANDLER, job))
     assert kept == []
