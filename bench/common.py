@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -50,6 +51,14 @@ spec:
       workerAvailabilityTimeoutMilliseconds: 60000
       attributes: {{port: {port}, host: 127.0.0.1}}
 """
+
+
+def source_path(checkout: Path) -> str:
+    """The ``PYTHONPATH`` that runs dh-serverless from another checkout of this repository
+    (its ``src`` folders before the installed ones): before and after a change, one sitting."""
+    folders = [checkout / "hookspecs/src", checkout / "core/src"]
+    folders += sorted(checkout.glob("plugins/*/src"))
+    return os.pathsep.join(str(folder.resolve()) for folder in folders)
 
 
 def dh_serverless(function: Path, cpus: str | None = None) -> list[str]:

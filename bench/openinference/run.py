@@ -11,8 +11,12 @@ The best round of each server and case is kept. Prints req/s, p50, p99, server C
 per request and our ratio to the best peer that supports the case and to the floor, by
 req/s and by requests per server CPU-second (steadier on a shared machine).
 
+``--source DIR`` adds ``dh-serverless (--source)``: the same function run from another
+checkout of this repository (its ``src`` folders first on ``PYTHONPATH``), loaded in the same
+rounds, in turns with the others: before and after a change, side by side.
+
     python bench/openinference/run.py [--duration 5] [--rounds 2] [--concurrency 1,8]
-        [--servers dh-serverless,floor,MLServer,KServe] [--cases all]
+        [--servers dh-serverless,floor,MLServer,KServe] [--cases all] [--source DIR]
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(ROOT / "tools"))
-from common import BIN, cpu_seconds, free_port, pinned, stop, wait_for  # noqa: E402
+from common import BIN, cpu_seconds, free_port, pinned, source_path, stop, wait_for  # noqa: E402
 
 from dh_serverless.triggers.openinference._generated import dh_openinference_pb2 as pb  # noqa: E402
 
@@ -64,6 +68,9 @@ CASES = [
     Case("gRPC [1,3,224,224]", "grpc", "raw", (1, 3, 224, 224)),
 ]
 PEERS = ("MLServer", "KServe")
+#: ``--source DIR``: dh-serverless run from that checkout, loaded in the same rounds as ours
+BEFORE = "dh-serverless (--source)"
+SOURCE: dict[str, str] = {}  # the PYTHONPATH of BEFORE, once --source is given
 
 
 def supports(server: str, case: Case) -> bool:
@@ -168,7 +175,8 @@ def start(server: str, work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     rest, grpc_port = free_port(), free_port()
     folder = work / re.sub(r"\W+", "-", server)
     folder.mkdir(exist_ok=True)
-    if server == "dh-serverless":
+    env = {**os.environ, "PYTHONPATH": SOURCE["path"]} if server == BEFORE else None
+    if server in ("dh-serverless", BEFORE):
         shutil.copy(HERE / "identity.py", folder / "identity.py")
         (folder / "function.yaml").write_text(
             json.dumps(
@@ -225,8 +233,9 @@ def start(server: str, work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     else:
         raise SystemExit(f"unknown server {server!r}")
     proc = subprocess.Popen(
-        pinned(SERVER_CPU, cmd), cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+        pinned(SERVER_CPU, cmd), cwd=folder, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     for port in (rest, grpc_port):
         if "floor" in server and (port == rest) != (server == "floor (aiohttp)"):
             continue
@@ -372,6 +381,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8")
     parser.add_argument("--servers", default="dh-serverless,floor,MLServer,KServe")
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-5)")
+    parser.add_argument(
+        "--source", type=Path, help="also serve from this checkout (before a change), in turns"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "h2load"):
         if not shutil.which(tool):
@@ -379,6 +391,10 @@ def main() -> None:
     servers = []
     for name in args.servers.split(","):
         servers += ["floor (aiohttp)", "floor (grpc.aio)"] if name == "floor" else [name]
+    if args.source is not None:
+        SOURCE["path"] = source_path(args.source)
+        servers.insert(servers.index("dh-serverless") + 1 if "dh-serverless" in servers else 0,
+                       BEFORE)  # fmt: skip
     cases = CASES if args.cases == "all" else [CASES[int(i) - 1] for i in args.cases.split(",")]
     levels = [int(c) for c in args.concurrency.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -413,12 +429,12 @@ def print_table(best, servers, cases, levels, args) -> None:
         for conns in levels:
             rows = [(s, best.get((s, case.name, conns))) for s in servers]
             rows = [(s, r) for s, r in rows if r is not None]
-            ours = best.get(("dh-serverless", case.name, conns))
             peers = [r for s, r in rows if s in PEERS and not r["errors"] and r["rps"] > 0]
             floors = [r for s, r in rows if s.startswith("floor") and r["rps"] > 0]
             for server, r in rows:
                 ratios = ["", "", "", ""]
-                if server == "dh-serverless" and ours is not None:
+                ours = r if server in ("dh-serverless", BEFORE) else None
+                if ours is not None:
                     mine = ours["cpu_per_request"]
                     if peers:
                         ratios[0] = f"**{ours['rps'] / max(p['rps'] for p in peers):.2f}x**"

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import BIN, free_port
+from common import BIN, free_port, source_path
 
 HANDLER = """
 def handler(context, event):
@@ -129,9 +129,7 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="run the functions from this checkout")
     args = parser.parse_args()
     if args.source is not None:
-        folders = [args.source / "hookspecs/src", args.source / "core/src"]
-        folders += sorted(args.source.glob("plugins/*/src"))
-        ENV["PYTHONPATH"] = ":".join(str(f.resolve()) for f in folders)
+        ENV["PYTHONPATH"] = source_path(args.source)
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -21,6 +21,7 @@ def test_bench_openinference_prints_its_table():
             "--rounds=1",
             "--concurrency=2",
             "--cases=1,2,3",
+            f"--source={ROOT}",  # the same code "before": the rows and their ratios appear
         ],
         capture_output=True,
         text=True,
@@ -30,12 +31,14 @@ def test_bench_openinference_prints_its_table():
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| case | c | server | req/s")
     rows = {tuple(cell.strip() for cell in line.split("|")[1:4]) for line in table[2:]}
-    for server in ("dh-serverless", "floor (aiohttp)", "floor (grpc.aio)", "MLServer", "KServe"):
+    servers = ("dh-serverless", "dh-serverless (--source)", "floor (aiohttp)", "floor (grpc.aio)")
+    for server in (*servers, "MLServer", "KServe"):
         assert any(row[2] == server for row in rows), server
     assert ("REST bin [1,16]", "2", "MLServer") in rows  # listed as not supported
-    ours = [line.split("|") for line in table if "| dh-serverless |" in line]
-    assert len(ours) == 3
-    assert all(cells[-4].strip().endswith("x") for cells in ours), ours  # ratio to the floor
+    for server in servers[:2]:
+        ours = [line.split("|") for line in table if f"| {server} |" in line]
+        assert len(ours) == 3
+        assert all(cells[-4].strip().endswith("x") for cells in ours), ours  # ratio to the floor
 
 
 @pytest.mark.slow
