@@ -230,6 +230,27 @@ async def test_a_slow_body_that_keeps_coming_is_read_in_full() -> None:
     assert answer.endswith(b"\r\n\r\nabcdef")
 
 
+async def test_a_body_in_several_reads_is_one_read_only_view_of_it_all() -> None:
+    seen: list[tuple[bool, int]] = []
+
+    async def viewer(request: web.BaseRequest) -> web.StreamResponse:
+        body = await read_body(request, 16, view=True, read_timeout=2.0)
+        assert isinstance(body, memoryview)
+        seen.append((body.readonly, len(body)))
+        return web.Response(body=bytes(body))
+
+    async with served(viewer) as listener:
+        reader, writer = await asyncio.open_connection(HOST, listener.port)
+        writer.write(HEAD_OF_SIX)
+        for part in (b"ab", b"cd", b"ef"):
+            await asyncio.sleep(0.05)  # three reads, joined once
+            writer.write(part)
+        answer = await reader.read()
+        writer.close()
+    assert answer.endswith(b"\r\n\r\nabcdef")
+    assert seen == [(True, 6)]
+
+
 async def test_expect_100_continue_is_answered_then_the_body_read() -> None:
     async with served() as listener:
         reader, writer = await asyncio.open_connection(HOST, listener.port)

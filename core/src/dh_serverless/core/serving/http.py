@@ -171,8 +171,8 @@ async def read_body(
     - a malformed body (bad chunked encoding, the client went away): 400.
 
     A body already received in full (most small requests) is returned as it is, without a
-    copy. ``view=True`` reads a body of declared length straight into one buffer and
-    returns a read-only ``memoryview`` of it (no second copy of a large body).
+    copy. ``view=True`` returns a body of declared length as a read-only ``memoryview``:
+    the one read as it came, or the reads joined (one copy).
     """
     length = request.content_length
     if length is not None and length > limit:
@@ -204,19 +204,21 @@ async def read_body(
                     raise _over_budget(budget)
                 held = length
             if view:
-                buffer = bytearray(length)
+                chunks: list[bytes] = []
                 pos = 0
                 while pos < length:
                     chunk = await _next_chunk(request, wait)
                     if not chunk:
                         break
-                    end = pos + len(chunk)
-                    buffer[pos:end] = chunk
-                    pos = end
+                    chunks.append(chunk)
+                    pos += len(chunk)
                 if budget is not None:
                     budget.give_back(held - pos)
                     held = pos
-                result: bytes | memoryview = memoryview(buffer)[:pos].toreadonly()
+                # One copy at most (none for a body that came in one read), and no zeroing
+                # of a buffer of the declared size first.
+                whole = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                result = memoryview(whole).toreadonly()
                 held = 0  # the caller's now
                 return result
         parts: list[bytes] = []
