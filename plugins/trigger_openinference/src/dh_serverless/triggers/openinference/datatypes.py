@@ -98,7 +98,7 @@ def _json_bounds(dtype: np.dtype[Any]) -> tuple[float, float] | None:
 _lowest, _highest = np.minimum.reduce, np.maximum.reduce
 #: up to this many elements, a flat list's bounds cost less in Python than in numpy
 _SMALL = 32
-_BOUNDS = {name: _json_bounds(DATATYPES[name]) for name in _JSON_KINDS if name != "UINT64"}
+_BOUNDS = {name: _json_bounds(DATATYPES[name]) for name in _JSON_KINDS}
 
 
 def datatype_of(array: np.ndarray[Any, Any]) -> str:
