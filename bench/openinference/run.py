@@ -70,7 +70,6 @@ CASES = [
 PEERS = ("MLServer", "KServe")
 #: ``--source DIR``: dh-serverless run from that checkout, loaded in the same rounds as ours
 BEFORE = "dh-serverless (--source)"
-SOURCE: dict[str, str] = {}  # the PYTHONPATH of BEFORE, once --source is given
 
 
 def supports(server: str, case: Case) -> bool:
@@ -171,11 +170,15 @@ def peer_python(name: str) -> Path:
     return make(name)
 
 
-def start(server: str, work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+def start(
+    server: str, work: Path, source: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int, int]:
     rest, grpc_port = free_port(), free_port()
     folder = work / re.sub(r"\W+", "-", server)
     folder.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": SOURCE["path"]} if server == BEFORE else None
+    env = None
+    if server == BEFORE and source is not None:
+        env = {**os.environ, "PYTHONPATH": source_path(source)}
     if server in ("dh-serverless", BEFORE):
         shutil.copy(HERE / "identity.py", folder / "identity.py")
         (folder / "function.yaml").write_text(
@@ -392,7 +395,6 @@ def main() -> None:
     for name in args.servers.split(","):
         servers += ["floor (aiohttp)", "floor (grpc.aio)"] if name == "floor" else [name]
     if args.source is not None:
-        SOURCE["path"] = source_path(args.source)
         servers.insert(servers.index("dh-serverless") + 1 if "dh-serverless" in servers else 0,
                        BEFORE)  # fmt: skip
     cases = CASES if args.cases == "all" else [CASES[int(i) - 1] for i in args.cases.split(",")]
@@ -401,7 +403,8 @@ def main() -> None:
         work = Path(tmp)
         best = sweep(
             servers, cases, levels, args.rounds, work,
-            start=start, supports=supports, write_body=write_body, check_answer=check_answer,
+            start=lambda server, folder: start(server, folder, args.source),
+            supports=supports, write_body=write_body, check_answer=check_answer,
             load=lambda server, *rest, **kw: measure(
                 *rest, **kw, seconds=args.duration, work=work, warmup=args.warmup
             ),

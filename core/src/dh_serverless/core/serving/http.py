@@ -35,7 +35,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
@@ -127,35 +127,14 @@ def _over_budget(budget: ByteBudget) -> BodyError:
     )
 
 
-@overload
-async def read_body(
-    request: web.BaseRequest,
-    limit: int,
-    *,
-    budget: ByteBudget | None = ...,
-    read_timeout: float | None = ...,
-    view: Literal[False] = ...,
-    setting: str = ...,
-) -> bytes: ...
-@overload
-async def read_body(
-    request: web.BaseRequest,
-    limit: int,
-    *,
-    budget: ByteBudget | None = ...,
-    read_timeout: float | None = ...,
-    view: bool,
-    setting: str = ...,
-) -> bytes | memoryview: ...
 async def read_body(
     request: web.BaseRequest,
     limit: int,
     *,
     budget: ByteBudget | None = None,
     read_timeout: float | None = None,
-    view: bool = False,
     setting: str = "attributes.maxRequestBodySize",
-) -> bytes | memoryview:
+) -> bytes:
     """The whole body of ``request``, at most ``limit`` bytes.
 
     - a body declared or found larger than ``limit``: :class:`BodyError` 413, naming
@@ -170,9 +149,8 @@ async def read_body(
       client that stalls its body);
     - a malformed body (bad chunked encoding, the client went away): 400.
 
-    A body already received in full (most small requests) is returned as it is, without a
-    copy. ``view=True`` returns a body of declared length as a read-only ``memoryview``:
-    the one read as it came, or the reads joined (one copy).
+    A body already received in full (most small requests), or read in one piece, is
+    returned as it is, without a copy; a body read in several pieces is joined once.
     """
     length = request.content_length
     if length is not None and length > limit:
@@ -198,29 +176,10 @@ async def read_body(
     wait = read_timeout if read_timeout is not None else listener_timeouts().read
     held = 0
     try:
-        if length is not None:
-            if budget is not None:
-                if not budget.try_take(length):
-                    raise _over_budget(budget)
-                held = length
-            if view:
-                chunks: list[bytes] = []
-                pos = 0
-                while pos < length:
-                    chunk = await _next_chunk(request, wait)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    pos += len(chunk)
-                if budget is not None:
-                    budget.give_back(held - pos)
-                    held = pos
-                # One copy at most (none for a body that came in one read), and no zeroing
-                # of a buffer of the declared size first.
-                whole = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                result = memoryview(whole).toreadonly()
-                held = 0  # the caller's now
-                return result
+        if length is not None and budget is not None:
+            if not budget.try_take(length):
+                raise _over_budget(budget)
+            held = length
         parts: list[bytes] = []
         size = 0
         while True:

@@ -91,9 +91,7 @@ def make_handler(
             if header is not None:
                 header_length = parse_header_length(header)
             try:
-                body = await read_body(
-                    request, limit, budget=budget, read_timeout=read_timeout, view=True
-                )
+                body = await read_body(request, limit, budget=budget, read_timeout=read_timeout)
             except BodyError as exc:
                 outcome["busy" if exc.status == 503 else "invalid"].inc()
                 response = _error(exc.status, exc.message)
