@@ -81,6 +81,37 @@ async def test_serves_on_the_port_the_os_gave_with_health_and_reflection():
         await listener.stop(1.0)
 
 
+async def test_registered_methods_are_served_and_win_over_generic_handlers():
+    # What generated add_*_to_server code does: generic and registered handlers, both.
+    echo = Echo()
+    listener = GrpcListener("127.0.0.1", 0)
+    echo.register(listener)
+
+    async def lower(request: bytes, context: Any) -> bytes:
+        return request.lower()
+
+    listener.server.add_registered_method_handlers(
+        SERVICE,
+        {
+            "Say": grpc.unary_unary_rpc_method_handler(lower),
+            "Whisper": grpc.unary_unary_rpc_method_handler(lower),
+        },
+    )
+    await listener.start([SERVICE])
+    try:
+        async with grpc.aio.insecure_channel(listener.address) as channel:
+            assert await say(channel)(b"Hi", timeout=5) == b"hi"
+            whisper = channel.unary_unary(f"/{SERVICE}/Whisper")
+            assert await whisper(b"QUIET", timeout=5) == b"quiet"
+            missing = channel.unary_unary(f"/{SERVICE}/Missing")
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await missing(b"x", timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert await health(channel, SERVICE) == SERVING  # health registers its own
+    finally:
+        await listener.stop(1.0)
+
+
 async def test_a_taken_port_is_an_error_naming_the_address_and_the_reason():
     first = GrpcListener("127.0.0.1", 0)
     port = await first.start()

@@ -187,7 +187,8 @@ class GrpcServer:
         return self._model_metadata
 
     async def model_infer(self, request: Any, context: Any) -> Any:
-        await _decoded(request, context)
+        if isinstance(request, Undecodable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
         outcome = self.metrics.outcome
         model = self.model
         if not model.serves(request.model_name, request.model_version):
@@ -280,9 +281,8 @@ class GrpcServer:
             ),
             "ModelInfer": _unary(self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse),
         }
-        listener.server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE, handlers),)
-        )
+        # The listener's method table: found by one lookup, before any generic handler.
+        listener.server.add_registered_method_handlers(SERVICE, handlers)
         try:
             bound = await listener.start([SERVICE])
         except BaseException:
