@@ -71,3 +71,13 @@ def test_bench_core_prints_its_table():
     assert "EventFactory + dispatch, async handler" in rows
     assert "EventFactory + dispatch, thread handler" in rows
     assert "Ordered by: internal time" in out
+
+
+def test_bench_instructions_prints_its_table():
+    if shutil.which("valgrind") is None and not os.environ.get("CI"):
+        pytest.skip("valgrind is not installed here (apt-get install valgrind)")
+    out = run_bench("instructions", "--requests", "30", "--warmup", "10", "--cases", "http-async")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| http-async")]
+    assert [r[2].strip() for r in rows] == ["bare aiohttp", "dh-serverless async"]
+    assert rows[0][4].strip() == "1.00x"
+    assert all(int(r[3].strip().removesuffix(" k")) > 0 for r in rows)

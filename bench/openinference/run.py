@@ -170,6 +170,39 @@ def peer_python(name: str) -> Path:
     return make(name)
 
 
+def write_function(folder: Path, rest: int, grpc_port: int) -> Path:
+    """Our identity model's ``function.yaml`` (and handler) in ``folder``; returns its path."""
+    shutil.copy(HERE / "identity.py", folder / "identity.py")
+    path = folder / "function.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "nuclio.io/v1",
+                "kind": "NuclioFunction",
+                "metadata": {"name": "identity"},
+                "spec": {
+                    "handler": "identity:handler",
+                    "triggers": {
+                        "model": {
+                            "kind": "openinference",
+                            "maxWorkers": 16,
+                            "workerAvailabilityTimeoutMilliseconds": 60000,
+                            "attributes": {
+                                "model_name": "identity",
+                                "host": "127.0.0.1",
+                                "rest_port": rest,
+                                "grpc_port": grpc_port,
+                                "tensors": "numpy",
+                            },
+                        }
+                    },
+                },
+            }
+        )
+    )
+    return path
+
+
 def start(
     server: str, work: Path, source: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], int, int]:
@@ -180,33 +213,7 @@ def start(
     if server == BEFORE and source is not None:
         env = {**os.environ, "PYTHONPATH": source_path(source)}
     if server in ("dh-serverless", BEFORE):
-        shutil.copy(HERE / "identity.py", folder / "identity.py")
-        (folder / "function.yaml").write_text(
-            json.dumps(
-                {
-                    "apiVersion": "nuclio.io/v1",
-                    "kind": "NuclioFunction",
-                    "metadata": {"name": "identity"},
-                    "spec": {
-                        "handler": "identity:handler",
-                        "triggers": {
-                            "model": {
-                                "kind": "openinference",
-                                "maxWorkers": 16,
-                                "workerAvailabilityTimeoutMilliseconds": 60000,
-                                "attributes": {
-                                    "model_name": "identity",
-                                    "host": "127.0.0.1",
-                                    "rest_port": rest,
-                                    "grpc_port": grpc_port,
-                                    "tensors": "numpy",
-                                },
-                            }
-                        },
-                    },
-                }
-            )
-        )
+        write_function(folder, rest, grpc_port)
         cmd = [str(BIN / "dh-serverless"), "run", str(folder / "function.yaml"), "--no-health",
                "--log-level", "warning"]  # fmt: skip
     elif server == "floor (aiohttp)":
