@@ -13,6 +13,9 @@ Cases and the servers each runs (the floor first; ratios are to it):
 
 - ``oi-json``, ``oi-bin``, ``oi-grpc``: the openinference identity model, FP32 [1,16], REST
   JSON, REST binary extension, gRPC, against the floors of ``bench/openinference``;
+- ``extproc-headers``: one ext_proc stream per request carrying a GET's request headers
+  (what Envoy sends first; the processor answers CONTINUE), straight from h2load, against
+  ``bench/extproc``'s bare grpc.aio processor;
 - ``http-async``, ``http-sync``: the http echo of ``bench/http`` (async handler; plain one on
   threads), against bare aiohttp.
 
@@ -56,6 +59,7 @@ def _load(name: str, path: Path) -> object:
 
 
 oi: object = _load("oi_bench", BENCH / "openinference" / "run.py")
+extproc: object = _load("extproc_bench", BENCH / "extproc" / "run.py")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,31 @@ def _dh_http(handler: str) -> Callable[[Path, int], list[str]]:
     return command
 
 
+def _dh_extproc(work: Path, port: int) -> list[str]:
+    shutil.copy(BENCH / "extproc" / "identity.py", work / "identity.py")
+    path = work / f"extproc-{port}.yaml"
+    path.write_text(extproc.FUNCTION.format(port=port, processes=1))  # type: ignore[attr-defined]
+    return [str(BIN / "dh-serverless"), "run", str(path), "--no-health", "--log-level", "warning"]
+
+
+def _processing_request(path: Path) -> Path:
+    """One ext_proc stream: a gRPC frame of ``ProcessingRequest`` with a GET's headers."""
+    from envoy.config.core.v3 import base_pb2
+    from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+
+    headers = [("host", "127.0.0.1"), (":method", "GET"), (":path", "/"), ("user-agent", "wrk")]
+    request = ep.ProcessingRequest(
+        request_headers=ep.HttpHeaders(
+            headers=base_pb2.HeaderMap(
+                headers=[base_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in headers]
+            ),
+            end_of_stream=True,
+        )
+    ).SerializeToString()
+    path.write_bytes(b"\x00" + len(request).to_bytes(4, "big") + request)
+    return path
+
+
 def _script(path: Path) -> Callable[[Path, int], list[str]]:
     return lambda work, port: [sys.executable, str(path), str(port)]
 
@@ -123,6 +152,12 @@ def cases(work: Path) -> dict[str, tuple[Load, list[Server]]]:
                    f"inference-header-content-length: {header}")  # fmt: skip
     grpc_path = "/inference.GRPCInferenceService/ModelInfer"
     grpc_headers = ("content-type: application/grpc", "te: trailers")
+    extproc_path = "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
+    extproc_body = _processing_request(work / "extproc.body")
+    processors: list[Server] = [
+        ("bare grpc.aio", _script(BENCH / "extproc" / "bare_processor.py")),
+        ("dh-serverless extproc", _dh_extproc),
+    ]
     grpc_servers: list[Server] = [
         ("floor (grpc.aio)", _script(BENCH / "openinference" / "floor_grpc.py")),
         ("dh-serverless", _dh_openinference(grpc=True)),
@@ -131,6 +166,7 @@ def cases(work: Path) -> dict[str, tuple[Load, list[Server]]]:
         "oi-json": (Load(infer, json_body, ("content-type: application/json",)), rest),
         "oi-bin": (Load(infer, bin_body, bin_headers), rest),
         "oi-grpc": (Load(grpc_path, grpc_body, grpc_headers, grpc=True), grpc_servers),
+        "extproc-headers": (Load(extproc_path, extproc_body, grpc_headers, grpc=True), processors),
         "http-async": (
             Load("/", echo, ("content-type: text/plain",)),
             [bare, ("dh-serverless async", _dh_http("handler"))],
@@ -188,7 +224,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--cases", default="oi-json,oi-bin,oi-grpc,http-async,http-sync")
+    parser.add_argument(
+        "--cases", default="oi-json,oi-bin,oi-grpc,extproc-headers,http-async,http-sync"
+    )
     parser.add_argument("--source", type=Path, help="also run dh-serverless from this checkout")
     parser.add_argument("--duration", type=float, default=0, help="ignored (bench smoke test)")
     parser.add_argument("--rounds", type=int, default=1, help="ignored (bench smoke test)")
