@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from dh_serverless.core.events import EventFactory, new_event
+from dh_serverless.core.events import EventFactory, EventIds, new_event
 from dh_serverless.hookspecs import TriggerInfo
 
 INFO = TriggerInfo("http", "web")
@@ -47,3 +47,14 @@ def test_new_event_copies_headers_and_fields():
     assert event.headers == {"X-A": "1"}
     assert event.fields == {"q": "v"}
     assert uuid.UUID(event.id).version == 4
+
+
+def test_event_ids_are_uuid4_shaped_distinct_and_differ_between_triggers():
+    first, second = EventIds(), EventIds()
+    ids = [first() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    for value in (ids[0], ids[-1], second()):
+        assert uuid.UUID(value).version == 4
+        assert str(uuid.UUID(value)) == value
+    assert first.prefix != second.prefix  # drawn from the OS for each
+    assert ids[0].startswith(first.prefix)

@@ -8,7 +8,8 @@ and may change (``tests/test_plugin_api.py`` holds every plugin to it).
   :func:`parse_go_duration`, :func:`display_key`, :mod:`validators` (attribute checks with
   one wording), :class:`UserError` (an error the user can fix: exits cleanly, no traceback),
   :class:`ListenError` (an address that cannot be bound: a ``UserError`` and an ``OSError``);
-- events: :class:`EventFactory` (the hot-path builder) and :func:`new_event` (one-off);
+- events: :class:`EventFactory` (the hot-path builder), :class:`EventIds` (its ids, for a
+  trigger that builds its events itself) and :func:`new_event` (one-off);
 - results: :func:`to_response` (Nuclio's conversion), :func:`decode_body`,
   :func:`encode_json`;
 - hand-off: :class:`Handoff`, a bounded queue to async consumers that never makes its
@@ -60,7 +61,7 @@ from dh_serverless.core.compat import TIMEOUT_ERRORS, UTC, timeout
 from dh_serverless.core.config import CONVERTER, Duration, display_key
 from dh_serverless.core.durations import parse_go_duration
 from dh_serverless.core.errors import ListenError, UserError
-from dh_serverless.core.events import EventFactory, new_event
+from dh_serverless.core.events import EventFactory, EventIds, new_event
 from dh_serverless.core.handoff import DropPolicy, Handoff
 from dh_serverless.core.responses import cap_text, decode_body, encode_json, to_response
 from dh_serverless.core.rollingbuffer import RollingBuffer
@@ -129,6 +130,7 @@ __all__ = (
     "Duration",
     "ErrorAnswer",
     "EventFactory",
+    "EventIds",
     "GrpcListener",
     "Handoff",
     "HttpListener",

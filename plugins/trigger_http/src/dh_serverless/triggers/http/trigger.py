@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar
@@ -26,6 +25,7 @@ from multidict import CIMultiDict
 from dh_serverless.core.api import (
     UTC,
     BodyError,
+    EventIds,
     HttpListener,
     Lifecycle,
     OtherVersionRequest,
@@ -196,8 +196,7 @@ class HttpTrigger:
         logger = self._logger
         wall_clock = time.time
         utc = UTC
-        rng = random.Random()
-        random_bits = rng.getrandbits
+        new_id = EventIds()
         second = 0
         stamp = datetime.datetime(1970, 1, 1)  # naive UTC, as Nuclio
         trigger = self
@@ -235,14 +234,13 @@ class HttpTrigger:
                 stamp = datetime.datetime.fromtimestamp(second, utc).replace(tzinfo=None)
             query = request.query_string
             content_type = headers.get("Content-Type", "")
-            h = "%032x" % (random_bits(128) & _UUID_MASK | _UUID_BITS)
             event = Event(
                 decode_body(content_type, body),
                 content_type,
                 info,
                 {k: v for k, v in request.query.items()} if query else None,
                 headers,
-                f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
+                new_id(),
                 request.method,
                 path,
                 len(body),
@@ -291,11 +289,6 @@ class HttpTrigger:
             return resp
 
         return handle
-
-
-#: uuid4: version nibble 4 and variant bits 10 set on 128 random bits.
-_UUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-_UUID_BITS = (0x4 << 76) | (0x2 << 62)
 
 
 def _finish(

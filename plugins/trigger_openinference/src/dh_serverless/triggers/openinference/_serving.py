@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import itertools
-import random
 from typing import Any
 
 import orjson
 
-from dh_serverless.core.api import UTC, ByteBudget
+from dh_serverless.core.api import UTC, ByteBudget, EventIds
 from dh_serverless.hookspecs import Converted, Dispatch, Event, TriggerInfo
 from dh_serverless.triggers.openinference._model import Model
 from dh_serverless.triggers.openinference._request import ParsedRequest, cap
@@ -25,9 +23,6 @@ __all__ = ("HandlerError", "Inference", "error_message")
 
 _UTC = UTC
 _now = datetime.datetime.now
-#: uuid4: version nibble 4 and variant bits 10 set on 128 random bits.
-_UUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-_UUID_BITS = (0x4 << 76) | (0x2 << 62)
 
 
 class HandlerError(Exception):
@@ -78,10 +73,7 @@ class Inference:
         #: bytes of requests being received and handled at once, REST and gRPC together
         self.budget = budget if budget is not None else ByteBudget(DEFAULT_MAX_BYTES_IN_FLIGHT)
         self._path = f"/v2/models/{model.name}/infer"
-        # Event ids: UUID-shaped, a random prefix per trigger and a counter (unique, cheap).
-        h = "%032x" % (random.getrandbits(128) & _UUID_MASK | _UUID_BITS)
-        self._id_prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
-        self._ids = itertools.count(1)
+        self._new_id = EventIds()
 
     def event(self, request: ParsedRequest, protocol: str, size: int) -> Event:
         """The event a handler sees for ``request``."""
@@ -101,7 +93,7 @@ class Inference:
                 "X-Request-ID": request.id,
                 "X-Protocol": protocol,
             },
-            f"{self._id_prefix}{next(self._ids):012x}",
+            self._new_id(),
             "POST",
             self._path,
             size,
