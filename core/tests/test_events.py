@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import uuid
 
 from dh_serverless.core.events import EventFactory, EventIds, new_event
@@ -58,3 +59,20 @@ def test_event_ids_are_uuid4_shaped_distinct_and_differ_between_triggers():
         assert str(uuid.UUID(value)) == value
     assert first.prefix != second.prefix  # drawn from the OS for each
     assert ids[0].startswith(first.prefix)
+
+
+def test_one_off_events_share_one_prefix_per_process_and_a_forked_child_draws_its_own():
+    first, second = new_event(trigger=INFO).id, new_event(trigger=INFO).id
+    assert first != second
+    assert first[:24] == second[:24]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id and leave at once
+        os.write(write, new_event(trigger=INFO).id.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    assert uuid.UUID(child).version == 4
+    assert child[:24] != first[:24]

@@ -59,10 +59,10 @@ class EventFactory:
 
     __slots__ = ("_clock", "_second", "_stamp", "new_id", "trigger")
 
-    def __init__(self, trigger: TriggerInfo) -> None:
+    def __init__(self, trigger: TriggerInfo, ids: EventIds | None = None) -> None:
         self.trigger = trigger
-        #: the next event id (an :class:`EventIds`)
-        self.new_id = EventIds()
+        #: the next event id (an :class:`EventIds`, the trigger's own unless given)
+        self.new_id = ids or EventIds()
         self._clock = time.time
         self._second = -1
         self._stamp = datetime.datetime(1970, 1, 1)
@@ -112,6 +112,24 @@ class EventFactory:
         )
 
 
+_shared_ids: EventIds | None = None
+
+
+def _one_off_ids() -> EventIds:
+    global _shared_ids
+    if _shared_ids is None:
+        _shared_ids = EventIds()
+    return _shared_ids
+
+
+def _forget_shared_ids() -> None:  # a forked child draws its own prefix
+    global _shared_ids
+    _shared_ids = None
+
+
+os.register_at_fork(after_in_child=_forget_shared_ids)
+
+
 def new_event(
     raw: bytes = b"",
     *,
@@ -124,8 +142,9 @@ def new_event(
     url: str = "",
 ) -> Event:
     """An event as :class:`EventFactory` makes it, for a trigger that makes few (a job);
-    ``headers`` and ``fields`` are copied."""
-    return EventFactory(trigger)(
+    ``headers`` and ``fields`` are copied. Ids come from one :class:`EventIds` of the
+    process."""
+    return EventFactory(trigger, _one_off_ids())(
         raw,
         content_type=content_type,
         headers=dict(headers or {}),
