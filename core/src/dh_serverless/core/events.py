@@ -51,10 +51,9 @@ class EventFactory:
     """Makes the events of one trigger, as Nuclio's triggers fill them.
 
     An event gets a UUID4-shaped ``id`` (:class:`EventIds`: unique, not for security),
-    the current time in whole seconds as a naive
-    UTC ``datetime`` (built once per second), ``size`` of the raw body, ``shard_id`` -1
-    and empty strings for the stream attributes. The body follows :func:`decode_body`
-    unless the trigger passes one already decoded.
+    the current time in whole seconds as a naive UTC ``datetime`` (built once per second),
+    ``size`` of the raw body, ``shard_id`` -1 and empty strings for the stream attributes.
+    The body follows :func:`decode_body` unless the trigger passes one already decoded.
     """
 
     __slots__ = ("_clock", "_second", "_stamp", "new_id", "trigger")
