@@ -45,7 +45,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 sys.path.insert(0, str(BENCH))
-from common import BIN, free_port, function_yaml, source_path, wait_for  # noqa: E402
+from common import dh_serverless, free_port, function_yaml, source_path, wait_for  # noqa: E402
 
 
 def _load(name: str, path: Path) -> object:
@@ -88,9 +88,7 @@ def _dh_openinference(grpc: bool) -> Callable[[Path, int], list[str]]:
         rest, grpc_port = (free_port(), port) if grpc else (port, free_port())
         folder = work / f"oi-{port}"
         folder.mkdir()
-        path = oi.write_function(folder, rest, grpc_port)  # type: ignore[attr-defined]
-        return [str(BIN / "dh-serverless"), "run", str(path), "--no-health", "--log-level",
-                "warning"]  # fmt: skip
+        return dh_serverless(oi.write_function(folder, rest, grpc_port))  # type: ignore[attr-defined]
 
     return command
 
@@ -100,8 +98,7 @@ def _dh_http(handler: str) -> Callable[[Path, int], list[str]]:
         shutil.copy(BENCH / "http" / "echo.py", work / "echo.py")
         path = work / f"http-{port}.yaml"
         path.write_text(function_yaml(f"echo:{handler}", port, 32))
-        return [str(BIN / "dh-serverless"), "run", str(path), "--no-health", "--log-level",
-                "warning"]  # fmt: skip
+        return dh_serverless(path)
 
     return command
 
@@ -110,7 +107,7 @@ def _dh_extproc(work: Path, port: int) -> list[str]:
     shutil.copy(BENCH / "extproc" / "identity.py", work / "identity.py")
     path = work / f"extproc-{port}.yaml"
     path.write_text(extproc.FUNCTION.format(port=port, processes=1))  # type: ignore[attr-defined]
-    return [str(BIN / "dh-serverless"), "run", str(path), "--no-health", "--log-level", "warning"]
+    return dh_serverless(path)
 
 
 def _processing_request(path: Path) -> Path:

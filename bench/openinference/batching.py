@@ -40,9 +40,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from common import BIN  # noqa: E402
 from matmul import SIZE, STEP_SECONDS, WEIGHTS, predict  # noqa: E402
 from run import (  # noqa: E402
-    BIN,
     LOAD_CPU,
     SERVER_CPU,
     encode_body,

@@ -43,7 +43,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(ROOT / "tools"))
-from common import BIN, cpu_seconds, free_port, pinned, source_path, stop, wait_for  # noqa: E402
+from common import (  # noqa: E402
+    cpu_seconds,
+    dh_serverless,
+    free_port,
+    pinned,
+    source_path,
+    stop,
+    wait_for,
+)
 
 from dh_serverless.triggers.openinference._generated import dh_openinference_pb2 as pb  # noqa: E402
 
@@ -213,9 +221,7 @@ def start(
     if server == BEFORE and source is not None:
         env = {**os.environ, "PYTHONPATH": source_path(source)}
     if server in ("dh-serverless", BEFORE):
-        write_function(folder, rest, grpc_port)
-        cmd = [str(BIN / "dh-serverless"), "run", str(folder / "function.yaml"), "--no-health",
-               "--log-level", "warning"]  # fmt: skip
+        cmd = dh_serverless(write_function(folder, rest, grpc_port))
     elif server == "floor (aiohttp)":
         cmd = [sys.executable, str(HERE / "floor_rest.py"), str(rest)]
     elif server == "floor (grpc.aio)":

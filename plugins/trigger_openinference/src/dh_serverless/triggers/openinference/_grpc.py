@@ -187,7 +187,7 @@ class GrpcServer:
         return self._model_metadata
 
     async def model_infer(self, request: Any, context: Any) -> Any:
-        if isinstance(request, Undecodable):
+        if isinstance(request, Undecodable):  # _decoded, inline: no coroutine per call
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
         outcome = self.metrics.outcome
         model = self.model
