@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import attrs
@@ -137,6 +138,23 @@ async def test_sync_handler_runs_on_its_worker_thread(function_dir, runtime_for)
     assert all(n.startswith("dh-worker-t1-") for n in names)
     assert loop_thread not in names
     assert len(ticks) == 5
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+async def test_a_worker_thread_is_batch_scheduled_and_the_loop_is_not(function_dir, runtime_for):
+    # A woken worker thread must not preempt the event loop: it would only block on the GIL.
+    path = function_dir(
+        """
+        import os
+        def handler(context, event):
+            return str(os.sched_getscheduler(0))
+        """,
+        spec(),
+    )
+    await runtime_for(path)
+    response = await DirectTrigger.started[0].send()
+    assert response.body.decode() == str(os.SCHED_BATCH)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 async def test_handler_exception_is_500_and_worker_keeps_serving(function_dir, runtime_for, caplog):
