@@ -19,6 +19,7 @@ folders first on ``PYTHONPATH``), to compare before and after a change in one si
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -74,19 +75,56 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 Sample = tuple[float, float, float]  # wall s, cpu s, peak rss MiB
 
 
-def run_to_exit(cmd: list[str], cwd: Path) -> Sample:
-    """Start ``cmd`` and wait for it to exit 0; its own CPU time and peak RSS (``wait4``)."""
+# Linux counts the memory a child had before its exec into the child's peak RSS: forked
+# from this bench (~30 MiB), every job would seem to peak at 30 MiB. Jobs are therefore
+# started by this small helper, forked from its ~7 MiB, which reports each run's figures.
+SPAWNER = r"""
+import json, os, sys, time
+for line in sys.stdin:
+    cmd, cwd, env, errors = json.loads(line)
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        os.dup2(os.open(errors, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+        os.execve(cmd[0], cmd, env)
+    _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read() if proc.stderr else b""
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} exited {proc.returncode}: {stderr.decode()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    print(json.dumps([wall, cpu, usage.ru_maxrss, os.waitstatus_to_exitcode(status)]), flush=True)
+"""
+
+
+class Spawner:
+    """Runs commands to their exit from a small process of its own (see ``SPAWNER``)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", SPAWNER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, cmd: list[str], cwd: Path) -> Sample:
+        """Run ``cmd`` in ``cwd`` until it exits 0: wall and CPU seconds, peak RSS in MiB."""
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None
+        assert stdout is not None
+        errors = cwd / "stderr.txt"
+        stdin.write(json.dumps([cmd, str(cwd), ENV, str(errors)]) + "\n")
+        stdin.flush()
+        wall, cpu, rss_kib, code = json.loads(stdout.readline())
+        if code != 0:
+            raise RuntimeError(f"{cmd} exited {code}: {errors.read_text()[-2000:]}")
+        return wall, cpu, rss_kib / 1024
+
+    def close(self) -> None:
+        """Stop the helper."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=10)
 
 
 def _answers(port: int) -> bool:
@@ -131,6 +169,7 @@ def main() -> None:
     if args.source is not None:
         ENV["PYTHONPATH"] = source_path(args.source)
     python = sys.executable
+    spawner = Spawner()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "handler.py").write_text(HANDLER)
@@ -143,10 +182,10 @@ def main() -> None:
             return [str(BIN / "dh-serverless"), "run", str(path), "--no-health"]
 
         cases: dict[str, Callable[[], Sample]] = {
-            "job: plain python": lambda: run_to_exit(
+            "job: plain python": lambda: spawner.run(
                 [python, "-c", "import handler; handler.handler(None, None)"], work
             ),
-            "job: dh-serverless run": lambda: run_to_exit(
+            "job: dh-serverless run": lambda: spawner.run(
                 [str(BIN / "dh-serverless"), "run", "job.yaml"], work
             ),
             "http: bare aiohttp": lambda: run_to_answer(
@@ -160,6 +199,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, case in cases.items():
                 samples[name].append(case())
+    spawner.close()
 
     def med(name: str, i: int) -> float:
         return statistics.median(s[i] for s in samples[name])

@@ -8,7 +8,6 @@ Every failure becomes one line per problem with the full key path.
 
 from __future__ import annotations
 
-import difflib
 from collections import abc
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar, get_args, get_origin
@@ -218,6 +217,8 @@ def _mapping_factory(cl: Any, converter: cattrs.Converter) -> Any:
 def _unknown_hint(norm: str, fields: dict[str, str], misplaced: dict[str, str]) -> str:
     if norm in misplaced:
         return f"unknown key here: {misplaced[norm]}"
+    import difflib  # only on an error: a job's start spares the import
+
     close = difflib.get_close_matches(norm, list(fields), n=1, cutoff=0.6)
     if close:
         return f"unknown key; did you mean '{display_key(fields[close[0]])}'?"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from dh_serverless.core.cli import positive_count
+from dh_serverless.core.cli import HelpFormatter, positive_count
 from dh_serverless.core.errors import UserError
 from dh_serverless.core.runtime import Runtime
 from dh_serverless.core.version import __version__
@@ -53,6 +53,7 @@ class MissingConfigError(UserError):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dh-serverless-processor",
+        formatter_class=HelpFormatter,
         description="Run a function the way Nuclio's processor is started "
         "(/opt/nuclio/processor --config PATH).",
     )
@@ -140,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         one_shot_health=health_port_given(args.health_port),
         processes=args.processes,
     )
-    return _run_async(runtime.run())
+    return _run_async(runtime.run(), serving=not runtime.one_shot)
 
 
 def _read_platform_config(path: str | None) -> None:

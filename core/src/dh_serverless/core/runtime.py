@@ -89,6 +89,20 @@ class Runtime:
         self.children: ServingProcesses | None = None
         self.process_count = 1
         self._watch: asyncio.Task[None] | None = None
+        self._prepared: list[PreparedTrigger] | None = None
+
+    def prepare(self) -> list[PreparedTrigger]:
+        """Load each trigger's plugin and structure its configuration (once); raise
+        :class:`UserError` on a problem the user can fix. Needs no event loop."""
+        if self._prepared is None:
+            self._prepared = prepare_triggers(self.config, str(self.source), self.host)
+        return self._prepared
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether every trigger is one-shot (a job): the function exits when they are done."""
+        prepared = self.prepare()
+        return bool(prepared) and all(i.options.one_shot for i in prepared)
 
     def _readiness(self) -> str | None:
         return None if self.state == "ready" else self.state
@@ -119,14 +133,14 @@ class Runtime:
 
     async def start(self) -> None:
         """Everything up to serving; raise :class:`UserError` on a problem the user can fix."""
-        prepared = prepare_triggers(self.config, str(self.source), self.host)
+        prepared = self.prepare()
         apply_env(self.config)
         try:  # every listener reads them when it starts: a bad value stops us here
             listener_timeouts()
         except ValueError as exc:
             raise ConfigError("environment", [str(exc)]) from None
         self.host.load_hook_plugins()
-        one_shot = bool(prepared) and all(i.options.one_shot for i in prepared)
+        one_shot = self.one_shot
         if not one_shot:
             keep_freed_memory()
         override = self._processes if self.role is None else self.role.count
