@@ -6,7 +6,10 @@ machine only ever slows a run down). Prints req/s, p50, p99, server CPU per requ
 the ratio to bare aiohttp, then each round's ratios to bare aiohttp of the same round and
 the worst.
 
-    python bench/http/run.py [--duration 5] [--rounds 3] [--connections 1,32]
+    python bench/http/run.py [--duration 5] [--rounds 3] [--connections 1,32] [--source DIR]
+
+``--source DIR`` adds both dh-serverless servers run from another checkout of this repository
+(``(--source)``), loaded in the same rounds: before and after a change, in one sitting.
 """
 
 from __future__ import annotations
@@ -28,13 +31,17 @@ from common import (
     pinned,
     print_round_ratios,
     require_wrk,
+    source_path,
     wait_for,
 )
 
 HERE = Path(__file__).resolve().parent
+BEFORE = " (--source)"
 
 
-def start(name: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start(
+    name: str, port: int, workdir: Path, source: Path | None = None
+) -> subprocess.Popen[bytes]:
     if name == "bare aiohttp":
         cmd = pinned("0", [sys.executable, str(HERE / "bare_aiohttp.py"), str(port)])
     else:
@@ -43,16 +50,24 @@ def start(name: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
         path.write_text(function_yaml(f"echo:{handler}", port, 32))
         shutil.copy(HERE / "echo.py", workdir / "echo.py")
         cmd = dh_serverless(path, "0")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = None
+    if name.endswith(BEFORE) and source is not None:
+        env = {**os.environ, "PYTHONPATH": source_path(source)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     wait_for(port)
     return proc
 
 
 def measure(
-    name: str, connections: int, duration: float, warmup: float, workdir: Path
+    name: str,
+    connections: int,
+    duration: float,
+    warmup: float,
+    workdir: Path,
+    source: Path | None = None,
 ) -> dict[str, float]:
     port = free_port()
-    proc = start(name, port, workdir)
+    proc = start(name, port, workdir, source)
     return load(proc, port, connections, duration, HERE / "post.lua", warmup=warmup)
 
 
@@ -62,9 +77,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load first")
     parser.add_argument("--connections", default="1,32")
+    parser.add_argument("--source", type=Path, help="also serve from this checkout, in turns")
     args = parser.parse_args()
     require_wrk()
     servers = ["bare aiohttp", "dh-serverless async", "dh-serverless sync (threads)"]
+    if args.source is not None:
+        servers += [servers[1] + BEFORE, servers[2] + BEFORE]
     levels = [int(c) for c in args.connections.split(",")]
     best: dict[tuple[str, int], dict[str, float]] = {}
     each: dict[tuple[str, int], list[dict[str, float]]] = {}
@@ -72,7 +90,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for c in levels:
                 for name in servers:
-                    r = measure(name, c, args.duration, args.warmup, Path(tmp))
+                    r = measure(name, c, args.duration, args.warmup, Path(tmp), args.source)
                     print(
                         f"round {round_ + 1} c={c:<3} {name:<30} {r['rps']:>9.0f} req/s",
                         file=sys.stderr,
