@@ -10,10 +10,17 @@ wall time, the median CPU time (user + system of the process, steadier on a shar
 and the peak RSS. ``PYTHONDONTWRITEBYTECODE`` is cleared for the runs, so that every module is
 loaded from its ``.pyc`` as in an installed image, not compiled at each start.
 
-    python bench/startup/run.py [--rounds 15] [--source DIR]
+    python bench/startup/run.py [--rounds 15] [--source DIR] [--bin DIR]
 
-``--source DIR`` runs the functions from another checkout of this repository (its ``src``
-folders first on ``PYTHONPATH``), to compare before and after a change in one sitting.
+``--source DIR`` adds both dh-serverless cases run from another checkout of this repository
+(its ``src`` folders first on ``PYTHONPATH``), marked ``(--source)``, in the same rounds:
+before and after a change, side by side. This checkout's cases then put its own ``src``
+folders on ``PYTHONPATH`` the same way: every entry of ``sys.path`` costs each import a
+lookup (seventeen of them cost a job about 10 % of its instructions), so both sides pay alike.
+
+``--bin DIR`` runs the ``dh-serverless`` of another environment, for example a venv with the
+wheels installed (``make wheels``) as an image has them: one ``site-packages`` instead of the
+development venv's seventeen editable ``src`` folders.
 """
 
 from __future__ import annotations
@@ -107,13 +114,13 @@ class Spawner:
             text=True,
         )
 
-    def run(self, cmd: list[str], cwd: Path) -> Sample:
+    def run(self, cmd: list[str], cwd: Path, env: dict[str, str] = ENV) -> Sample:
         """Run ``cmd`` in ``cwd`` until it exits 0: wall and CPU seconds, peak RSS in MiB."""
         stdin, stdout = self.proc.stdin, self.proc.stdout
         assert stdin is not None
         assert stdout is not None
         errors = cwd / "stderr.txt"
-        stdin.write(json.dumps([cmd, str(cwd), ENV, str(errors)]) + "\n")
+        stdin.write(json.dumps([cmd, str(cwd), env, str(errors)]) + "\n")
         stdin.flush()
         wall, cpu, rss_kib, code = json.loads(stdout.readline())
         if code != 0:
@@ -135,13 +142,15 @@ def _answers(port: int) -> bool:
         return False
 
 
-def run_to_answer(make_cmd: Callable[[int], list[str]], cwd: Path) -> Sample:
+def run_to_answer(
+    make_cmd: Callable[[int], list[str]], cwd: Path, env: dict[str, str] = ENV
+) -> Sample:
     """Start a server and time until it answers ``GET /`` with 200; then stop it."""
     port = free_port()
     cmd = make_cmd(port)
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         while True:
@@ -164,11 +173,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--duration", type=float, default=0, help="ignored (bench smoke test)")
-    parser.add_argument("--source", type=Path, help="run the functions from this checkout")
+    parser.add_argument("--source", type=Path, help="also run the functions from this checkout")
+    parser.add_argument("--bin", type=Path, default=BIN, help="where dh-serverless is")
     args = parser.parse_args()
-    if args.source is not None:
-        ENV["PYTHONPATH"] = source_path(args.source)
     python = sys.executable
+    ours = str(args.bin / "dh-serverless")
+    env = ENV
+    if args.source is not None:
+        env = {**ENV, "PYTHONPATH": source_path(Path(__file__).resolve().parents[2])}
     spawner = Spawner()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -179,20 +191,26 @@ def main() -> None:
         def http_cmd(port: int) -> list[str]:
             path = work / f"http-{port}.yaml"
             path.write_text(HTTP_YAML.replace("PORT", str(port)))
-            return [str(BIN / "dh-serverless"), "run", str(path), "--no-health"]
+            return [ours, "run", str(path), "--no-health"]
 
         cases: dict[str, Callable[[], Sample]] = {
             "job: plain python": lambda: spawner.run(
                 [python, "-c", "import handler; handler.handler(None, None)"], work
             ),
-            "job: dh-serverless run": lambda: spawner.run(
-                [str(BIN / "dh-serverless"), "run", "job.yaml"], work
-            ),
+            "job: dh-serverless run": lambda: spawner.run([ours, "run", "job.yaml"], work, env),
             "http: bare aiohttp": lambda: run_to_answer(
                 lambda port: [python, "bare.py", str(port)], work
             ),
-            "http: dh-serverless run": lambda: run_to_answer(http_cmd, work),
+            "http: dh-serverless run": lambda: run_to_answer(http_cmd, work, env),
         }
+        if args.source is not None:
+            before = {**ENV, "PYTHONPATH": source_path(args.source)}
+            cases["job: dh-serverless run (--source)"] = lambda: spawner.run(
+                [ours, "run", "job.yaml"], work, before
+            )
+            cases["http: dh-serverless run (--source)"] = lambda: run_to_answer(
+                http_cmd, work, before
+            )
         for case in cases.values():  # warm-up: writes the .pyc files
             case()
         samples: dict[str, list[Sample]] = {name: [] for name in cases}
@@ -204,7 +222,9 @@ def main() -> None:
     def med(name: str, i: int) -> float:
         return statistics.median(s[i] for s in samples[name])
 
-    source = f"; code from {args.source}" if args.source else ""
+    source = f"; (--source) = the code in {args.source}" if args.source else ""
+    if args.bin != BIN:
+        source += f"; dh-serverless from {args.bin}"
     print(
         f"bench/startup: {args.rounds} rounds, cases in turns; python {sys.version.split()[0]}"
         f"{source}"
