@@ -4,7 +4,9 @@ bind errors, graceful stop."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import threading
 from typing import Any
 
 import grpc
@@ -77,6 +79,22 @@ async def test_serves_on_the_port_the_os_gave_with_health_and_reflection():
             assert await health(channel, SERVICE) == SERVING
             assert SERVICE in await services(channel)
             assert "grpc.health.v1.Health" in await services(channel)
+    finally:
+        await listener.stop(1.0)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+async def test_grpc_aio_poller_thread_is_batch_scheduled_and_the_loop_is_not():
+    listener = GrpcListener("127.0.0.1", 0)
+    Echo().register(listener)
+    await listener.start([SERVICE])
+    try:
+        pollers = [t for t in threading.enumerate() if t.name.endswith("(_poll_wrapper)")]
+        assert pollers, [t.name for t in threading.enumerate()]
+        assert all(os.sched_getscheduler(t.native_id) == os.SCHED_BATCH for t in pollers)
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
+        async with grpc.aio.insecure_channel(listener.address) as channel:
+            assert await say(channel)(b"hi", timeout=5) == b"HI"
     finally:
         await listener.stop(1.0)
 

@@ -12,10 +12,8 @@ on which ``init_context`` ran once. Three kinds:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from dh_serverless.core.errors import HandlerLoadError
 from dh_serverless.core.function import LoadedHandler, is_async_callable
 from dh_serverless.core.nuclio import Context, Logger, Platform
 from dh_serverless.core.responses import error_response, to_response
+from dh_serverless.core.scheduling import batch_scheduling
 from dh_serverless.hookspecs.errors import EventTimeoutError
 from dh_serverless.hookspecs.types import Event, Response, TriggerInfo
 
@@ -40,7 +39,6 @@ __all__ = (
     "WorkerOptions",
     "call_handler",
     "checked_converter",
-    "yield_to_the_loop",
 )
 
 _log = logging.getLogger("dh_serverless.workers")
@@ -222,8 +220,9 @@ class ThreadWorker(Worker):
 
     The thread takes calls from a queue and hands each result back to the loop with
     ``call_soon_threadsafe``: one wake-up each way, about half the cost of
-    ``run_in_executor``. On Linux the thread asks for batch scheduling (see
-    :func:`yield_to_the_loop`). A thread cannot be interrupted: after an ``eventTimeout``
+    ``run_in_executor``. On Linux the thread runs under ``SCHED_BATCH``, so that waking
+    it does not preempt the loop (:mod:`dh_serverless.core.scheduling`). A thread cannot
+    be interrupted: after an ``eventTimeout``
     the worker is marked lost, its (daemon) thread is left to finish on its own and the
     pool starts a replacement.
     """
@@ -238,7 +237,7 @@ class ThreadWorker(Worker):
         self._thread.start()
 
     def _serve(self) -> None:
-        yield_to_the_loop()
+        batch_scheduling()
         inbox = self._inbox
         while (call := inbox.get()) is not None:
             fn, args, future, loop = call
@@ -296,22 +295,6 @@ class ThreadWorker(Worker):
                 "not waiting for thread %s: it is still running a handler", self._thread.name
             )
         self._inbox.put(None)
-
-
-def yield_to_the_loop() -> None:
-    """Put the calling thread under Linux's ``SCHED_BATCH`` scheduling policy.
-
-    Handing an event to a worker thread wakes it; under the default policy the kernel
-    lets it preempt the event loop at once, only for it to block on the GIL the loop
-    holds and switch back: two wasted context switches per event when the CPUs are
-    busy. A batch thread does not preempt on waking: it runs when the loop waits or its
-    time slice ends, with the same share of CPU. Measured on bench/http's sync echo,
-    one CPU: context switches per request 4.2 → 1.5, CPU per request 13 % lower.
-    Threads and processes the handler starts inherit the policy, as Linux does. Ignored
-    where the policy does not exist or is refused.
-    """
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or a sandbox refusing it
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]", asyncio.AbstractEventLoop]

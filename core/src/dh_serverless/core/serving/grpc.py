@@ -26,6 +26,9 @@ What every gRPC trigger needs besides its own service::
   per registered method and waits on all of them for every call, which cost each call
   18,000-23,000 instructions with health's two methods and the trigger's
   (``bench/instructions``).
+- ``grpc.aio``'s poller thread runs under ``SCHED_BATCH`` once a listener has started, so
+  that a completed operation does not preempt the event loop only to wait for the GIL
+  (:mod:`dh_serverless.core.scheduling`).
 
 Importing this module imports ``grpc``: only a trigger that serves gRPC does.
 """
@@ -46,6 +49,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed wherever
         f"(pip install 'dh-serverless-core[grpc]'): {exc}"
     ) from exc
 
+from dh_serverless.core.scheduling import batch_the_grpc_poller
 from dh_serverless.core.serving.addresses import (
     bind_reason,
     check_shared_port,
@@ -180,6 +184,7 @@ class GrpcListener:
             )
         self.port = int(bound)
         await self.server.start()
+        batch_the_grpc_poller()
         for name in ("", *names):
             await self.health.set(name, _SERVING)
         self._state = "serving"
