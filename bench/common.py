@@ -153,8 +153,19 @@ def load(
         stop(proc)
 
 
+def round_pairs(
+    results: list[dict[str, float]], floor: list[dict[str, float]]
+) -> list[tuple[float, float]]:
+    """Each round's req/s and CPU-per-request ratios of a setup to its floor of the same round."""
+    return [
+        (r["rps"] / f["rps"], r["cpu_per_request"] / f["cpu_per_request"])
+        for r, f in zip(results, floor, strict=False)
+        if f["rps"] and f["cpu_per_request"]
+    ]
+
+
 def print_round_ratios(
-    rows: list[tuple[list[str], list[dict[str, float]], list[dict[str, float]]]],
+    rows: list[tuple[list[str], list[tuple[float, float]]]],
     heads: list[str],
     target: tuple[float, float] | None = None,
     applies: Callable[[list[str]], bool] = lambda cells: True,
@@ -163,10 +174,11 @@ def print_round_ratios(
     round (interleaved: the two saw the same machine), then the worst round, and whether the
     worst meets ``target`` (least req/s ratio, most CPU ratio) where ``applies(cells)``.
 
-    :param rows: (label cells, the setup's results by round, the floor's results by round).
+    :param rows: (label cells, the setup's (req/s ratio, CPU ratio) by round, see
+        :func:`round_pairs`).
     :param heads: the names of the label columns.
     """
-    rounds = max(len(floor) for _, _, floor in rows)
+    rounds = max((len(pairs) for _, pairs in rows), default=0)
     wanted = ""
     if target is not None:
         wanted = f"; target: >= {target[0]:g}x req/s and <= {target[1]:g}x CPU in every round"
@@ -176,12 +188,7 @@ def print_round_ratios(
         columns.append("target met")
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(heads) + "---:|" * (rounds + 1) + ("---|" if target else ""))
-    for cells, results, floor in rows:
-        pairs = [
-            (r["rps"] / f["rps"], r["cpu_per_request"] / f["cpu_per_request"])
-            for r, f in zip(results, floor, strict=False)
-            if f["rps"] and f["cpu_per_request"]
-        ]
+    for cells, pairs in rows:
         if not pairs:
             continue
         worst = (min(p[0] for p in pairs), max(p[1] for p in pairs))

@@ -37,6 +37,7 @@ from common import (
     pinned,
     print_round_ratios,
     require_wrk,
+    round_pairs,
     stop,
     wait_for,
     wrk,
@@ -304,7 +305,10 @@ def main() -> None:
 
     print_round_ratios(
         [
-            ([case, str(c), setup], each[(setup, case, c)], each[("bare grpc.aio", case, c)])
+            (
+                [case, str(c), setup],
+                round_pairs(each[(setup, case, c)], each[("bare grpc.aio", case, c)]),
+            )
             for case in cases
             for c in levels
             for setup in setups

@@ -1,15 +1,20 @@
 """bench/http: our http trigger against a bare aiohttp echo server, side by side.
 
-Each server runs alone, pinned to CPU 0; wrk runs pinned to CPU 1. Servers are loaded
-in turns, round after round, and the best round of each is kept (noise on a shared
-machine only ever slows a run down). Prints req/s, p50, p99, server CPU per request and
-the ratio to bare aiohttp, then each round's ratios to bare aiohttp of the same round and
-the worst.
+Every server is started once, pinned to CPU 0; wrk runs pinned to CPU 1. The load goes to
+one server at a time in short slices (``--duration`` seconds each), the servers in turns,
+``--slices`` turns per round: each slice of ours is paired with the bare server's slice of
+the same turn, seconds apart, so that the host's drift, which moves a shared machine's speed
+by 20 % and more within minutes, cancels out of the ratio. A round's ratio is the median of
+its turns' ratios.
 
-    python bench/http/run.py [--duration 5] [--rounds 3] [--connections 1,32] [--source DIR]
+Prints, per server, the medians over every slice (req/s, p50, p99, server CPU per request)
+and the median paired ratio to bare aiohttp; then each round's ratios and the worst round.
+
+    python bench/http/run.py [--duration 1] [--slices 5] [--rounds 3] [--connections 1,32]
+                             [--source DIR]
 
 ``--source DIR`` adds both dh-serverless servers run from another checkout of this repository
-(``(--source)``), loaded in the same rounds: before and after a change, in one sitting.
+(``(--source)``), loaded in the same turns: before and after a change, in one sitting.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,29 +30,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (
+    cpu_seconds,
     dh_serverless,
     free_port,
     function_yaml,
-    load,
     pinned,
     print_round_ratios,
     require_wrk,
     source_path,
+    stop,
     wait_for,
+    wrk,
 )
 
 HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "post.lua"
+FLOOR = "bare aiohttp"
 BEFORE = " (--source)"
+Slice = dict[str, float]
 
 
 def start(
     name: str, port: int, workdir: Path, source: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    if name == "bare aiohttp":
+    if name == FLOOR:
         cmd = pinned("0", [sys.executable, str(HERE / "bare_aiohttp.py"), str(port)])
     else:
         handler = "handler" if "async" in name else "sync_handler"
-        path = workdir / f"{handler}.yaml"
+        path = workdir / f"{handler}-{port}.yaml"
         path.write_text(function_yaml(f"echo:{handler}", port, 32))
         shutil.copy(HERE / "echo.py", workdir / "echo.py")
         cmd = dh_serverless(path, "0")
@@ -58,67 +69,102 @@ def start(
     return proc
 
 
-def measure(
-    name: str,
-    connections: int,
-    duration: float,
-    warmup: float,
-    workdir: Path,
-    source: Path | None = None,
-) -> dict[str, float]:
-    port = free_port()
-    proc = start(name, port, workdir, source)
-    return load(proc, port, connections, duration, HERE / "post.lua", warmup=warmup)
+def one_slice(proc: subprocess.Popen[bytes], port: int, connections: int, seconds: float) -> Slice:
+    """wrk against one server for ``seconds``; adds the server's CPU seconds per request."""
+    before = cpu_seconds(proc.pid)
+    result = wrk(port, connections, seconds, SCRIPT)
+    result["cpu_per_request"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1)
+    return result
+
+
+def paired(ours: list[Slice], floor: list[Slice]) -> tuple[float, float]:
+    """The median req/s and CPU-per-request ratios of slices paired turn by turn."""
+    return (
+        statistics.median(o["rps"] / f["rps"] for o, f in zip(ours, floor, strict=True)),
+        statistics.median(
+            o["cpu_per_request"] / f["cpu_per_request"] for o, f in zip(ours, floor, strict=True)
+        ),
+    )
+
+
+def median_of(slices: list[Slice], key: str) -> float:
+    return statistics.median(s[key] for s in slices)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--duration", type=float, default=1.0, help="seconds per slice")
+    parser.add_argument("--slices", type=int, default=5, help="turns per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load first")
     parser.add_argument("--connections", default="1,32")
     parser.add_argument("--source", type=Path, help="also serve from this checkout, in turns")
     args = parser.parse_args()
     require_wrk()
-    servers = ["bare aiohttp", "dh-serverless async", "dh-serverless sync (threads)"]
+    servers = [FLOOR, "dh-serverless async", "dh-serverless sync (threads)"]
     if args.source is not None:
         servers += [servers[1] + BEFORE, servers[2] + BEFORE]
     levels = [int(c) for c in args.connections.split(",")]
-    best: dict[tuple[str, int], dict[str, float]] = {}
-    each: dict[tuple[str, int], list[dict[str, float]]] = {}
+    # (server, connections) -> rounds -> turns
+    slices: dict[tuple[str, int], list[list[Slice]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(args.rounds):
+        ports = {name: free_port() for name in servers}
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for name in servers:
+                procs[name] = start(name, ports[name], Path(tmp), args.source)
             for c in levels:
-                for name in servers:
-                    r = measure(name, c, args.duration, args.warmup, Path(tmp), args.source)
+                if args.warmup > 0:
+                    for name in servers:
+                        wrk(ports[name], c, args.warmup, SCRIPT)
+                for round_ in range(args.rounds):
+                    for name in servers:
+                        slices.setdefault((name, c), []).append([])
+                    for _ in range(args.slices):
+                        for name in servers:
+                            r = one_slice(procs[name], ports[name], c, args.duration)
+                            if r["errors"]:
+                                sys.exit(f"{name} answered {r['errors']} non-2xx responses")
+                            slices[(name, c)][round_].append(r)
                     print(
-                        f"round {round_ + 1} c={c:<3} {name:<30} {r['rps']:>9.0f} req/s",
+                        f"round {round_ + 1} c={c:<3} "
+                        + ", ".join(
+                            f"{name} {median_of(slices[(name, c)][round_], 'rps'):.0f}"
+                            for name in servers
+                        )
+                        + " req/s (medians)",
                         file=sys.stderr,
                     )
-                    if r["errors"]:
-                        sys.exit(f"{name} answered {r['errors']} non-2xx responses")
-                    each.setdefault((name, c), []).append(r)
-                    if (name, c) not in best or r["rps"] > best[(name, c)]["rps"]:
-                        best[(name, c)] = r
+        finally:
+            for proc in procs.values():
+                stop(proc)
     print(
-        f"\nbench/http: POST echo of 20 bytes; wrk -t1, {args.duration:g} s x {args.rounds} rounds "
-        "(best round); server on CPU 0, wrk on CPU 1; uvloop on both; "
-        "maxWorkers=32; "
+        f"\nbench/http: POST echo of 20 bytes; wrk -t1, {args.rounds} rounds of {args.slices} "
+        f"turns of {args.duration:g} s per server (medians over every slice; ratios paired "
+        "turn by turn); servers on CPU 0, wrk on CPU 1; uvloop on both; maxWorkers=32; "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
     )
     print("| server | conns | req/s | p50 ms | p99 ms | server CPU µs/req | ratio vs bare |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for c in levels:
-        base = best[("bare aiohttp", c)]["rps"]
+        floor = [s for turns in slices[(FLOOR, c)] for s in turns]
         for name in servers:
-            r = best[(name, c)]
+            every = [s for turns in slices[(name, c)] for s in turns]
+            ratio = paired(every, floor)[0]
+            cpu = median_of(every, "cpu_per_request") * 1e6
             print(
-                f"| {name} | {c} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
-                f"{r['cpu_per_request'] * 1e6:.0f} | {r['rps'] / base:.2f}x |"
+                f"| {name} | {c} | {median_of(every, 'rps'):.0f} | {median_of(every, 'p50'):.3f} "
+                f"| {median_of(every, 'p99'):.3f} | {cpu:.0f} | {ratio:.2f}x |"
             )
     print_round_ratios(
         [
-            ([name, str(c)], each[(name, c)], each[("bare aiohttp", c)])
+            (
+                [name, str(c)],
+                [
+                    paired(ours, floor)
+                    for ours, floor in zip(slices[(name, c)], slices[(FLOOR, c)], strict=True)
+                ],
+            )
             for c in levels
             for name in servers[1:]
         ],
