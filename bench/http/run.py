@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,10 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (
+    Slice,
     cpu_seconds,
     dh_serverless,
     free_port,
     function_yaml,
+    median_of,
+    paired,
     pinned,
     print_round_ratios,
     require_wrk,
@@ -47,7 +49,6 @@ HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "post.lua"
 FLOOR = "bare aiohttp"
 BEFORE = " (--source)"
-Slice = dict[str, float]
 
 
 def start(
@@ -75,20 +76,6 @@ def one_slice(proc: subprocess.Popen[bytes], port: int, connections: int, second
     result = wrk(port, connections, seconds, SCRIPT)
     result["cpu_per_request"] = (cpu_seconds(proc.pid) - before) / max(result["requests"], 1)
     return result
-
-
-def paired(ours: list[Slice], floor: list[Slice]) -> tuple[float, float]:
-    """The median req/s and CPU-per-request ratios of slices paired turn by turn."""
-    return (
-        statistics.median(o["rps"] / f["rps"] for o, f in zip(ours, floor, strict=True)),
-        statistics.median(
-            o["cpu_per_request"] / f["cpu_per_request"] for o, f in zip(ours, floor, strict=True)
-        ),
-    )
-
-
-def median_of(slices: list[Slice], key: str) -> float:
-    return statistics.median(s[key] for s in slices)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ def test_bench_extproc_prints_its_table():
         pytest.skip("wrk is not installed here (apt-get install wrk; .ci/run installs it)")
     result = subprocess.run(
         [sys.executable, ROOT / "bench" / "extproc" / "run.py", "--duration=1", "--warmup=0",
-         "--rounds=1", "--connections=2", "--cases=headers"],
+         "--rounds=1", "--slices=1", "--connections=2", "--cases=headers"],
         capture_output=True, text=True, timeout=280, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
