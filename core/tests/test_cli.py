@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -235,3 +236,16 @@ def test_plugins_lists_installed_entry_points():
     for group in GROUPS:
         for ep in importlib.metadata.entry_points(group=group):
             assert (ep.name, group) in listed
+
+
+@pytest.mark.parametrize("command", ["dh-serverless", "dh-serverless-processor"])
+def test_run_with_an_unknown_trigger_kind_prints_the_error_alone(function, command):
+    function.write_text(function.read_text().replace("kind: http", "kind: htttp"))
+    args = ["run", function] if command == "dh-serverless" else ["--config", function]
+    result = subprocess.run(
+        [Path(CLI).with_name(command), *map(str, args)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: unknown trigger kind 'htttp'"), result.stderr
+    assert "Warning" not in result.stderr  # no coroutine left unawaited, no traceback

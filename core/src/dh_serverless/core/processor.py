@@ -141,7 +141,8 @@ def _run(args: argparse.Namespace) -> int:
         one_shot_health=health_port_given(args.health_port),
         processes=args.processes,
     )
-    return _run_async(runtime.run(), serving=not runtime.one_shot)
+    serving = not runtime.one_shot  # may raise a UserError: before any coroutine exists
+    return _run_async(runtime.run(), serving=serving)
 
 
 def _read_platform_config(path: str | None) -> None:
