@@ -14,7 +14,10 @@ processor, then each round's ratios, the worst, and whether the worst meets the 
 32 connections (``TARGET``).
 
     python bench/extproc/run.py [--duration 1] [--slices 5] [--rounds 3] [--connections 1,32]
-                                [--cases headers,body] [--no-processes2]
+                                [--cases headers,body] [--no-processes2] [--source DIR]
+
+``--source DIR`` adds the one-process trigger run from another checkout of this repository
+(``(--source)``), in the same turns: before and after a change, side by side.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from common import (
     pinned,
     print_round_ratios,
     require_wrk,
+    source_path,
     stop,
     wait_for,
     wrk,
@@ -71,6 +75,8 @@ CASES = {
     },
 }
 SETUPS = ["Envoy direct", "bare grpc.aio", "dh-serverless extproc", "dh-serverless processes: 2"]
+#: ``--source DIR``: the one-process trigger run from that checkout, in the same turns
+BEFORE = "dh-serverless extproc (--source)"
 
 
 _EXT = "type.googleapis.com/envoy.extensions."
@@ -171,7 +177,9 @@ def consecutive_ports(count: int) -> int:
     raise RuntimeError("no free consecutive ports")
 
 
-def start_processor(setup: str, workdir: Path) -> tuple[subprocess.Popen[bytes] | None, list[int]]:
+def start_processor(
+    setup: str, workdir: Path, source: Path | None = None
+) -> tuple[subprocess.Popen[bytes] | None, list[int]]:
     if setup == "Envoy direct":
         return None, []
     if setup == "bare grpc.aio":
@@ -190,7 +198,12 @@ def start_processor(setup: str, workdir: Path) -> tuple[subprocess.Popen[bytes] 
         cpus,
         [str(BIN / "dh-serverless"), "run", str(path), "--no-health", "--log-level", "warning"],
     )
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = None
+    if setup == BEFORE and source is not None:
+        env = {**os.environ, "PYTHONPATH": source_path(source)}
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     ports = list(range(port, port + processes))
     for p in ports:
         wait_for(p)
@@ -219,11 +232,11 @@ def start_envoy(config: dict[str, Any], workdir: Path) -> subprocess.Popen[bytes
 class Running:
     """One setup serving one case: its processor (none for Envoy direct) and its Envoy."""
 
-    def __init__(self, setup: str, case: str, workdir: Path) -> None:
-        folder = workdir / f"{case}-{SETUPS.index(setup)}"
+    def __init__(self, setup: str, case: str, workdir: Path, source: Path | None = None) -> None:
+        folder = workdir / f"{case}-{[*SETUPS, BEFORE].index(setup)}"
         folder.mkdir()
         self.envoy: subprocess.Popen[bytes] | None = None
-        self.processor, ports = start_processor(setup, folder)
+        self.processor, ports = start_processor(setup, folder, source)
         try:
             self.listener = free_port()
             mode = CASES[case]["mode"] if self.processor is not None else None
@@ -257,9 +270,12 @@ def main() -> None:
     parser.add_argument("--connections", default="1,32")
     parser.add_argument("--cases", default="headers,body")
     parser.add_argument("--no-processes2", action="store_true")
+    parser.add_argument("--source", type=Path, help="also serve from this checkout, in turns")
     args = parser.parse_args()
     require_wrk()
     setups = [s for s in SETUPS if not (args.no_processes2 and "processes" in s)]
+    if args.source is not None:
+        setups.append(BEFORE)
     levels = [int(c) for c in args.connections.split(",")]
     cases = args.cases.split(",")
     # (setup, case, connections) -> rounds -> turns
@@ -270,7 +286,7 @@ def main() -> None:
             running: dict[str, Running] = {}
             try:
                 for setup in setups:
-                    running[setup] = Running(setup, case, Path(tmp))
+                    running[setup] = Running(setup, case, Path(tmp), args.source)
                 for c in levels:
                     if args.warmup > 0:
                         for setup in setups:
