@@ -100,7 +100,8 @@ class Runtime:
 
     @property
     def one_shot(self) -> bool:
-        """Whether every trigger is one-shot (a job): the function exits when they are done."""
+        """Whether every trigger is one-shot (a job): the function exits when they are done.
+        Prepares the triggers first (:meth:`prepare`), so it may raise :class:`UserError`."""
         prepared = self.prepare()
         return bool(prepared) and all(i.options.one_shot for i in prepared)
 

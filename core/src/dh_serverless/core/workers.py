@@ -222,9 +222,8 @@ class ThreadWorker(Worker):
     ``call_soon_threadsafe``: one wake-up each way, about half the cost of
     ``run_in_executor``. On Linux the thread runs under ``SCHED_BATCH``, so that waking
     it does not preempt the loop (:mod:`dh_serverless.core.scheduling`). A thread cannot
-    be interrupted: after an ``eventTimeout``
-    the worker is marked lost, its (daemon) thread is left to finish on its own and the
-    pool starts a replacement.
+    be interrupted: after an ``eventTimeout`` the worker is marked lost, its (daemon)
+    thread is left to finish on its own and the pool starts a replacement.
     """
 
     def __init__(self, loaded: LoadedHandler, worker_id: int, options: WorkerOptions) -> None:
